@@ -1,0 +1,82 @@
+"""Settings: the single reader of ``DALSTON_*`` environment variables.
+
+Every other module receives a :class:`Settings` (or reads ``get_settings()``) instead of
+reading the environment itself, so the README's variable table has one source of truth.
+Embedded mode is what you get when no server is configured: SQLite and a local artifact
+directory under ``DALSTON_DATA_DIR``. Distributed mode is chosen by environment alone:
+``DALSTON_DATABASE_URL`` (PostgreSQL), ``DALSTON_BROKER_URL`` (Redis) and
+``DALSTON_S3_BUCKET``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from pathlib import Path
+from typing import Mapping
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Runtime settings. Field docs double as the README's environment table."""
+
+    data_dir: Path
+    database_url: str
+    storage_dir: Path
+    s3_bucket: str | None
+    s3_endpoint_url: str | None
+    s3_region: str | None
+    default_model: str
+    model_dir: Path
+    compute_type: str
+    device: str
+    cpu_threads: int
+    max_upload_bytes: int
+    allow_private_urls: bool
+    url_fetch_timeout: float
+    chunk_seconds: float
+    max_stage_attempts: int
+    api_host: str
+    api_port: int
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_bucket)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DALSTON_DATA_DIR", ".dalston")).expanduser().absolute()
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("DALSTON_DATABASE_URL") or f"sqlite:///{data_dir / 'dalston.db'}",
+            storage_dir=Path(env.get("DALSTON_STORAGE_DIR") or data_dir / "artifacts").absolute(),
+            s3_bucket=env.get("DALSTON_S3_BUCKET") or None,
+            s3_endpoint_url=env.get("DALSTON_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("DALSTON_S3_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            default_model=env.get("DALSTON_DEFAULT_MODEL", "base"),
+            model_dir=Path(env.get("DALSTON_MODEL_DIR") or data_dir / "models").absolute(),
+            compute_type=env.get("DALSTON_COMPUTE_TYPE", "int8"),
+            device=env.get("DALSTON_DEVICE", "cpu"),
+            cpu_threads=int(env.get("DALSTON_CPU_THREADS", "0")),
+            max_upload_bytes=int(float(env.get("DALSTON_MAX_UPLOAD_MB", "1024")) * 1024 * 1024),
+            allow_private_urls=_bool(env.get("DALSTON_ALLOW_PRIVATE_URLS")),
+            url_fetch_timeout=float(env.get("DALSTON_URL_FETCH_TIMEOUT", "300")),
+            chunk_seconds=float(env.get("DALSTON_CHUNK_SECONDS", "120")),
+            max_stage_attempts=int(env.get("DALSTON_MAX_STAGE_ATTEMPTS", "3")),
+            api_host=env.get("DALSTON_HOST", "127.0.0.1"),
+            api_port=int(env.get("DALSTON_PORT", "8000")),
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings.from_env()

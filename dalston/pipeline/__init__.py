@@ -1,0 +1,1 @@
+"""Pipeline: stage names, the canvas builder and dispatch."""
