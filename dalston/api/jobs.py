@@ -1,0 +1,278 @@
+"""Native REST API: ``/v1/audio/transcriptions`` — submit, get, list, cancel, delete, export.
+
+Submission is asynchronous: the upload is checked at the edge (non-empty, decodable audio,
+size limit, known model, allowed URL), stored, the job row committed and the canvas
+dispatched; the answer is ``201 {id, status, created_at}``. Every error has the shape
+``{"error": {"code", "message", "field"?}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from dalston import audio, fetch
+from dalston.api import db, services
+from dalston.db import queries
+from dalston.db.models import Job, JobStatus, StageRun
+from dalston.engines import models
+from dalston.errors import ApiError
+from dalston.pipeline import dispatch
+from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
+from dalston.schemas.jobs import job_create_schema, job_created_schema, job_list_query_schema, job_list_schema, job_schema
+from dalston.storage import keys
+
+bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
+
+
+def load_or_422(schema, data) -> dict:
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        field, problems = next(iter(exc.normalized_messages().items()))
+        if isinstance(problems, dict):
+            problems = [str(v) for v in problems.values()]
+        message = " ".join(problems) if isinstance(problems, list) else str(problems)
+        field = None if field == "_schema" else field
+        raise ApiError(422, "validation_error", f"{field}: {message}" if field else message, field) from exc
+
+
+def get_job_or_404(job_id: str) -> Job:
+    job = queries.get_job(db(), job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no transcription job with id {job_id!r}")
+    return job
+
+
+def _job_options(data: dict, model: str) -> dict:
+    if data["speaker_detection"] != "none":
+        raise ApiError(422, "unsupported_option",
+                       f"speaker_detection={data['speaker_detection']} is not available on this server yet",
+                       "speaker_detection")
+    language = data.get("language")
+    return {
+        "model": model,
+        "language": None if not language or language.lower() == "auto" else language.lower(),
+        "timestamps_granularity": data["timestamps_granularity"],
+        "speaker_detection": data["speaker_detection"],
+        "num_speakers": data.get("num_speakers"),
+        "min_speakers": data.get("min_speakers"),
+        "max_speakers": data.get("max_speakers"),
+        "vocabulary": data.get("vocabulary"),
+        "prompt": data.get("prompt"),
+        "temperature": data.get("temperature"),
+        "beam_size": data.get("beam_size"),
+    }
+
+
+def _store_upload(job_id: str, upload) -> str:
+    """Check the upload is non-empty, decodable audio and store it; returns its file name."""
+    name = os.path.basename(upload.filename or "upload")[:255]
+    with tempfile.TemporaryDirectory(prefix="dalston-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        upload.save(path)
+        if path.stat().st_size == 0:
+            raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
+        try:
+            audio.probe(path)
+        except ValueError as exc:
+            raise ApiError(415, "unsupported_media_type",
+                           f"could not read audio from {name!r}: {exc}", "file") from exc
+        services().store.put_file(keys.source(job_id), path)
+    return name
+
+
+@bp.post("")
+def create_job():
+    """Submit a transcription job (multipart: ``file`` or ``audio_url`` plus options)."""
+    settings = services().settings
+    data = load_or_422(job_create_schema, request.form.to_dict())
+    upload = request.files.get("file")
+    if upload is not None and data["audio_url"]:
+        raise ApiError(400, "conflicting_input", "send either file or audio_url, not both", "audio_url")
+    if upload is None and not data["audio_url"]:
+        raise ApiError(400, "missing_input", "send the audio as a multipart field 'file', or an audio_url", "file")
+    model = data["model"] or settings.default_model
+    if not models.is_known_name(model):
+        raise ApiError(422, "unknown_model",
+                       f"unknown model {model!r}; GET /v1/models lists the models this server offers", "model")
+    params = _job_options(data, model)
+    if data["audio_url"]:
+        try:
+            fetch.check_url(data["audio_url"], settings.allow_private_urls)
+        except fetch.UrlNotAllowed as exc:
+            raise ApiError(400, "url_not_allowed", str(exc), "audio_url") from exc
+    job_id = str(uuid.uuid4())
+    source_name = _store_upload(job_id, upload) if upload is not None else data["audio_url"].rsplit("/", 1)[-1]
+    job = Job(id=job_id, status=JobStatus.PENDING.value, model=model, params=params,
+              source_name=source_name[:255] or None, source_url=data["audio_url"])
+    session = db()
+    try:
+        dispatch.submit(services().celery, session, job)
+    except Exception as exc:
+        raise ApiError(503, "broker_unavailable", f"the job queue is unreachable: {exc}") from exc
+    return jsonify(job_created_schema.dump(job)), 201
+
+
+def _progress(job: Job, runs: list[StageRun]) -> int:
+    if job.status == JobStatus.COMPLETED.value:
+        return 100
+    by_stage: dict[str, list[StageRun]] = {}
+    for run in runs:
+        by_stage.setdefault(run.stage, []).append(run)
+    prepared = any(r.stage == Stage.PREPARE.value and r.status == "completed" for r in runs)
+    total = done = 0.0
+    for stage in (Stage.PREPARE, Stage.TRANSCRIBE, Stage.MERGE):
+        weight = PROGRESS_WEIGHTS[stage]
+        total += weight
+        rows = by_stage.get(stage.value, [])
+        if stage is Stage.TRANSCRIBE:
+            seconds = sum(r.audio_seconds or 0 for r in rows)
+            if seconds > 0:
+                done += weight * sum((r.audio_seconds or 0) * r.progress for r in rows) / seconds
+            elif prepared:  # nothing to transcribe
+                done += weight
+        elif rows:
+            done += weight * rows[0].progress
+    return int(100 * done / total)
+
+
+def _stage_view(run: StageRun) -> dict:
+    duration = None
+    if run.started_at and run.completed_at:
+        duration = int((run.completed_at - run.started_at).total_seconds() * 1000)
+    return {"stage": run.stage, "part": run.part, "status": run.status, "started_at": run.started_at,
+            "completed_at": run.completed_at, "duration_ms": duration, "worker": run.worker,
+            "attempts": run.attempts, "progress": round(run.progress, 3), "error": run.error}
+
+
+def job_view(job: Job) -> dict:
+    """The job as the API shows it (see JobSchema)."""
+    result = job.result or {}
+    runs = sorted(job.stages, key=lambda r: (list(Stage).index(Stage(r.stage)), r.part))
+    return {
+        "id": job.id,
+        "status": job.status,
+        "error": {"code": job.error_code, "message": job.error} if job.error else None,
+        "progress": _progress(job, runs),
+        "current_stage": job.current_stage,
+        "stages": [_stage_view(r) for r in runs],
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "audio_duration_seconds": job.audio_duration,
+        "model": job.model,
+        "language_code": job.language_code,
+        "text": result.get("text"),
+        "segments": result.get("segments", []),
+        "words": result.get("words", []),
+        "speakers": result.get("speakers", []),
+        "warnings": result.get("warnings", []),
+        "options": job.params,
+    }
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str):
+    return jsonify(job_schema.dump(job_view(get_job_or_404(job_id))))
+
+
+def _encode_cursor(job: Job) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return dt.datetime.fromisoformat(created), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from exc
+
+
+@bp.get("")
+def list_jobs():
+    """Jobs, newest first, with cursor pagination."""
+    args = load_or_422(job_list_query_schema, request.args.to_dict())
+    query = sa.select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(args["limit"] + 1)
+    if args["status"]:
+        query = query.where(Job.status == args["status"])
+    if args["cursor"]:
+        created, job_id = _decode_cursor(args["cursor"])
+        if db().bind.dialect.name == "sqlite":  # SQLite stores naive datetimes
+            created = created.replace(tzinfo=None)
+        query = query.where(sa.or_(Job.created_at < created, sa.and_(Job.created_at == created, Job.id < job_id)))
+    jobs = list(db().scalars(query))
+    has_more = len(jobs) > args["limit"]
+    jobs = jobs[: args["limit"]]
+    page = {
+        "jobs": [
+            {"id": j.id, "status": j.status, "created_at": j.created_at, "completed_at": j.completed_at,
+             "model": j.model, "audio_duration_seconds": j.audio_duration,
+             "error": {"code": j.error_code, "message": j.error} if j.error else None}
+            for j in jobs
+        ],
+        "cursor": _encode_cursor(jobs[-1]) if has_more else None,
+        "has_more": has_more,
+    }
+    return jsonify(job_list_schema.dump(page))
+
+
+@bp.post("/<job_id>/cancel")
+def cancel_job(job_id: str):
+    """Cancel a pending or running job; its queued and running tasks are revoked."""
+    job = get_job_or_404(job_id)
+    session = db()
+    task_ids = queries.cancel_job(session, job.id)
+    session.commit()
+    if not task_ids and JobStatus(job.status).terminal:
+        raise ApiError(409, "job_not_cancellable", f"the job is already {job.status}")
+    if task_ids:
+        # Queued tasks are dropped when a worker receives them; a running transcription
+        # notices the cancellation at its next progress report and stops.
+        services().celery.control.revoke(task_ids)
+    session.refresh(job)
+    return jsonify({"id": job.id, "status": job.status, "message": "the job was cancelled"})
+
+
+@bp.delete("/<job_id>")
+def delete_job(job_id: str):
+    """Delete a finished job: its rows and every stored object under ``jobs/<id>/``."""
+    job = get_job_or_404(job_id)
+    if not JobStatus(job.status).terminal:
+        raise ApiError(409, "job_not_terminal",
+                       f"the job is {job.status}; cancel it (POST .../{job_id}/cancel) before deleting it")
+    services().store.delete_prefix(keys.job_prefix(job.id))
+    session = db()
+    session.delete(job)
+    session.commit()
+    return Response(status=204)
+
+
+@bp.get("/<job_id>/export/<fmt>")
+def export_job(job_id: str, fmt: str):
+    """The transcript as txt, json, srt or vtt (options: max_line_length, max_lines, include_speakers)."""
+    from dalston import exports
+
+    job = get_job_or_404(job_id)
+    if job.status != JobStatus.COMPLETED.value:
+        raise ApiError(409, "job_not_completed", f"the job is {job.status}; exports exist once it is completed")
+    try:
+        options = exports.export_options(request.args)
+    except exports.ExportOptionError as exc:
+        raise ApiError(422, "validation_error", str(exc), exc.field) from exc
+    if fmt.lower() == "json":
+        options = {}
+    try:
+        body, mimetype = exports.render(job.result, fmt.lower(), **options)
+    except ValueError as exc:
+        raise ApiError(404, "unknown_format", f"unknown export format {fmt!r}; use txt, json, srt or vtt") from exc
+    return Response(body, mimetype=mimetype)

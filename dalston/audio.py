@@ -1,0 +1,140 @@
+"""Audio I/O with PyAV: probe, decode any container to 16 kHz float PCM, write PCM16 WAV.
+
+PyAV bundles its own FFmpeg libraries, so no ``ffmpeg`` binary is needed and decoding is
+about twice as fast as spawning one. Everything here is pure (paths and arrays in, arrays
+and plain data out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+
+@dataclasses.dataclass
+class Probe:
+    container: str
+    codec: str
+    channels: int
+    sample_rate: int
+    duration: float | None  # as declared by the container, if it declares one
+
+
+def probe(path: Path) -> Probe:
+    """Open ``path`` and check it holds decodable audio.
+
+    Raises:
+        ValueError: the file is not audio PyAV can decode (with a reason for a person).
+    """
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            streams = container.streams.audio
+            if not streams:
+                raise ValueError("the file has no audio stream")
+            stream = streams[0]
+            # Decode a first frame: a header alone does not prove the data is audio.
+            got_frame = False
+            for frame in container.decode(stream):
+                got_frame = frame.samples > 0
+                break
+            if not got_frame:
+                raise ValueError("the audio stream holds no decodable samples")
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            return Probe(
+                container=container.format.name,
+                codec=stream.codec_context.name,
+                channels=stream.codec_context.channels or 1,
+                sample_rate=stream.codec_context.sample_rate or 0,
+                duration=duration,
+            )
+    except ValueError:
+        raise
+    except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError) as exc:
+        raise ValueError(f"not a readable audio file ({exc.__class__.__name__}: {exc})") from exc
+
+
+@dataclasses.dataclass
+class Decoded:
+    """16 kHz float32 audio: ``channels`` has shape (n_channels, n_samples)."""
+
+    channels: np.ndarray
+    probe: Probe
+    decode_errors: int
+
+    @property
+    def mono(self) -> np.ndarray:
+        if self.channels.shape[0] == 1:
+            return self.channels[0]
+        return self.channels.mean(axis=0).astype(np.float32)
+
+    @property
+    def duration(self) -> float:
+        return self.channels.shape[1] / SAMPLE_RATE
+
+
+def decode(path: Path) -> Decoded:
+    """Decode the first audio stream of ``path`` to 16 kHz float32, keeping every channel.
+
+    A stream that breaks off (a truncated upload) yields the audio up to the break, and
+    ``decode_errors`` counts the packets that could not be decoded.
+
+    Raises:
+        ValueError: nothing decodable in the file.
+    """
+    info = probe(path)
+    chunks: list[np.ndarray] = []
+    errors = 0
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.audio[0]
+        resampler = None
+        for packet in container.demux(stream):
+            try:
+                frames = packet.decode()
+            except av.FFmpegError:
+                errors += 1
+                continue
+            for frame in frames:
+                if resampler is None:
+                    layout = frame.layout.name if frame.layout.nb_channels <= 8 else "mono"
+                    resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+        if resampler is not None:
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray())
+    if not chunks:
+        raise ValueError("the file holds no decodable audio")
+    data = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    return Decoded(channels=data, probe=info, decode_errors=errors)
+
+
+def to_wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float32 in [-1, 1] → PCM16 WAV bytes."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.tobytes())
+    return buf.getvalue()
+
+
+def read_wav_bytes(data: bytes) -> np.ndarray:
+    """PCM16 mono WAV bytes (as written by :func:`to_wav_bytes`) → float32 samples."""
+    with wave.open(io.BytesIO(data), "rb") as src:
+        if src.getsampwidth() != 2 or src.getnchannels() != 1:
+            raise ValueError("expected 16-bit mono WAV")
+        pcm = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2")
+    return (pcm.astype(np.float32) / 32768.0).copy()

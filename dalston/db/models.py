@@ -1,0 +1,97 @@
+"""Job and stage rows: the job's truth. Celery results are only plumbing.
+
+A ``Job`` is one transcription request. A ``StageRun`` is one stage task of it — one row
+per ``(job_id, stage, part)``, where ``part`` is the chunk index of a ``transcribe`` task
+(0 for the other stages). The unique key makes a redelivered task update its own row
+instead of adding one, and its ``attempts`` counter lets a task that keeps killing its
+worker be failed instead of retried forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dalston.db.base import Base
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class JobStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class StageStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.PENDING.value, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    #: The validated request (model, language, options); stages read their options here.
+    params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    model: Mapped[str] = mapped_column(sa.String(255))
+    source_name: Mapped[str | None] = mapped_column(sa.String(255))
+    source_url: Mapped[str | None] = mapped_column(sa.Text)
+    audio_duration: Mapped[float | None] = mapped_column(sa.Float)
+    language_code: Mapped[str | None] = mapped_column(sa.String(16))
+    current_stage: Mapped[str | None] = mapped_column(sa.String(32))
+    error_code: Mapped[str | None] = mapped_column(sa.String(64))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    root_task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    #: The final transcript (contracts.Transcript), written by merge.
+    result: Mapped[dict | None] = mapped_column(sa.JSON)
+
+    stages: Mapped[list["StageRun"]] = relationship(
+        back_populates="job",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="(StageRun.created_at, StageRun.part)",
+    )
+
+
+class StageRun(Base):
+    __tablename__ = "stage_runs"
+    __table_args__ = (sa.UniqueConstraint("job_id", "stage", "part", name="uq_stage_runs_job_stage_part"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(sa.String(32))
+    part: Mapped[int] = mapped_column(sa.Integer, default=0)
+    status: Mapped[str] = mapped_column(sa.String(16), default=StageStatus.PENDING.value)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(sa.String(255))
+    task_id: Mapped[str | None] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    #: Fraction (0..1) of this stage's work done, reported while it runs.
+    progress: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    #: Seconds of audio this stage covers (weights chunk progress).
+    audio_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    job: Mapped[Job] = relationship(back_populates="stages")

@@ -1,0 +1,148 @@
+"""Small named state transitions on jobs and stage rows, each taking a Session.
+
+Status changes are conditional updates (``WHERE status IN (pending, running)``), so a job
+that was cancelled or failed is never brought back to life by a late task, and two workers
+racing on one job cannot both win.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dalston.db.models import Job, JobStatus, StageRun, StageStatus, utcnow
+
+ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def job_status(session: Session, job_id: str) -> str | None:
+    return session.scalar(sa.select(Job.status).where(Job.id == job_id))
+
+
+def get_stage(session: Session, job_id: str, stage: str, part: int = 0) -> StageRun | None:
+    return session.scalar(
+        sa.select(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+    )
+
+
+def ensure_stage(session: Session, job_id: str, stage: str, part: int = 0, *,
+                 task_id: str | None = None, audio_seconds: float | None = None) -> StageRun:
+    """The stage row, created pending if missing (idempotent: the unique key holds)."""
+    run = get_stage(session, job_id, stage, part)
+    if run is None:
+        run = StageRun(job_id=job_id, stage=stage, part=part, status=StageStatus.PENDING.value,
+                       attempts=0, progress=0.0)
+        session.add(run)
+    if task_id is not None:
+        run.task_id = task_id
+    if audio_seconds is not None:
+        run.audio_seconds = audio_seconds
+    session.flush()
+    return run
+
+
+def begin_stage(session: Session, job_id: str, stage: str, part: int, *, task_id: str | None,
+                worker: str | None) -> StageRun | None:
+    """Mark a stage running and its job running. ``None`` if the job is gone or finished."""
+    job = session.get(Job, job_id, with_for_update=session.bind.dialect.name != "sqlite")
+    if job is None or job.status not in ACTIVE:
+        return None
+    now = utcnow()
+    if job.status == JobStatus.PENDING.value:
+        job.status = JobStatus.RUNNING.value
+        job.started_at = now
+    job.current_stage = stage
+    run = ensure_stage(session, job_id, stage, part, task_id=task_id)
+    run.status = StageStatus.RUNNING.value
+    run.started_at = now
+    run.completed_at = None
+    run.worker = worker
+    run.attempts = (run.attempts or 0) + 1
+    run.progress = 0.0
+    run.error = None
+    session.flush()
+    return run
+
+
+def set_progress(session: Session, job_id: str, stage: str, part: int, fraction: float) -> None:
+    session.execute(
+        sa.update(StageRun)
+        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+        .values(progress=max(0.0, min(1.0, fraction)))
+    )
+
+
+def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> None:
+    session.execute(
+        sa.update(StageRun)
+        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+        .values(status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None)
+    )
+
+
+def fail_job(session: Session, job_id: str, code: str, message: str, *, stage: str | None = None,
+             part: int = 0) -> bool:
+    """Fail the job (and the stage, if named). Returns False if the job had already ended."""
+    if stage is not None:
+        session.execute(
+            sa.update(StageRun)
+            .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+            .values(status=StageStatus.FAILED.value, completed_at=utcnow(), error=message[:4000])
+        )
+    result = session.execute(
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
+        .values(status=JobStatus.FAILED.value, error_code=code, error=message[:4000], completed_at=utcnow(),
+                current_stage=None)
+    )
+    return result.rowcount > 0
+
+
+def complete_job(session: Session, job_id: str, transcript: dict) -> bool:
+    result = session.execute(
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
+        .values(status=JobStatus.COMPLETED.value, completed_at=utcnow(), result=transcript,
+                language_code=transcript.get("language"), audio_duration=transcript.get("duration"),
+                current_stage=None)
+    )
+    return result.rowcount > 0
+
+
+def cancel_job(session: Session, job_id: str) -> list[str]:
+    """Cancel an active job; returns the task ids of its unfinished stages (to revoke)."""
+    result = session.execute(
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
+        .values(status=JobStatus.CANCELLED.value, completed_at=utcnow(), current_stage=None)
+    )
+    if result.rowcount == 0:
+        return []
+    runs = session.scalars(
+        sa.select(StageRun).where(
+            StageRun.job_id == job_id,
+            StageRun.status.in_((StageStatus.PENDING.value, StageStatus.RUNNING.value)),
+        )
+    ).all()
+    task_ids = [r.task_id for r in runs if r.task_id]
+    for run in runs:
+        run.status = StageStatus.CANCELLED.value
+        run.completed_at = utcnow()
+    return task_ids
+
+
+def set_duration(session: Session, job_id: str, seconds: float) -> None:
+    session.execute(sa.update(Job).where(Job.id == job_id).values(audio_duration=seconds))
+
+
+def unfinished_jobs(session: Session, older_than: dt.datetime | None = None) -> list[Job]:
+    query = sa.select(Job).where(Job.status.in_(ACTIVE))
+    if older_than is not None:
+        query = query.where(Job.created_at < older_than)
+    return list(session.scalars(query))

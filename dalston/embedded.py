@@ -1,0 +1,103 @@
+"""Embedded mode: the whole of Dalston in one process, with no server to install.
+
+``make run`` starts this. It uses the same canvas and the same task code as distributed
+mode, with serverless stand-ins chosen by environment variables before anything imports
+the Celery app: SQLite for the database, a local directory for storage, Celery's in-memory
+broker and result backend, and one worker thread consuming every queue. Jobs that were
+unfinished when the process last stopped are sent again at start-up (stages are
+idempotent), so nothing is lost across a restart.
+
+Variables the caller sets win: with ``DALSTON_DATABASE_URL`` or ``DALSTON_S3_BUCKET`` set,
+embedded mode uses those.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+log = logging.getLogger("dalston.embedded")
+
+EMBEDDED_DEFAULTS = {
+    "DALSTON_BROKER_URL": "memory://",
+    "DALSTON_RESULT_BACKEND": "cache+memory://",
+}
+
+
+def configure_environment() -> None:
+    for name, value in EMBEDDED_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def start_worker(celery, hostname: str = "embedded@%h"):
+    """Start one worker thread consuming every stage queue; returns the WorkController."""
+    import celeryconfig
+    from celery.utils.nodenames import default_nodename
+
+    worker = celery.WorkController(
+        pool_cls="solo",
+        concurrency=1,
+        queues=list(celeryconfig.STAGE_QUEUES),
+        hostname=default_nodename(hostname),
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel=logging.INFO,
+    )
+    thread = threading.Thread(target=worker.start, name="dalston-worker", daemon=True)
+    thread.start()
+    return worker
+
+
+def main(argv: list[str] | None = None) -> int:
+    configure_environment()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    from werkzeug.serving import make_server
+
+    from dalston.app import create_app
+    from dalston.celery_app import app as celery
+    from dalston.config import get_settings
+    from dalston.db.migrate import upgrade
+    from dalston.db.session import session_scope
+    from dalston.engines import models
+    from dalston.pipeline.dispatch import resubmit_unfinished
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.database_url.startswith("sqlite"):
+        upgrade(settings.database_url)
+    if settings.default_model == "base":
+        models.join_base(settings.model_dir)
+    start_worker(celery)
+    with session_scope(settings.database_url) as session:
+        resent = resubmit_unfinished(celery, session)
+    if resent:
+        log.info("sent %d unfinished jobs again", resent)
+
+    api = create_app()
+    server = make_server(settings.api_host, settings.api_port, api, threaded=True)
+    base = f"http://{settings.api_host}:{settings.api_port}"
+    print(
+        f"\nDalston (embedded mode) is listening on {base}\n"
+        f"  data: {settings.data_dir}   default model: {settings.default_model}\n\n"
+        "Transcribe a file:\n"
+        f"  curl -s -F file=@../shared/fixtures/audio/jfk.flac {base}/v1/audio/transcriptions\n"
+        "Then poll the job:\n"
+        f"  curl -s {base}/v1/audio/transcriptions/<id>\n",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

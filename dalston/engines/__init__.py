@@ -1,0 +1,37 @@
+"""Engines behind one registry: each stage asks for an engine by name.
+
+``DALSTON_TRANSCRIBE_ENGINE`` picks the transcriber (``faster_whisper``, the default, or
+``fake`` for fault injection in tests). Engines are created once per worker process, lazily,
+inside the process that uses them (CUDA does not survive a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+_lock = threading.Lock()
+_instances: dict[tuple[str, str], object] = {}
+
+TRANSCRIBERS = {
+    "faster_whisper": "dalston.engines.faster_whisper:FasterWhisperTranscriber",
+    "fake": "dalston.engines.fake:FakeTranscriber",
+}
+
+
+def _load(spec: str):
+    module, _, attr = spec.partition(":")
+    mod = __import__(module, fromlist=[attr])
+    return getattr(mod, attr)
+
+
+def get_transcriber(name: str | None = None):
+    """The process-wide transcriber instance for ``name`` (default from the environment)."""
+    name = name or os.environ.get("DALSTON_TRANSCRIBE_ENGINE", "faster_whisper")
+    if name not in TRANSCRIBERS:
+        raise ValueError(f"unknown transcribe engine {name!r}; choose one of {sorted(TRANSCRIBERS)}")
+    with _lock:
+        key = ("transcribe", name)
+        if key not in _instances:
+            _instances[key] = _load(TRANSCRIBERS[name])()
+        return _instances[key]

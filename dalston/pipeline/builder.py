@@ -1,0 +1,59 @@
+"""The canvas builder: pure functions from a job's options (and its chunk plan) to signatures.
+
+The request decides the first step; the chunk plan, only known after prepare, decides the
+rest, which prepare puts in its own place with ``Task.replace``::
+
+    prepare ─► chord([transcribe 0..N], merge)          # no optional stage
+    prepare ─► merge                                    # no speech: nothing to transcribe
+
+Signatures are built by name, so the API never imports engine code; ``task_routes`` in
+``celeryconfig`` sends each to its queue. Every signature is immutable (``.si``): stages read
+their inputs from storage by job id, and only ids travel. Each signature gets its task id
+up front so the stage rows know what to revoke on cancel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+from celery import Celery, chord
+from celery.canvas import Signature
+
+from dalston.pipeline.stages import Stage
+
+
+@dataclasses.dataclass
+class Plan:
+    """A canvas and the task id planned for every ``(stage, part)`` in it."""
+
+    signature: Signature
+    task_ids: dict[tuple[str, int], str]
+
+
+def _sig(app: Celery, stage: Stage, job_id: str, part: int | None, ids: dict) -> Signature:
+    task_id = str(uuid.uuid4())
+    ids[(stage.value, part or 0)] = task_id
+    args = (job_id,) if part is None else (job_id, part)
+    return app.signature(stage.task_name, args=args, immutable=True, task_id=task_id)
+
+
+def initial(app: Celery, job_id: str) -> Plan:
+    """What the API dispatches: the prepare stage, which extends the canvas when it knows the chunks."""
+    ids: dict = {}
+    return Plan(_sig(app, Stage.PREPARE, job_id, None, ids), ids)
+
+
+def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[int]) -> Plan:
+    """The rest of the canvas, once prepare has cut the audio into ``chunk_indexes``."""
+    ids: dict = {}
+    merge = _sig(app, Stage.MERGE, job_id, None, ids)
+    if not chunk_indexes:
+        return Plan(merge, ids)
+    header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
+    return Plan(chord(header, merge), ids)
+
+
+def planned_stages(params: dict) -> list[Stage]:
+    """The stages a job with these options runs, for progress weighting and display."""
+    return [Stage.PREPARE, Stage.TRANSCRIBE, Stage.MERGE]

@@ -1,0 +1,1 @@
+"""marshmallow schemas for requests and responses, apart from the database models."""

@@ -1,0 +1,166 @@
+"""Native API schemas: ``<Thing><Direction>Schema`` classes and module-level instances."""
+
+from __future__ import annotations
+
+import json
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+
+GRANULARITIES = ("none", "segment", "word")
+SPEAKER_DETECTION = ("none", "diarize", "per_channel")
+JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+class VocabularyField(fields.Field):
+    """A JSON array of strings, or a comma-separated list (form fields cannot carry arrays)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list):
+            terms = value
+        elif isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    terms = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise ValidationError(f"not valid JSON: {exc.msg}") from exc
+            else:
+                terms = [t for t in text.split(",")]
+        else:
+            raise ValidationError("must be a JSON array of strings")
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise ValidationError("must be a JSON array of strings")
+        terms = [t.strip() for t in terms if t.strip()]
+        if len(terms) > 100:
+            raise ValidationError("at most 100 terms")
+        if any(len(t) > 50 for t in terms):
+            raise ValidationError("each term is at most 50 characters")
+        return terms
+
+
+class JobCreateSchema(Schema):
+    """Form fields of ``POST /v1/audio/transcriptions`` (the file itself is read separately)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    audio_url = fields.Url(schemes={"http", "https"}, require_tld=False, load_default=None,
+                           metadata={"description": "Fetch the audio from this http(s) URL instead of a file"})
+    model = fields.String(load_default=None, validate=validate.Length(1, 255),
+                          metadata={"description": "Model name (see GET /v1/models); server default if absent"})
+    language = fields.String(load_default=None,
+                             metadata={"description": "ISO 639-1 code, or absent/'auto' to detect"})
+    timestamps_granularity = fields.String(load_default="word", validate=validate.OneOf(GRANULARITIES))
+    speaker_detection = fields.String(load_default="none", validate=validate.OneOf(SPEAKER_DETECTION))
+    num_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
+    min_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
+    max_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
+    vocabulary = VocabularyField(load_default=None,
+                                 metadata={"description": "Terms to favour (hotwords): JSON array or comma list"})
+    prompt = fields.String(load_default=None, validate=validate.Length(max=2000))
+    temperature = fields.Float(load_default=None, validate=validate.Range(0.0, 1.0))
+    beam_size = fields.Integer(load_default=5, validate=validate.Range(1, 10))
+
+    @validates("language")
+    def _language(self, value, **_kwargs):
+        if value is None or value.lower() == "auto":
+            return
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        if value.lower() not in _LANGUAGE_CODES:
+            raise ValidationError(f"unknown language code {value!r}; use an ISO 639-1 code such as 'en'")
+
+    @validates_schema
+    def _speakers(self, data, **_kwargs):
+        lo, hi = data.get("min_speakers"), data.get("max_speakers")
+        if lo is not None and hi is not None and lo > hi:
+            raise ValidationError("min_speakers must not exceed max_speakers", "min_speakers")
+
+
+class WordSchema(Schema):
+    text = fields.String()
+    start = fields.Float()
+    end = fields.Float()
+    confidence = fields.Float(allow_none=True)
+    speaker = fields.String(allow_none=True)
+    timing = fields.String(metadata={"description": "How the times were found: whisper, forced_alignment"})
+
+
+class SegmentSchema(Schema):
+    id = fields.Integer()
+    start = fields.Float()
+    end = fields.Float()
+    text = fields.String()
+    speaker = fields.String(allow_none=True)
+    words = fields.List(fields.Nested(WordSchema))
+
+
+class StageSchema(Schema):
+    stage = fields.String()
+    part = fields.Integer(metadata={"description": "Chunk index for transcribe; 0 otherwise"})
+    status = fields.String()
+    started_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    worker = fields.String(allow_none=True)
+    attempts = fields.Integer()
+    progress = fields.Float()
+    error = fields.String(allow_none=True)
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String()
+    message = fields.String()
+
+
+class JobCreatedSchema(Schema):
+    id = fields.String()
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+    created_at = fields.DateTime()
+
+
+class JobSchema(JobCreatedSchema):
+    error = fields.Nested(ErrorDetailSchema, allow_none=True)
+    progress = fields.Integer(metadata={"description": "0–100, from the stages' real progress"})
+    current_stage = fields.String(allow_none=True)
+    stages = fields.List(fields.Nested(StageSchema))
+    started_at = fields.DateTime(allow_none=True)
+    completed_at = fields.DateTime(allow_none=True)
+    audio_duration_seconds = fields.Float(allow_none=True)
+    model = fields.String()
+    language_code = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    segments = fields.List(fields.Nested(SegmentSchema))
+    words = fields.List(fields.Nested(WordSchema))
+    speakers = fields.List(fields.Dict())
+    warnings = fields.List(fields.String())
+    options = fields.Dict(metadata={"description": "The request's options, as validated"})
+
+
+class JobSummarySchema(JobCreatedSchema):
+    model = fields.String()
+    completed_at = fields.DateTime(allow_none=True)
+    audio_duration_seconds = fields.Float(allow_none=True)
+    error = fields.Nested(ErrorDetailSchema, allow_none=True)
+
+
+class JobListQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(JOB_STATUSES))
+
+
+class JobListSchema(Schema):
+    jobs = fields.List(fields.Nested(JobSummarySchema))
+    cursor = fields.String(allow_none=True, metadata={"description": "Pass back to get the next page"})
+    has_more = fields.Boolean()
+
+
+job_create_schema = JobCreateSchema()
+job_schema = JobSchema()
+job_created_schema = JobCreatedSchema()
+job_list_query_schema = JobListQuerySchema()
+job_list_schema = JobListSchema()

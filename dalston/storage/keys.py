@@ -1,0 +1,51 @@
+"""Deterministic storage keys: ``jobs/<job_id>/<stage>/<artifact>``.
+
+Every stage derives its input and output keys from the job id alone, so a task that runs
+twice overwrites its own outputs instead of adding new ones. The layout, documented in the
+README:
+
+=========================================  ==========================================
+key                                        written by / holds
+=========================================  ==========================================
+``jobs/<id>/input/source``                 API: the uploaded or fetched file, as sent
+``jobs/<id>/prepare/manifest.json``        prepare: duration, channels, speech, chunks
+``jobs/<id>/prepare/audio.wav``            prepare: 16 kHz mono PCM16 of the whole file
+``jobs/<id>/prepare/channel_<c>.wav``      prepare: 16 kHz PCM16 of original channel c
+``jobs/<id>/prepare/chunks/<nnnn>.wav``    prepare: one chunk of audio to transcribe
+``jobs/<id>/transcribe/chunk_<nnnn>.json`` transcribe: that chunk's transcript
+``jobs/<id>/merge/transcript.json``        merge: the final transcript
+``jobs/<id>/merge/transcript.<fmt>``       merge: txt, srt and vtt renderings
+=========================================  ==========================================
+"""
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def source(job_id: str) -> str:
+    return f"jobs/{job_id}/input/source"
+
+
+def manifest(job_id: str) -> str:
+    return f"jobs/{job_id}/prepare/manifest.json"
+
+
+def prepared_audio(job_id: str) -> str:
+    return f"jobs/{job_id}/prepare/audio.wav"
+
+
+def channel_audio(job_id: str, channel: int) -> str:
+    return f"jobs/{job_id}/prepare/channel_{channel}.wav"
+
+
+def chunk_audio(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/prepare/chunks/{index:04d}.wav"
+
+
+def chunk_transcript(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/transcribe/chunk_{index:04d}.json"
+
+
+def transcript(job_id: str, fmt: str = "json") -> str:
+    return f"jobs/{job_id}/merge/transcript.{fmt}"

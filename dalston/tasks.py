@@ -1,0 +1,205 @@
+"""Celery tasks: thin views over the pure stage functions in ``dalston.stages``.
+
+Each task loads ids, marks its stage row running (counting attempts), calls the stage
+function with an engine and the store, marks the row done and returns a small dict.
+Failures end the job ``failed`` with a reason (``StageTask.on_failure``); transient
+infrastructure errors (database, storage, network) are retried with backoff first. A job
+that was cancelled or failed makes its remaining tasks return at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+import time
+from pathlib import Path
+
+import botocore.exceptions
+import sqlalchemy.exc
+from celery import Task, shared_task
+from celery.utils.log import get_task_logger
+
+from dalston.config import get_settings
+from dalston.db import queries
+from dalston.db.session import session_scope
+from dalston.errors import InvalidAudio, JobCancelled, StageError
+from dalston.pipeline import builder
+from dalston.pipeline.stages import Stage
+from dalston.stages import merge as merge_stage
+from dalston.stages import prepare as prepare_stage
+from dalston.stages import transcribe as transcribe_stage
+from dalston.storage import keys, make_store
+
+log = get_task_logger(__name__)
+
+TRANSIENT = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    ConnectionError,
+    TimeoutError,
+)
+RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=4)
+
+#: Seconds between progress writes (and cancellation checks) of a running stage.
+PROGRESS_INTERVAL = 1.0
+
+
+class StageTask(Task):
+    """Base of every stage task: settings, store and database access, failure bookkeeping."""
+
+    @property
+    def settings(self):
+        return get_settings()
+
+    @functools.cached_property
+    def store(self):
+        return make_store(self.settings)
+
+    def session(self):
+        return session_scope(self.settings.database_url)
+
+    def start(self, job_id: str, part: int = 0) -> bool:
+        """Mark the stage running; False when the job is gone, finished, or out of attempts."""
+        stage = self.name.split(".", 1)[1]
+        with self.session() as session:
+            run = queries.begin_stage(session, job_id, stage, part, task_id=self.request.id,
+                                      worker=self.request.hostname)
+            if run is None:
+                log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
+                return False
+            if run.attempts > self.settings.max_stage_attempts:
+                queries.fail_job(
+                    session, job_id, "stage_interrupted",
+                    f"the {stage} stage was started {run.attempts - 1} times without finishing "
+                    "(its worker stopped each time, e.g. out of memory); giving up",
+                    stage=stage, part=part)
+                return False
+        return True
+
+    def finish(self, job_id: str, part: int = 0) -> None:
+        with self.session() as session:
+            queries.finish_stage(session, job_id, self.name.split(".", 1)[1], part)
+
+    def progress_reporter(self, job_id: str, part: int = 0):
+        """A callback that stores progress and raises JobCancelled once the job is no longer active."""
+        stage = self.name.split(".", 1)[1]
+        last = [0.0]
+
+        def report(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
+            with self.session() as session:
+                if queries.job_status(session, job_id) not in queries.ACTIVE:
+                    raise JobCancelled(job_id)
+                queries.set_progress(session, job_id, stage, part, fraction)
+
+        return report
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        job_id, part = args[0], (args[1] if len(args) > 1 else 0)
+        stage = self.name.split(".", 1)[1]
+        if isinstance(exc, StageError):
+            code, message = exc.code, exc.message
+        else:
+            code, message = "internal_error", f"the {stage} stage failed: {exc.__class__.__name__}: {exc}"
+        try:
+            with self.session() as session:
+                queries.fail_job(session, job_id, code, message, stage=stage, part=part)
+        except Exception:  # the database itself is down: the log is all we have
+            log.exception("could not record the failure of job %s", job_id)
+
+
+def _stage_task(stage: Stage):
+    return shared_task(bind=True, base=StageTask, name=stage.task_name, **RETRY)
+
+
+def _cancelled(task: StageTask, job_id: str, part: int = 0) -> dict:
+    log.info("job %s was cancelled during %s[%s]", job_id, task.name, part)
+    return {"job_id": job_id, "cancelled": True}
+
+
+@_stage_task(Stage.PREPARE)
+def prepare(self: StageTask, job_id: str):
+    """Decode and cut the audio, then replace itself with the rest of the canvas."""
+    if not self.start(job_id):
+        return {"job_id": job_id, "skipped": True}
+    settings = self.settings
+    with self.session() as session:
+        job = queries.get_job(session, job_id)
+        params, source_url = dict(job.params), job.source_url
+    if source_url and not self.store.exists(keys.source(job_id)):
+        from dalston import fetch
+
+        with tempfile.TemporaryDirectory(prefix="dalston-fetch-") as tmp:
+            dest = Path(tmp) / "source"
+            try:
+                fetch.download(source_url, dest, max_bytes=settings.max_upload_bytes,
+                               timeout=settings.url_fetch_timeout, allow_private=settings.allow_private_urls)
+            except ValueError as exc:
+                raise StageError("url_fetch_failed", str(exc)) from exc
+            self.store.put_file(keys.source(job_id), dest)
+    try:
+        manifest = prepare_stage.run(job_id, self.store, settings.chunk_seconds)
+    except InvalidAudio:
+        raise
+    plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
+    with self.session() as session:
+        queries.set_duration(session, job_id, manifest["duration"])
+        for chunk in manifest["chunks"]:
+            queries.ensure_stage(session, job_id, Stage.TRANSCRIBE.value, chunk["index"],
+                                 task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
+                                 audio_seconds=round(chunk["end"] - chunk["start"], 3))
+        queries.ensure_stage(session, job_id, Stage.MERGE.value, 0)
+        queries.finish_stage(session, job_id, Stage.PREPARE.value)
+        if queries.job_status(session, job_id) not in queries.ACTIVE:
+            return _cancelled(self, job_id)
+    log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
+    return self.replace(plan.signature)
+
+
+@_stage_task(Stage.TRANSCRIBE)
+def transcribe(self: StageTask, job_id: str, part: int):
+    """Transcribe one chunk."""
+    if not self.start(job_id, part):
+        return {"job_id": job_id, "part": part, "skipped": True}
+    from dalston.engines import get_transcriber
+
+    settings = self.settings
+    with self.session() as session:
+        params = dict(queries.get_job(session, job_id).params)
+    options = dict(
+        model=params["model"], model_dir=settings.model_dir, device=settings.device,
+        compute_type=settings.compute_type, cpu_threads=settings.cpu_threads,
+        language=params.get("language"), prompt=params.get("prompt"), vocabulary=params.get("vocabulary"),
+        temperature=params.get("temperature"), beam_size=params.get("beam_size") or 5,
+        word_timestamps=params.get("timestamps_granularity", "word") == "word",
+    )
+    try:
+        result = transcribe_stage.run(job_id, part, self.store, get_transcriber(), options,
+                                      on_progress=self.progress_reporter(job_id, part))
+    except JobCancelled:
+        return _cancelled(self, job_id, part)
+    self.finish(job_id, part)
+    return {"job_id": job_id, "part": part, "segments": len(result["segments"])}
+
+
+@_stage_task(Stage.MERGE)
+def merge(self: StageTask, job_id: str, *_ignored):
+    """Stitch the chunks, store the transcript, complete the job."""
+    if not self.start(job_id):
+        return {"job_id": job_id, "skipped": True}
+    with self.session() as session:
+        params = dict(queries.get_job(session, job_id).params)
+    manifest = prepare_stage.load_manifest(job_id, self.store)
+    chunks = merge_stage.load_chunks(job_id, self.store, manifest)
+    transcript = merge_stage.stitch(manifest, chunks, params.get("language"),
+                                    word_level=params.get("timestamps_granularity", "word") == "word")
+    merge_stage.write_outputs(job_id, self.store, transcript)
+    with self.session() as session:
+        queries.finish_stage(session, job_id, Stage.MERGE.value)
+        done = queries.complete_job(session, job_id, transcript)
+    return {"job_id": job_id, "completed": done, "segments": len(transcript["segments"])}
