@@ -64,6 +64,30 @@ def probe(path: Path) -> Probe:
         raise ValueError(f"not a readable audio file ({exc.__class__.__name__}: {exc})") from exc
 
 
+def declared_wav_seconds(path: Path) -> float | None:
+    """The duration a RIFF/WAV header declares (FFmpeg trusts the file size instead).
+
+    A WAV cut short in transfer still decodes; comparing the two tells the user so.
+    """
+    with open(path, "rb") as src:
+        head = src.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        byte_rate = None
+        while True:
+            chunk = src.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"fmt ":
+                fmt = src.read(size)
+                byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
+            elif chunk[:4] == b"data":
+                return size / byte_rate if byte_rate and size < 0xFFFFFFF0 else None
+            else:
+                src.seek(size + (size & 1), 1)
+
+
 @dataclasses.dataclass
 class Decoded:
     """16 kHz float32 audio: ``channels`` has shape (n_channels, n_samples)."""
@@ -116,6 +140,8 @@ def decode(path: Path) -> Decoded:
     if not chunks:
         raise ValueError("the file holds no decodable audio")
     data = np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
+    if info.container == "wav":
+        info.duration = declared_wav_seconds(path) or info.duration
     return Decoded(channels=data, probe=info, decode_errors=errors)
 
 

@@ -1,0 +1,137 @@
+"""Test configuration: environment first, then real services.
+
+The ``DALSTON_*`` variables are set here, before anything imports ``dalston`` (the Celery
+app reads ``celeryconfig`` at import). Services are real: PostgreSQL and Redis on
+127.0.0.1, moto's S3 server on loopback, real models. Without a service, tests that need it
+are skipped locally; with ``CI=true`` a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = (REPO.parent / "shared" / "fixtures" / "audio").resolve()
+_TMP = Path(tempfile.mkdtemp(prefix="dalston-tests-"))
+PG_ADMIN_URL = os.environ.get("DALSTON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+TEST_DB = f"dalston_test_{os.getpid()}"
+REDIS_URL = os.environ.get("DALSTON_TEST_REDIS", "redis://127.0.0.1:6379/13")
+
+os.environ.update(
+    DALSTON_DATA_DIR=str(_TMP / "data"),
+    DALSTON_DEFAULT_MODEL="tiny.en",
+    DALSTON_DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + TEST_DB,
+    DALSTON_BROKER_URL=REDIS_URL,
+    DALSTON_RESULT_BACKEND=REDIS_URL,
+    DALSTON_MODEL_DIR=str(Path(os.environ.get("DALSTON_TEST_MODEL_DIR", REPO / ".dalston" / "models"))),
+    # Short enough that a killed worker's task is delivered again within a test.
+    DALSTON_VISIBILITY_TIMEOUT="20",
+    DALSTON_RESTORE_INTERVAL="1",
+    DALSTON_RESTORE_THROTTLE="1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    HF_HUB_OFFLINE="1",
+)
+os.environ.pop("DALSTON_S3_BUCKET", None)
+
+import pytest  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally, fail in CI, when a service is not listening."""
+    if _port_open(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    assert FIXTURES.is_dir(), f"shared fixtures not found at {FIXTURES}"
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Path:
+    return _TMP
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL database for this run, migrated with Alembic, dropped at the end."""
+    require_service("PostgreSQL", "127.0.0.1", 5432)
+    import sqlalchemy as sa
+
+    from dalston.db.migrate import upgrade
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEST_DB}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{TEST_DB}"'))
+    url = os.environ["DALSTON_DATABASE_URL"]
+    upgrade(url)
+    yield url
+    from dalston.db.session import dispose_all
+
+    dispose_all()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    require_service("Redis", "127.0.0.1", 6379)
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on loopback (reachable from worker processes)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def make_bucket(s3_endpoint):
+    """Create a fresh bucket (moto's state is process-global: one bucket per test)."""
+    import uuid
+
+    import boto3
+
+    def _make() -> str:
+        name = f"dalston-test-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+        return name
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def python() -> str:
+    return sys.executable

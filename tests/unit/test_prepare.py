@@ -1,0 +1,133 @@
+"""prepare: decoding every supported container, VAD, and the chunk plan."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dalston import audio
+from dalston.errors import InvalidAudio
+from dalston.stages import prepare
+from dalston.storage import keys
+from dalston.storage.local import LocalStore
+from tests.audio_helpers import FORMATS, encode, load, silence, write_multichannel_wav, write_wav
+
+
+@pytest.fixture(scope="module")
+def jfk(fixtures_dir):
+    return load(fixtures_dir / "jfk.flac")
+
+
+def _best_correlation(a: np.ndarray, b: np.ndarray, max_lag: int = 4000) -> float:
+    n = min(len(a), len(b)) - 2 * max_lag
+    ref = a[max_lag:max_lag + n]
+    spectrum = np.fft.rfft(b[: n + 2 * max_lag], 2 * len(b)) * np.conj(np.fft.rfft(ref, 2 * len(b)))
+    lag = int(np.argmax(np.fft.irfft(spectrum)[: 2 * max_lag + 1]))
+    return float(np.corrcoef(ref, b[lag:lag + n])[0, 1])
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_decodes_every_container_to_16k_mono(fmt, jfk, tmp_path):
+    path = encode(jfk, tmp_path / f"jfk{FORMATS[fmt][2]}", fmt)
+    decoded = audio.decode(path)
+    assert decoded.channels.shape[0] == 1
+    assert abs(decoded.duration - 11.0) < 0.1
+    # Same speech after a lossy round trip (codec delay allowed): strongly correlated.
+    assert _best_correlation(jfk, decoded.mono) > 0.9, f"{fmt}: decoded audio does not match the source"
+
+
+def test_keeps_original_channels(fixtures_dir):
+    decoded = audio.decode(fixtures_dir / "stereo_diarization.wav")
+    assert decoded.channels.shape[0] == 2
+    assert decoded.probe.channels == 2
+    left, right = decoded.channels
+    assert np.abs(left - right).mean() > 0.01, "the two channels carry different speakers"
+
+
+@pytest.mark.parametrize("content", [b"this is not audio at all\n" * 20, b"", b"RIFF\x24\x00\x00\x00WAVEfmt "])
+def test_probe_refuses_non_audio(content, tmp_path):
+    path = tmp_path / "fake.wav"
+    path.write_bytes(content)
+    with pytest.raises(ValueError):
+        audio.probe(path)
+
+
+def test_vad_finds_no_speech_in_silence():
+    assert prepare.find_speech(silence(2.0)) == []
+
+
+def test_vad_finds_speech(jfk):
+    regions = prepare.find_speech(jfk)
+    assert regions and regions[0]["start"] < 1.0 and regions[-1]["end"] > 9.5
+
+
+def test_plan_short_audio_is_one_chunk():
+    speech = [{"start": 0.3, "end": 4.0}, {"start": 5.0, "end": 10.0}]
+    assert prepare.plan_chunks(speech, 11.0, target=120) == [(0.3, 10.0)]
+
+
+def test_plan_cuts_long_audio_at_the_widest_pause_near_the_target():
+    # Speech in 9 s blocks with 1 s pauses; one long 3 s pause at 50-53 s.
+    speech, t = [], 0.0
+    while t < 300:
+        speech.append({"start": t, "end": t + 9.0})
+        t += 10.0 if abs(t - 40.0) > 1e-6 else 13.0
+    spans = prepare.plan_chunks(speech, 310.0, target=60)
+    assert len(spans) >= 4
+    assert spans[0][1] == pytest.approx(51.0, abs=0.01), "cut in the middle of the widest pause"
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+        assert e1 <= s2, "chunks never overlap"
+        inside = [r for r in speech if r["start"] < e1 < r["end"]]
+        assert not inside, f"cut at {e1} splits speech"
+    assert all(e - s <= 60 * 1.25 for s, e in spans)
+
+
+def test_plan_hard_cuts_continuous_speech():
+    spans = prepare.plan_chunks([{"start": 0.0, "end": 300.0}], 300.0, target=100)
+    assert [round(e - s) for s, e in spans] == [100, 100, 100]
+
+
+def test_plan_nothing_for_no_speech():
+    assert prepare.plan_chunks([], 10.0, target=120) == []
+
+
+def test_run_writes_manifest_audio_and_chunks(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    long = np.concatenate([jfk, silence(2.0), jfk, silence(2.0), jfk])
+    src = write_wav(long, tmp_path / "in.wav")
+    store.put_file(keys.source("j1"), src)
+    manifest = prepare.run("j1", store, chunk_seconds=15)
+    assert manifest == json.loads(store.get_bytes(keys.manifest("j1")))
+    assert abs(manifest["duration"] - len(long) / 16000) < 0.01
+    assert len(manifest["chunks"]) == 3
+    for chunk in manifest["chunks"]:
+        samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
+        assert abs(len(samples) / 16000 - (chunk["end"] - chunk["start"])) < 0.01
+    assert manifest["channel_keys"] == []
+    assert audio.read_wav_bytes(store.get_bytes(manifest["audio_key"])).size == len(long)
+
+
+def test_run_stores_each_channel_of_multichannel_audio(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    src = write_multichannel_wav([jfk, silence(11.0), jfk[::-1].copy()], tmp_path / "three.wav")
+    store.put_file(keys.source("j3"), src)
+    manifest = prepare.run("j3", store, chunk_seconds=120)
+    assert manifest["channels"] == 3
+    assert manifest["channel_keys"] == [keys.channel_audio("j3", c) for c in range(3)]
+
+
+def test_run_truncated_wav_keeps_what_is_there_and_warns(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    data = write_wav(jfk, tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
+    store.put_file(keys.source("jt"), tmp_path / "cut.wav")
+    manifest = prepare.run("jt", store, chunk_seconds=120)
+    assert 5.0 < manifest["duration"] < 6.0
+    assert any("ends early" in w for w in manifest["warnings"])
+
+
+def test_run_garbage_raises_invalid_audio(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(keys.source("jg"), b"hello, I am a text file pretending to be audio\n" * 50)
+    with pytest.raises(InvalidAudio, match="could not decode"):
+        prepare.run("jg", store, chunk_seconds=120)

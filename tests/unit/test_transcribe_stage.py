@@ -1,0 +1,60 @@
+"""transcribe and merge stage functions with the real tiny.en model on real speech."""
+
+import json
+
+import pytest
+
+from dalston.engines import get_transcriber
+from dalston.errors import StageError
+from dalston.stages import merge, prepare, transcribe
+from dalston.storage import keys
+from dalston.storage.local import LocalStore
+from tests.audio_helpers import JFK_TEXT, wer
+
+
+@pytest.fixture(scope="module")
+def prepared(fixtures_dir, tmp_path_factory):
+    store = LocalStore(tmp_path_factory.mktemp("store"))
+    store.put_file(keys.source("jfk"), fixtures_dir / "jfk.flac")
+    prepare.run("jfk", store, chunk_seconds=120)
+    return store
+
+
+def options(tmp_path, **extra):
+    return dict(model="tiny.en", model_dir=tmp_path, cpu_threads=2, **extra)
+
+
+def test_chunk_transcript_on_job_timeline(prepared, tmp_path):
+    progress = []
+    result = transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path),
+                            on_progress=progress.append)
+    assert json.loads(prepared.get_bytes(keys.chunk_transcript("jfk", 0))) == result
+    text = " ".join(s["text"] for s in result["segments"])
+    assert wer(JFK_TEXT, text) <= 0.10, text
+    words = [w for s in result["segments"] for w in s["words"]]
+    assert len(words) >= 20
+    assert all(w["start"] <= w["end"] for w in words)
+    assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:])), "words in time order"
+    assert progress and progress[-1] > 0.5
+    assert result["language"] == "en"
+
+
+def test_merge_builds_one_transcript(prepared, tmp_path):
+    transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path))
+    manifest = prepare.load_manifest("jfk", prepared)
+    transcript = merge.stitch(manifest, merge.load_chunks("jfk", prepared, manifest), None)
+    assert wer(JFK_TEXT, transcript["text"]) <= 0.10
+    assert [s["id"] for s in transcript["segments"]] == list(range(len(transcript["segments"])))
+    assert transcript["words"] == [w for s in transcript["segments"] for w in s["words"]]
+    assert transcript["language"] == "en" and transcript["duration"] == pytest.approx(11.0, abs=0.05)
+
+
+def test_english_only_model_refuses_other_languages(prepared, tmp_path):
+    with pytest.raises(StageError, match="English-only"):
+        transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, language="de"))
+
+
+def test_malformed_engine_output_is_a_stage_error(prepared, tmp_path, monkeypatch):
+    monkeypatch.setenv("DALSTON_FAKE_BEHAVIOUR", "garbage")
+    with pytest.raises(StageError, match="malformed"):
+        transcribe.run("jfk", 0, prepared, get_transcriber("fake"), {})
