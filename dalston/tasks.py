@@ -78,9 +78,14 @@ class StageTask(Task):
                 return False
         return True
 
-    def finish(self, job_id: str, part: int = 0) -> None:
+    def finish(self, job_id: str, part: int = 0) -> bool:
+        """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
         with self.session() as session:
+            if queries.job_status(session, job_id) is None:
+                self.store.delete_prefix(keys.job_prefix(job_id))
+                return False
             queries.finish_stage(session, job_id, self.name.split(".", 1)[1], part)
+        return True
 
     def progress_reporter(self, job_id: str, part: int = 0):
         """A callback that stores progress and raises JobCancelled once the job is no longer active."""
@@ -147,6 +152,8 @@ def prepare(self: StageTask, job_id: str):
     except InvalidAudio:
         raise
     plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
+    if not self.finish(job_id):
+        return {"job_id": job_id, "deleted": True}
     with self.session() as session:
         queries.set_duration(session, job_id, manifest["duration"])
         for chunk in manifest["chunks"]:
@@ -154,7 +161,6 @@ def prepare(self: StageTask, job_id: str):
                                  task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
                                  audio_seconds=round(chunk["end"] - chunk["start"], 3))
         queries.ensure_stage(session, job_id, Stage.MERGE.value, 0)
-        queries.finish_stage(session, job_id, Stage.PREPARE.value)
         if queries.job_status(session, job_id) not in queries.ACTIVE:
             return _cancelled(self, job_id)
     log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
@@ -199,7 +205,8 @@ def merge(self: StageTask, job_id: str, *_ignored):
     transcript = merge_stage.stitch(manifest, chunks, params.get("language"),
                                     word_level=params.get("timestamps_granularity", "word") == "word")
     merge_stage.write_outputs(job_id, self.store, transcript)
+    if not self.finish(job_id):
+        return {"job_id": job_id, "deleted": True}
     with self.session() as session:
-        queries.finish_stage(session, job_id, Stage.MERGE.value)
         done = queries.complete_job(session, job_id, transcript)
     return {"job_id": job_id, "completed": done, "segments": len(transcript["segments"])}

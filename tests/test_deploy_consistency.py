@@ -9,7 +9,8 @@ stages reserving a GPU).
 tests/data/compose-spec.json is the compose-spec project's schema (compose-spec/compose-spec
 schema/compose-spec.json), copied verbatim from the npm package dclint 3.1.0, file
 package/schemas/compose.schema.json (dclint's update-compose-schema script downloads it
-from the compose-spec repository); sha256 46b7d35f19dd93a05f8fea530291bf84d881c1791ec167ecf0e6fb94e639d496.
+from the compose-spec repository);
+sha256 46b7d35f19dd93a05f8fea530291bf84d881c1791ec167ecf0e6fb94e639d496.
 """
 
 from __future__ import annotations
@@ -113,9 +114,7 @@ def test_compose_file_matches_compose_specification(compose):
     problems = [
         f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors
     ]
-    assert not problems, "compose.yaml violates the Compose Specification:\n" + "\n".join(
-        problems
-    )
+    assert not problems, "compose.yaml violates the Compose Specification:\n" + "\n".join(problems)
 
 
 def test_compose_has_no_obsolete_version_key(compose):
@@ -140,9 +139,9 @@ def test_every_queue_has_a_compose_worker_service(services, queue):
         f"no compose service runs `python -m workers.{queue}` for queue {queue!r} "
         f"(expected a service named worker-{queue})"
     )
-    assert f"worker-{queue}" in running, (
-        f"queue {queue!r} is run by {running}, not by a service named worker-{queue}"
-    )
+    assert (
+        f"worker-{queue}" in running
+    ), f"queue {queue!r} is run by {running}, not by a service named worker-{queue}"
 
 
 @pytest.mark.parametrize("queue", sorted(_declared_queues()))
@@ -168,9 +167,7 @@ def test_every_worker_entry_point_is_a_declared_queue():
 def test_every_compose_worker_service_maps_to_a_declared_queue(services):
     declared = _declared_queues()
     workers = _worker_services(services)
-    bad = {
-        name: q for name, q in workers.items() if q not in declared | NON_QUEUE_ENTRY_POINTS
-    }
+    bad = {name: q for name, q in workers.items() if q not in declared | NON_QUEUE_ENTRY_POINTS}
     assert not bad, f"compose services run workers for undeclared queues: {bad}"
     misnamed = sorted(
         name for name in services if name.startswith("worker-") and name not in workers
@@ -181,7 +178,9 @@ def test_every_compose_worker_service_maps_to_a_declared_queue(services):
 
 
 def test_worker_services_can_be_scaled(services):
-    pinned = sorted(name for name in _worker_services(services) if "container_name" in services[name])
+    pinned = sorted(
+        name for name in _worker_services(services) if "container_name" in services[name]
+    )
     assert not pinned, f"worker services {pinned} set container_name, which breaks --scale"
 
 
@@ -189,9 +188,9 @@ def test_worker_services_can_be_scaled(services):
 
 
 def _reserves_gpu(svc: dict) -> bool:
-    devices = (
-        ((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-    ).get("devices") or []
+    devices = (((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get(
+        "devices"
+    ) or []
     for device in devices:
         count = device.get("count", 1)
         if (
@@ -216,7 +215,9 @@ def test_gpu_workers_reserve_a_gpu_and_read_models_offline(services, queue):
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     assert str(env.get("HF_HUB_OFFLINE")) == "1", f"{name} does not set HF_HUB_OFFLINE=1"
-    assert env.get("DALSTON_MODEL_DIR") == "/models", f"{name} does not set DALSTON_MODEL_DIR=/models"
+    assert (
+        env.get("DALSTON_MODEL_DIR") == "/models"
+    ), f"{name} does not set DALSTON_MODEL_DIR=/models"
     mounts = []
     for vol in svc.get("volumes") or []:
         if isinstance(vol, str):
@@ -224,7 +225,10 @@ def test_gpu_workers_reserve_a_gpu_and_read_models_offline(services, queue):
             mounts.append((parts[1] if len(parts) > 1 else parts[0], parts[2:] == ["ro"]))
         else:
             mounts.append((vol.get("target"), bool(vol.get("read_only"))))
-    assert ("/models", True) in mounts, f"{name} does not mount a model directory read-only at /models"
+    assert (
+        "/models",
+        True,
+    ) in mounts, f"{name} does not mount a model directory read-only at /models"
 
 
 def test_cpu_workers_reserve_no_gpu(services):
@@ -248,9 +252,9 @@ def test_every_task_route_points_at_a_declared_queue():
         if queue not in declared:
             bad[task] = queue
     assert not bad, f"task_routes send tasks to undeclared queues: {bad}"
-    assert celeryconfig.task_default_queue in declared, (
-        f"task_default_queue {celeryconfig.task_default_queue!r} is not a declared queue"
-    )
+    assert (
+        celeryconfig.task_default_queue in declared
+    ), f"task_default_queue {celeryconfig.task_default_queue!r} is not a declared queue"
     stage_tasks = [f"dalston.{q}" for q in celeryconfig.STAGE_QUEUES]
     unrouted = [t for t in stage_tasks if t not in celeryconfig.task_routes]
     assert not unrouted, f"stage tasks without a route in celeryconfig.task_routes: {unrouted}"
@@ -306,9 +310,9 @@ def test_env_example_variables_are_documented_in_readme():
     if README.is_file():
         readme = README.read_text()
         undocumented = [n for n in names if n not in readme]
-        assert not undocumented, (
-            f"README.md does not document {undocumented} (listed in deploy/.env.example)"
-        )
+        assert (
+            not undocumented
+        ), f"README.md does not document {undocumented} (listed in deploy/.env.example)"
 
 
 # Kubernetes manifests ---------------------------------------------------------------------
@@ -342,6 +346,6 @@ def test_every_queue_has_a_k8s_deployment(queue):
     if queue in GPU_QUEUES:
         for name, container in running:
             limits = (container.get("resources") or {}).get("limits") or {}
-            assert str(limits.get("nvidia.com/gpu")) == "1", (
-                f"Deployment {name} (GPU queue {queue!r}) does not request nvidia.com/gpu: 1"
-            )
+            assert (
+                str(limits.get("nvidia.com/gpu")) == "1"
+            ), f"Deployment {name} (GPU queue {queue!r}) does not request nvidia.com/gpu: 1"

@@ -31,10 +31,9 @@ def queue_depths(celery) -> dict[str, int | None]:
         conn.ensure_connection(max_retries=1, timeout=2)
         channel = conn.default_channel
         for queue in celery.conf.task_queues:
-            try:
-                depths[queue.name] = channel.queue_declare(queue.name, passive=True).message_count
-            except Exception:
-                depths[queue.name] = None
+            # Declaring is idempotent (workers do the same); a passive declare fails on Redis
+            # for a queue that has never held a message.
+            depths[queue.name] = queue(channel).queue_declare().message_count
     return depths
 
 

@@ -269,10 +269,12 @@ def export_job(job_id: str, fmt: str):
         options = exports.export_options(request.args)
     except exports.ExportOptionError as exc:
         raise ApiError(422, "validation_error", str(exc), exc.field) from exc
-    if fmt.lower() == "json":
-        options = {}
     try:
-        body, mimetype = exports.render(job.result, fmt.lower(), **options)
+        fmt = exports.normalize_format(fmt)
     except ValueError as exc:
         raise ApiError(404, "unknown_format", f"unknown export format {fmt!r}; use txt, json, srt or vtt") from exc
+    try:
+        body, mimetype = exports.render(job.result, fmt, **options)
+    except ValueError as exc:
+        raise ApiError(409, "export_unavailable", str(exc)) from exc
     return Response(body, mimetype=mimetype)

@@ -74,7 +74,7 @@ def set_progress(session: Session, job_id: str, stage: str, part: int, fraction:
     session.execute(
         sa.update(StageRun)
         .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
-        .values(progress=max(0.0, min(1.0, fraction)))
+        .values(progress=float(max(0.0, min(1.0, fraction))))
     )
 
 

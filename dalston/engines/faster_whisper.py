@@ -23,6 +23,11 @@ from dalston.errors import ModelNotAvailable, StageError
 log = logging.getLogger(__name__)
 
 
+def _sec(value) -> float:
+    """Plain-float seconds, to the millisecond (faster-whisper may hand out numpy floats)."""
+    return round(float(value), 3)
+
+
 class FasterWhisperTranscriber:
     name = "faster_whisper"
 
@@ -107,8 +112,8 @@ class FasterWhisperTranscriber:
         segments: list[Segment] = []
         for seg in generator:
             words = [
-                {"text": w.word.strip(), "start": round(w.start + offset, 3), "end": round(w.end + offset, 3),
-                 "confidence": round(w.probability, 4), "timing": "whisper"}
+                {"text": w.word.strip(), "start": _sec(w.start + offset), "end": _sec(w.end + offset),
+                 "confidence": round(float(w.probability), 4), "timing": "whisper"}
                 for w in (seg.words or [])
                 if w.word.strip()
             ]
@@ -116,10 +121,10 @@ class FasterWhisperTranscriber:
             if not text:
                 continue
             segments.append(
-                Segment(start=round(seg.start + offset, 3), end=round(seg.end + offset, 3), text=text,
-                        avg_logprob=round(seg.avg_logprob, 4), no_speech_prob=round(seg.no_speech_prob, 4),
-                        words=words)
+                Segment(start=_sec(seg.start + offset), end=_sec(seg.end + offset), text=text,
+                        avg_logprob=round(float(seg.avg_logprob), 4),
+                        no_speech_prob=round(float(seg.no_speech_prob), 4), words=words)
             )
             if on_progress:
-                on_progress(min(1.0, seg.end / duration))
+                on_progress(min(1.0, float(seg.end) / duration))
         return segments, info.language, round(float(info.language_probability), 4)
