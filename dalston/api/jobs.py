@@ -33,6 +33,9 @@ from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
 
+#: Shorter uploads are refused at once: there is nothing in them to transcribe.
+MIN_AUDIO_SECONDS = 0.05
+
 
 def load_or_422(schema, data) -> dict:
     try:
@@ -83,10 +86,14 @@ def _store_upload(job_id: str, upload) -> str:
         if path.stat().st_size == 0:
             raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
         try:
-            audio.probe(path)
+            info = audio.probe(path)
         except ValueError as exc:
             raise ApiError(415, "unsupported_media_type",
                            f"could not read audio from {name!r}: {exc}", "file") from exc
+        if info.duration is not None and info.duration < MIN_AUDIO_SECONDS:
+            raise ApiError(400, "audio_too_short",
+                           f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
+                           "file")
         services().store.put_file(keys.source(job_id), path)
     return name
 

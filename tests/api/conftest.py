@@ -1,0 +1,16 @@
+"""API tests: the Flask test client over real PostgreSQL and Redis, with local storage."""
+
+import pytest
+
+from dalston.app import create_app
+
+
+@pytest.fixture
+def app(postgres_url, redis_url, tmp_path):
+    return create_app({"DALSTON_DATABASE_URL": postgres_url, "DALSTON_STORAGE_DIR": str(tmp_path / "store"),
+                       "DALSTON_MAX_UPLOAD_MB": "5"})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
