@@ -3,7 +3,7 @@
 The question (Benchmark v0 in the issue) is what the pipeline costs on one machine, and
 what it buys when the work is spread over more than one transcribe worker. One run of
 ``python -m dalston.bench`` measures, on the same 10-minute recording built by
-:mod:`dalston.longaudio` from the shared fixtures:
+:mod:`dalston.longaudio`:
 
 * **plain** — faster-whisper in this process, the way a user would call it without
   Dalston: ``WhisperModel(..., compute_type="int8", cpu_threads=2)`` and
@@ -19,7 +19,8 @@ what it buys when the work is spread over more than one transcribe worker. One r
 
 Transcribe workers are warmed up with a short job first, so their model load is NOT in
 the pipeline's wall time (compare with the plain run's load time, printed separately).
-The transcripts are compared by WER against the plain 2-thread transcript.
+The transcripts are compared by WER against the plain 2-thread transcript, and against
+the text the recording speaks where ``dalston.longaudio`` returns it.
 
 Targets: pipeline A / plain <= 1.15 and pipeline B / plain < 1.00. Missing a target is a
 result, not an error: the exit status is non-zero only when a job failed. Results are
@@ -32,6 +33,7 @@ import argparse
 import collections
 import datetime as dt
 import gc
+import inspect
 import json
 import logging
 import os
@@ -107,7 +109,8 @@ def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | Non
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m dalston.bench", description=__doc__.split("\n")[0])
     p.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES,
-                   help="directory of the shared audio fixtures (default: %(default)s)")
+                   help="shared audio fixtures: jfk.flac for warm-up jobs, and the long file "
+                        "where longaudio joins them (default: %(default)s)")
     p.add_argument("--seconds", type=float, default=600.0,
                    help="length of the test recording (default: %(default)s)")
     p.add_argument("--model", default="tiny.en", help="Whisper model (default: %(default)s)")
@@ -409,6 +412,19 @@ def start_base_cluster(cluster: Cluster) -> None:
     cluster.wait_for_workers(names)
 
 
+def build_recording(args: argparse.Namespace, path: Path) -> tuple[Path, str | None]:
+    """The long test file, and the text it speaks where :mod:`dalston.longaudio` knows it.
+
+    Handles both versions of ``longaudio.write``: ``(fixtures_dir, path, seconds) -> path``
+    (the recorded fixtures joined) and ``(path, seconds) -> (path, text)`` (synthetic speech).
+    """
+    from dalston import longaudio
+
+    if "fixtures_dir" in inspect.signature(longaudio.write).parameters:
+        return longaudio.write(args.fixtures, path, args.seconds), None
+    return longaudio.write(path, args.seconds)
+
+
 def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
     """The first ``seconds`` of jfk.flac as a WAV, for warm-up jobs."""
     from dalston import audio
@@ -420,23 +436,25 @@ def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
 
 # -- report --------------------------------------------------------------------------------
 
-def score(results: list[dict], reference: dict) -> None:
+def score(results: list[dict], reference: dict, script: str | None) -> None:
     for row in results:
         row["ratio"] = round(row["wall_s"] / reference["wall_s"], 3)
         row["wer"] = round(wer(reference["text"], row["text"]), 4)
+        row["wer_vs_script"] = round(wer(script, row["text"]), 4) if script else None
 
 
 def print_table(results: list[dict]) -> None:
-    header = (f"{'run':<38} {'wall s':>8} {'/plain':>7} {'WER':>7} {'chunks':>6}  "
-              "chunks per worker")
+    header = (f"{'run':<34} {'wall s':>7} {'/plain':>6} {'WER':>6} {'script':>6} "
+              f"{'chunks':>6}  chunks per worker")
     print(header)
     print("-" * len(header))
     for row in results:
         chunks = row.get("chunks", "-")
         per_worker = ", ".join(f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker",
                                                                       {}).items()))
-        print(f"{row['run']:<38} {row['wall_s']:>8.2f} {row['ratio']:>7.2f} {row['wer']:>7.4f} "
-              f"{chunks!s:>6}  {per_worker or '-'}")
+        vs_script = "-" if row["wer_vs_script"] is None else f"{row['wer_vs_script']:.4f}"
+        print(f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['wer']:>6.4f} "
+              f"{vs_script:>6} {chunks!s:>6}  {per_worker or '-'}")
 
 
 def print_details(plain: dict, pipelines: list[dict]) -> None:
@@ -483,10 +501,9 @@ def write_json(path: Path, payload: dict) -> None:
 # -- main ----------------------------------------------------------------------------------
 
 def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
-    from dalston import longaudio
     from dalston.engines import models
 
-    audio_path = longaudio.write(args.fixtures, tmp / "ten-minutes.wav", args.seconds)
+    audio_path, script = build_recording(args, tmp / "ten-minutes.wav")
     clip = write_clip(args.fixtures, tmp / "warm-up.wav", WARMUP_SECONDS)
     model_path = models.resolve(args.model, args.model_dir)
     print(f"audio: {audio_path.name}, {args.seconds:.0f} s; model {args.model} ({model_path}), "
@@ -522,7 +539,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
         cluster.stop_api()
         cluster.stop_all()
         flush_redis(broker)
-    return [plain, plain_one, *pipelines], {"env": env, "model_path": model_path}
+    return [plain, plain_one, *pipelines], {"model_path": model_path, "script": script}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -542,9 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     plain = results[0]
-    score(results, plain)
+    script = context["script"]
+    score(results, plain, script)
     print()
     print_table(results)
+    print("WER: against the plain 2-thread transcript; script: against the text the recording "
+          "speaks" if script else "WER: against the plain 2-thread transcript")
     pipelines = [r for r in results if r["kind"] == "pipeline"]
     print_details(plain, pipelines)
     print_targets(plain, {r["label"]: r for r in pipelines})
@@ -555,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         "compute_type": "int8", "chunk_seconds": args.chunk_seconds,
         "cpus": os.cpu_count(), "load_average_start": started, "load_average_end": load_average(),
         "model_path": context["model_path"],
+        "script_words": len(normalise(script).split()) if script else None,
         "targets": {"one_worker_max_ratio": TARGET_ONE_WORKER,
                     "two_workers_max_ratio": TARGET_TWO_WORKERS},
         "results": results,
