@@ -101,6 +101,9 @@ class StageTask(Task):
                 if queries.job_status(session, job_id) not in queries.ACTIVE:
                     raise JobCancelled(job_id)
                 queries.set_progress(session, job_id, stage, part, fraction)
+            # Shown by Flower and AsyncResult.info while the task runs.
+            self.update_state(state="PROGRESS", meta={"job_id": job_id, "part": part,
+                                                      "progress": round(float(fraction), 3)})
 
         return report
 
