@@ -196,9 +196,21 @@ def transcribe(self: StageTask, job_id: str, part: int):
     return {"job_id": job_id, "part": part, "segments": len(result["segments"])}
 
 
+#: How long merge waits for chunks still running when the chord fired early.
+MERGE_WAIT_SECONDS = 2.0
+
+
 @_stage_task(Stage.MERGE)
-def merge(self: StageTask, job_id: str, *_ignored):
+def merge(self: StageTask, job_id: str):
     """Stitch the chunks, store the transcript, complete the job."""
+    with self.session() as session:
+        active = queries.job_status(session, job_id) in queries.ACTIVE
+        pending = queries.stage_summary(session, job_id, Stage.TRANSCRIBE.value)
+    if active and (pending.get("running") or pending.get("pending")):
+        # A chunk delivered twice (its worker died, or it outlived the visibility timeout)
+        # counts twice in the chord, which can fire before every chunk is done. Wait for them.
+        log.info("job %s: merge waits for chunks %s", job_id, pending)
+        raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
     if not self.start(job_id):
         return {"job_id": job_id, "skipped": True}
     with self.session() as session:

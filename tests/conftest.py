@@ -29,7 +29,7 @@ os.environ.update(
     DALSTON_RESULT_BACKEND=REDIS_URL,
     DALSTON_MODEL_DIR=str(Path(os.environ.get("DALSTON_TEST_MODEL_DIR", REPO / ".dalston" / "models"))),
     # Short enough that a killed worker's task is delivered again within a test.
-    DALSTON_VISIBILITY_TIMEOUT="20",
+    DALSTON_VISIBILITY_TIMEOUT="45",
     DALSTON_RESTORE_INTERVAL="1",
     DALSTON_RESTORE_THROTTLE="1",
     AWS_ACCESS_KEY_ID="testing",

@@ -57,8 +57,13 @@ def begin_stage(session: Session, job_id: str, stage: str, part: int, *, task_id
     if job.status == JobStatus.PENDING.value:
         job.status = JobStatus.RUNNING.value
         job.started_at = now
+    run = ensure_stage(session, job_id, stage, part)
+    if run.status == StageStatus.COMPLETED.value:
+        # A second delivery of a finished stage (its message outlived the visibility
+        # timeout): the outputs exist, nothing to redo.
+        return None
     job.current_stage = stage
-    run = ensure_stage(session, job_id, stage, part, task_id=task_id)
+    run.task_id = task_id or run.task_id
     run.status = StageStatus.RUNNING.value
     run.started_at = now
     run.completed_at = None
@@ -135,6 +140,20 @@ def cancel_job(session: Session, job_id: str) -> list[str]:
         run.status = StageStatus.CANCELLED.value
         run.completed_at = utcnow()
     return task_ids
+
+
+def stage_summary(session: Session, job_id: str, stage: str) -> dict[str, int]:
+    """How many of a stage's rows are in each status."""
+    rows = session.execute(
+        sa.select(StageRun.status, sa.func.count()).where(StageRun.job_id == job_id, StageRun.stage == stage)
+        .group_by(StageRun.status)
+    ).all()
+    return {status: count for status, count in rows}
+
+
+def reset_stages(session: Session, job_id: str) -> None:
+    """Forget a job's stage rows, so the job can run again from the start."""
+    session.execute(sa.delete(StageRun).where(StageRun.job_id == job_id))
 
 
 def set_duration(session: Session, job_id: str, seconds: float) -> None:

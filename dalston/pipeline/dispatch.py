@@ -49,6 +49,7 @@ def resubmit_unfinished(app: Celery, session: Session) -> int:
     count = 0
     for job in queries.unfinished_jobs(session):
         plan = builder.initial(app, job.id)
+        queries.reset_stages(session, job.id)
         queries.ensure_stage(session, job.id, Stage.PREPARE.value, 0, task_id=plan.task_ids[("prepare", 0)])
         session.commit()
         plan.signature.apply_async()

@@ -44,7 +44,7 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
     assert ("prepare", 0) in stages and ("merge", 0) in stages
     for stage, part, status, worker, attempts, started, completed in runs:
         assert status == "completed", (stage, part, status)
-        assert worker and worker.startswith(f"{stage}@"), f"{stage} ran on {worker}"
+        assert worker and worker.startswith(stage), f"{stage} ran on {worker}"
         assert attempts == 1 and started <= completed
     expected = {f"jobs/{job_id}/input/source", f"jobs/{job_id}/prepare/manifest.json",
                 f"jobs/{job_id}/prepare/audio.wav", f"jobs/{job_id}/merge/transcript.json",
@@ -208,6 +208,8 @@ def test_system_status_shows_queues_and_workers(cluster):
     assert body["database"]["ok"] and body["broker"]["ok"] and body["storage"] == {"ok": True, "kind": "s3"}
     queues = {q["name"]: q for q in body["queues"]}
     assert set(queues) == {"prepare", "transcribe", "align", "diarize", "merge"}
+    # Failed jobs above (bad audio, missing model) left every worker alive.
+    assert all(cluster.alive(w) for w in cluster.workers)
     for name, queue in queues.items():
-        assert f"{name}@test" in queue["workers"], queue
+        assert any(w.startswith(name) and w.endswith("@test") for w in queue["workers"]), queue
         assert isinstance(queue["depth"], int) and queue["depth"] >= 0
