@@ -53,6 +53,8 @@ TERMINAL = ("completed", "failed", "cancelled")
 TARGET_ONE_WORKER = 1.15
 TARGET_TWO_WORKERS = 1.00
 WARMUP_SECONDS = 5.0
+#: Other processes' CPU use (in cores, averaged over a run) above which timings are suspect.
+DISTURBED = 0.1
 
 
 class BenchError(RuntimeError):
@@ -77,6 +79,35 @@ def wer(reference: str, hypothesis: str) -> float:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def own_cpu_seconds() -> float:
+    """User + system CPU seconds of this process (all its threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """Busy CPU seconds of the whole machine (all processes) since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process and its live children, from /proc.
+
+    CPU time is what a run costs whatever else the machine is doing, so it is reported
+    next to wall time, which other load on a shared machine can stretch.
+    """
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (OSError, ValueError, IndexError):
+        return total
+    return total + sum(tree_cpu_seconds(int(child)) for child in children)
 
 
 def proc_peak_rss_mb(pid: int) -> float | None:
@@ -153,6 +184,7 @@ def run_plain(path: Path, model_path: str, threads: int) -> dict:
     """faster-whisper on the whole file in one call; wall = model load + transcription."""
     from faster_whisper import WhisperModel
 
+    cpu, busy = own_cpu_seconds(), machine_busy_seconds()
     start = time.perf_counter()
     model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads)
     loaded = time.perf_counter()
@@ -160,11 +192,14 @@ def run_plain(path: Path, model_path: str, threads: int) -> dict:
                                        vad_filter=True)
     text = " ".join(s.text.strip() for s in segments)  # consuming the generator does the work
     done = time.perf_counter()
+    cpu = own_cpu_seconds() - cpu
+    others = machine_busy_seconds() - busy - cpu
     del model
     gc.collect()
     return {"run": f"plain, {threads} thread{'s' if threads > 1 else ''}", "kind": "plain",
             "threads": threads, "wall_s": round(done - start, 2),
-            "load_s": round(loaded - start, 2),
+            "load_s": round(loaded - start, 2), "cpu_s": round(cpu, 1),
+            "others_cpu_s": round(max(others, 0.0), 1),
             "transcribe_s": round(done - loaded, 2), "text": text}
 
 
@@ -240,6 +275,10 @@ class Cluster:
             if want <= set(replies):
                 return
         raise BenchError(f"workers {sorted(want)} did not answer within {timeout:.0f} s")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of every worker process (and prefork child) now alive."""
+        return sum(tree_cpu_seconds(proc.pid) for proc in self.procs.values())
 
     def peak_rss(self, hostname: str) -> float | None:
         return proc_peak_rss_mb(self.procs[hostname].pid)
@@ -379,11 +418,16 @@ def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
         cluster.wait_for_workers(names)
         warmup_s = warm_up(cluster, clip, args.model, names, args)
         load_before = load_average()
+        cpu_workers, cpu_api = cluster.cpu_seconds(), own_cpu_seconds()
+        busy = machine_busy_seconds()
         start = time.perf_counter()
         job_id = cluster.submit(audio_path, args.model)
         submitted = time.perf_counter()
         job = cluster.wait(job_id, args.job_timeout, args.poll)
         wall = time.perf_counter() - start
+        cpu_workers = cluster.cpu_seconds() - cpu_workers
+        cpu_api = own_cpu_seconds() - cpu_api
+        others = machine_busy_seconds() - busy - cpu_workers - cpu_api
         check_completed(job, label)
         rss = {h: cluster.peak_rss(h) for h in names}
     finally:
@@ -398,6 +442,8 @@ def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
         "kind": "pipeline", "label": label, "workers": count,
         "threads_per_worker": threads_per_worker,
         "wall_s": round(wall, 2), "submit_s": round(submitted - start, 2),
+        "cpu_s": round(cpu_workers + cpu_api, 1), "cpu_workers_s": round(cpu_workers, 1),
+        "cpu_api_and_polling_s": round(cpu_api, 1), "others_cpu_s": round(max(others, 0.0), 1),
         "warmup_s": warmup_s, "chunks": len(chunks),
         "chunks_per_worker": dict(collections.Counter(s["worker"] for s in chunks)),
         "breakdown": stage_breakdown(job), "worker_peak_rss_mb": rss,
@@ -444,8 +490,8 @@ def score(results: list[dict], reference: dict, script: str | None) -> None:
 
 
 def print_table(results: list[dict]) -> None:
-    header = (f"{'run':<34} {'wall s':>7} {'/plain':>6} {'WER':>6} {'script':>6} "
-              f"{'chunks':>6}  chunks per worker")
+    header = (f"{'run':<34} {'wall s':>7} {'/plain':>6} {'cpu s':>6} {'others':>6} {'WER':>6} "
+              f"{'script':>6} {'chunks':>6}  chunks per worker")
     print(header)
     print("-" * len(header))
     for row in results:
@@ -453,8 +499,9 @@ def print_table(results: list[dict]) -> None:
         per_worker = ", ".join(f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker",
                                                                       {}).items()))
         vs_script = "-" if row["wer_vs_script"] is None else f"{row['wer_vs_script']:.4f}"
-        print(f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['wer']:>6.4f} "
-              f"{vs_script:>6} {chunks!s:>6}  {per_worker or '-'}")
+        print(f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['cpu_s']:>6.1f} "
+              f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {vs_script:>6} {chunks!s:>6}  "
+              f"{per_worker or '-'}")
 
 
 def print_details(plain: dict, pipelines: list[dict]) -> None:
@@ -476,6 +523,8 @@ def print_details(plain: dict, pipelines: list[dict]) -> None:
         print(f"  last chunk->merge {b['last_chunk_to_merge_start']} s | merge {b['merge']} s | "
               f"merge->completed {b['merge_end_to_completed']} s | server-side total "
               f"{b['created_to_completed']} s")
+        print(f"  CPU: workers {row['cpu_workers_s']} s, API + polling (this process) "
+              f"{row['cpu_api_and_polling_s']} s")
         print(f"  transcribe worker peak RSS: {rss or 'n/a'}")
 
 
@@ -491,6 +540,11 @@ def print_targets(plain: dict, by_label: dict[str, dict]) -> None:
         print(f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
               f"(target < {TARGET_TWO_WORKERS:.2f}) "
               f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]")
+
+
+def disturbed_runs(results: list[dict]) -> list[str]:
+    """Runs during which other processes used more than DISTURBED of a core on average."""
+    return [r["run"] for r in results if r["others_cpu_s"] > DISTURBED * r["wall_s"]]
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -563,6 +617,10 @@ def main(argv: list[str] | None = None) -> int:
     score(results, plain, script)
     print()
     print_table(results)
+    print("cpu s: user+system CPU seconds of the run (plain: this process; pipeline: every "
+          "worker\nprocess and this one, which serves the API) -- less disturbed by other load "
+          "than wall.\nothers: CPU seconds that OTHER processes used meanwhile; well above 0 "
+          "means the\nwall times were stretched by other load (re-run on a quiet machine).")
     print("WER: against the plain 2-thread transcript; script: against the text the recording "
           "speaks" if script else "WER: against the plain 2-thread transcript")
     pipelines = [r for r in results if r["kind"] == "pipeline"]
@@ -570,11 +628,15 @@ def main(argv: list[str] | None = None) -> int:
     print_targets(plain, {r["label"]: r for r in pipelines})
     print(f"\nload average: at start {started}, at end {load_average()} "
           f"({os.cpu_count()} CPUs)")
+    disturbed = disturbed_runs(results)
+    if disturbed:
+        print(f"WARNING: other processes were busy during: {'; '.join(disturbed)} -- "
+              "those wall times are stretched; run again on a quiet machine.")
     write_json(out, {
         "benchmark": "v0", "seconds": args.seconds, "model": args.model,
         "compute_type": "int8", "chunk_seconds": args.chunk_seconds,
         "cpus": os.cpu_count(), "load_average_start": started, "load_average_end": load_average(),
-        "model_path": context["model_path"],
+        "model_path": context["model_path"], "disturbed_runs": disturbed,
         "script_words": len(normalise(script).split()) if script else None,
         "targets": {"one_worker_max_ratio": TARGET_ONE_WORKER,
                     "two_workers_max_ratio": TARGET_TWO_WORKERS},

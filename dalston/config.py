@@ -38,6 +38,7 @@ class Settings:
     compute_type: str
     device: str
     cpu_threads: int
+    batch_size: int
     max_upload_bytes: int
     allow_private_urls: bool
     url_fetch_timeout: float
@@ -66,6 +67,7 @@ class Settings:
             compute_type=env.get("DALSTON_COMPUTE_TYPE", "int8"),
             device=env.get("DALSTON_DEVICE", "cpu"),
             cpu_threads=int(env.get("DALSTON_CPU_THREADS", "0")),
+            batch_size=int(env.get("DALSTON_BATCH_SIZE", "8")),
             max_upload_bytes=int(float(env.get("DALSTON_MAX_UPLOAD_MB", "1024")) * 1024 * 1024),
             allow_private_urls=_bool(env.get("DALSTON_ALLOW_PRIVATE_URLS")),
             url_fetch_timeout=float(env.get("DALSTON_URL_FETCH_TIMEOUT", "300")),

