@@ -146,8 +146,12 @@ def decode(path: Path) -> Decoded:
 
 
 def to_wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float32 in [-1, 1] → PCM16 WAV bytes."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    """Mono float32 in [-1, 1] → PCM16 WAV bytes.
+
+    Scaled by 32768 and rounded, the inverse of :func:`read_wav_bytes` and of FFmpeg's
+    s16 → float conversion, so audio that came from 16-bit samples survives unchanged.
+    """
+    pcm = np.clip(np.round(samples * 32768.0), -32768, 32767).astype("<i2")
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:
         out.setnchannels(1)
