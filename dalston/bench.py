@@ -10,7 +10,12 @@ what it buys when the work is spread over more than one transcribe worker. One r
   ``transcribe(path, beam_size=5, word_timestamps=True, vad_filter=True)``. Wall time is
   model load + transcription (the load is reported on its own too), after an untimed
   5-second warm-up transcription so first-call costs (imports, the VAD model) are out,
-  as they are for the warmed-up pipeline. A 1-thread run is added for information.
+  as they are for the warmed-up pipeline. A 1-thread run is added for information, and a
+  run of faster-whisper's *batched* pipeline on the whole file with the settings of
+  Dalston's transcribe engine (``BatchedInferencePipeline``, ``DALSTON_BATCH_SIZE``, the
+  engine's VAD options, temperature 0): the same decoder as the pipeline, so the pipeline
+  against it is the cost of the pipeline itself, and the sequential reference against it
+  is what the choice of decoder buys.
 * **pipeline A** — distributed Dalston on this machine: the API in this process (werkzeug
   on a loopback port), ``prepare``/``merge`` workers and ONE transcribe worker with
   ``DALSTON_CPU_THREADS=2`` as subprocesses on a private Redis database, a throwaway
@@ -19,8 +24,11 @@ what it buys when the work is spread over more than one transcribe worker. One r
 
 Transcribe workers are warmed up with a short job first, so their model load is NOT in
 the pipeline's wall time (compare with the plain run's load time, printed separately).
-The transcripts are compared by WER against the plain 2-thread transcript, and against
-the text the recording speaks where ``dalston.longaudio`` returns it.
+The transcripts are compared by WER against the plain sequential 2-thread transcript,
+the plain batched one, and the text the recording speaks where ``dalston.longaudio``
+returns it. CPU seconds of every run, and those other processes used meanwhile, are
+reported too: on a shared machine other load stretches wall times, and the report says
+which runs were disturbed.
 
 Targets: pipeline A / plain <= 1.15 and pipeline B / plain < 1.00. Missing a target is a
 result, not an error: the exit status is non-zero only when a job failed. Results are
@@ -156,6 +164,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "after (default: %(default)s)")
     p.add_argument("--chunk-seconds", type=float, default=120.0,
                    help="DALSTON_CHUNK_SECONDS (default: %(default)s, the server default)")
+    p.add_argument("--batch-size", type=int, default=int(os.environ.get("DALSTON_BATCH_SIZE", 8)),
+                   help="DALSTON_BATCH_SIZE, and the batch of the plain batched run "
+                        "(default: %(default)s)")
     p.add_argument("--poll", type=float, default=0.2,
                    help="seconds between job polls (default: %(default)s)")
     p.add_argument("--job-timeout", type=float, default=1200.0,
@@ -180,23 +191,43 @@ def warm_up_plain(clip: Path, model_path: str) -> None:
     gc.collect()
 
 
-def run_plain(path: Path, model_path: str, threads: int) -> dict:
-    """faster-whisper on the whole file in one call; wall = model load + transcription."""
+def transcribe_batched(model, path: Path, batch_size: int):
+    """The decoder the pipeline's transcribe engine uses, with the engine's settings."""
+    from faster_whisper import BatchedInferencePipeline
+
+    from dalston.stages.prepare import VAD_OPTIONS
+
+    return BatchedInferencePipeline(model).transcribe(
+        str(path), beam_size=5, word_timestamps=True, vad_filter=True,
+        vad_parameters=dict(VAD_OPTIONS), batch_size=batch_size, temperature=0.0)
+
+
+def run_plain(path: Path, model_path: str, threads: int, batch_size: int = 0) -> dict:
+    """faster-whisper on the whole file in one call; wall = model load + transcription.
+
+    ``batch_size`` 0 is faster-whisper's ordinary sequential ``transcribe`` (the reference);
+    above 0 it is its batched pipeline, as the pipeline's engine runs it on each chunk.
+    """
     from faster_whisper import WhisperModel
 
     cpu, busy = own_cpu_seconds(), machine_busy_seconds()
     start = time.perf_counter()
     model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads)
     loaded = time.perf_counter()
-    segments, _info = model.transcribe(str(path), beam_size=5, word_timestamps=True,
-                                       vad_filter=True)
+    if batch_size:
+        segments, _info = transcribe_batched(model, path, batch_size)
+    else:
+        segments, _info = model.transcribe(str(path), beam_size=5, word_timestamps=True,
+                                           vad_filter=True)
     text = " ".join(s.text.strip() for s in segments)  # consuming the generator does the work
     done = time.perf_counter()
     cpu = own_cpu_seconds() - cpu
     others = machine_busy_seconds() - busy - cpu
     del model
     gc.collect()
-    return {"run": f"plain, {threads} thread{'s' if threads > 1 else ''}", "kind": "plain",
+    how = f"batched x{batch_size}" if batch_size else "sequential"
+    return {"run": f"plain {how}, {threads} thread{'s' if threads > 1 else ''}", "kind": "plain",
+            "batch_size": batch_size,
             "threads": threads, "wall_s": round(done - start, 2),
             "load_s": round(loaded - start, 2), "cpu_s": round(cpu, 1),
             "others_cpu_s": round(max(others, 0.0), 1),
@@ -219,6 +250,7 @@ def configure_environment(tmp: Path, args: argparse.Namespace) -> dict[str, str]
         "DALSTON_COMPUTE_TYPE": "int8",
         "DALSTON_DEVICE": "cpu",
         "DALSTON_CHUNK_SECONDS": str(args.chunk_seconds),
+        "DALSTON_BATCH_SIZE": str(args.batch_size),
         "DALSTON_ALLOW_PRIVATE_URLS": "false",
     }
     for name in ("DALSTON_S3_BUCKET", "DALSTON_S3_ENDPOINT_URL", "DALSTON_WORKER_ARGS",
@@ -482,16 +514,18 @@ def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
 
 # -- report --------------------------------------------------------------------------------
 
-def score(results: list[dict], reference: dict, script: str | None) -> None:
+def score(results: list[dict], reference: dict, batched: dict, script: str | None) -> None:
     for row in results:
         row["ratio"] = round(row["wall_s"] / reference["wall_s"], 3)
+        row["ratio_vs_batched"] = round(row["wall_s"] / batched["wall_s"], 3)
         row["wer"] = round(wer(reference["text"], row["text"]), 4)
+        row["wer_vs_batched"] = round(wer(batched["text"], row["text"]), 4)
         row["wer_vs_script"] = round(wer(script, row["text"]), 4) if script else None
 
 
 def print_table(results: list[dict]) -> None:
     header = (f"{'run':<34} {'wall s':>7} {'/plain':>6} {'cpu s':>6} {'others':>6} {'WER':>6} "
-              f"{'script':>6} {'chunks':>6}  chunks per worker")
+              f"{'WER b':>6} {'script':>6} {'chunks':>6}  chunks per worker")
     print(header)
     print("-" * len(header))
     for row in results:
@@ -500,13 +534,17 @@ def print_table(results: list[dict]) -> None:
                                                                       {}).items()))
         vs_script = "-" if row["wer_vs_script"] is None else f"{row['wer_vs_script']:.4f}"
         print(f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['cpu_s']:>6.1f} "
-              f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {vs_script:>6} {chunks!s:>6}  "
+              f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {row['wer_vs_batched']:>6.4f} "
+              f"{vs_script:>6} {chunks!s:>6}  "
               f"{per_worker or '-'}")
 
 
-def print_details(plain: dict, pipelines: list[dict]) -> None:
-    print(f"\nplain 2 threads: model load {plain['load_s']:.2f} s + transcription "
-          f"{plain['transcribe_s']:.2f} s; peak RSS {plain.get('peak_rss_mb', 0):.0f} MB")
+def print_details(plains: list[dict], pipelines: list[dict]) -> None:
+    print()
+    for row in plains:
+        rss = f"; peak RSS {row['peak_rss_mb']:.0f} MB" if row.get("peak_rss_mb") else ""
+        print(f"{row['run']}: model load {row['load_s']:.2f} s + transcription "
+              f"{row['transcribe_s']:.2f} s{rss}")
     print("plain runs follow an untimed 5 s warm-up transcription (imports, VAD model).")
     print("pipeline wall = HTTP submit -> 'completed' seen by polling every "
           f"{pipelines[0]['poll_s'] if pipelines else 0} s.\nThe transcribe workers were "
@@ -528,7 +566,7 @@ def print_details(plain: dict, pipelines: list[dict]) -> None:
         print(f"  transcribe worker peak RSS: {rss or 'n/a'}")
 
 
-def print_targets(plain: dict, by_label: dict[str, dict]) -> None:
+def print_targets(plain: dict, batched: dict, by_label: dict[str, dict]) -> None:
     print()
     transcribe_only = plain["wall_s"] - plain["load_s"]
     if "A" in by_label:
@@ -540,6 +578,10 @@ def print_targets(plain: dict, by_label: dict[str, dict]) -> None:
         print(f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
               f"(target < {TARGET_TWO_WORKERS:.2f}) "
               f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]")
+    print("same decoder (pipeline / plain batched, 2 threads): "
+          + ", ".join(f"{label} {row['ratio_vs_batched']:.2f}" for label, row in by_label.items())
+          + "; WER vs plain batched: "
+          + ", ".join(f"{label} {row['wer_vs_batched']:.4f}" for label, row in by_label.items()))
 
 
 def disturbed_runs(results: list[dict]) -> list[str]:
@@ -569,6 +611,9 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     plain["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print("plain faster-whisper, 1 thread ...", flush=True)
     plain_one = run_plain(audio_path, model_path, 1)
+    print(f"plain faster-whisper batched (batch {args.batch_size}, as the pipeline decodes), "
+          "2 threads ...", flush=True)
+    plain_batched = run_plain(audio_path, model_path, 2, args.batch_size)
 
     env = configure_environment(tmp, args)
     broker = env["DALSTON_BROKER_URL"]
@@ -593,7 +638,8 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
         cluster.stop_api()
         cluster.stop_all()
         flush_redis(broker)
-    return [plain, plain_one, *pipelines], {"model_path": model_path, "script": script}
+    results = [plain, plain_one, plain_batched, *pipelines]
+    return results, {"model_path": model_path, "script": script}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -612,20 +658,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"temp dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    plain = results[0]
+    plain, batched = results[0], results[2]
     script = context["script"]
-    score(results, plain, script)
+    score(results, plain, batched, script)
     print()
     print_table(results)
     print("cpu s: user+system CPU seconds of the run (plain: this process; pipeline: every "
           "worker\nprocess and this one, which serves the API) -- less disturbed by other load "
           "than wall.\nothers: CPU seconds that OTHER processes used meanwhile; well above 0 "
           "means the\nwall times were stretched by other load (re-run on a quiet machine).")
-    print("WER: against the plain 2-thread transcript; script: against the text the recording "
-          "speaks" if script else "WER: against the plain 2-thread transcript")
+    print("/plain and WER: against plain sequential, 2 threads (the reference); WER b: against "
+          "plain batched\n(the decoder the pipeline runs); script: against the text the "
+          "recording speaks.")
     pipelines = [r for r in results if r["kind"] == "pipeline"]
-    print_details(plain, pipelines)
-    print_targets(plain, {r["label"]: r for r in pipelines})
+    print_details([r for r in results if r["kind"] == "plain"], pipelines)
+    print_targets(plain, batched, {r["label"]: r for r in pipelines})
     print(f"\nload average: at start {started}, at end {load_average()} "
           f"({os.cpu_count()} CPUs)")
     disturbed = disturbed_runs(results)
