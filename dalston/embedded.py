@@ -31,16 +31,17 @@ def configure_environment() -> None:
         os.environ.setdefault(name, value)
 
 
-def start_worker(celery, hostname: str = "embedded@%h"):
+def start_worker(celery, hostname: str | None = None):
     """Start one worker thread consuming every stage queue; returns the WorkController."""
+    import socket
+
     import celeryconfig
-    from celery.utils.nodenames import default_nodename
 
     worker = celery.WorkController(
         pool_cls="solo",
         concurrency=1,
         queues=list(celeryconfig.STAGE_QUEUES),
-        hostname=default_nodename(hostname),
+        hostname=hostname or f"embedded@{socket.gethostname()}",
         without_heartbeat=True,
         without_mingle=True,
         without_gossip=True,

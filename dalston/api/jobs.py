@@ -130,6 +130,13 @@ def create_job():
     return jsonify(job_created_schema.dump(job)), 201
 
 
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands datetimes back without their zone; every stored time is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
 def _progress(job: Job, runs: list[StageRun]) -> int:
     if job.status == JobStatus.COMPLETED.value:
         return 100
@@ -157,8 +164,8 @@ def _stage_view(run: StageRun) -> dict:
     duration = None
     if run.started_at and run.completed_at:
         duration = int((run.completed_at - run.started_at).total_seconds() * 1000)
-    return {"stage": run.stage, "part": run.part, "status": run.status, "started_at": run.started_at,
-            "completed_at": run.completed_at, "duration_ms": duration, "worker": run.worker,
+    return {"stage": run.stage, "part": run.part, "status": run.status, "started_at": utc(run.started_at),
+            "completed_at": utc(run.completed_at), "duration_ms": duration, "worker": run.worker,
             "attempts": run.attempts, "progress": round(run.progress, 3), "error": run.error}
 
 
@@ -173,9 +180,9 @@ def job_view(job: Job) -> dict:
         "progress": _progress(job, runs),
         "current_stage": job.current_stage,
         "stages": [_stage_view(r) for r in runs],
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "completed_at": job.completed_at,
+        "created_at": utc(job.created_at),
+        "started_at": utc(job.started_at),
+        "completed_at": utc(job.completed_at),
         "audio_duration_seconds": job.audio_duration,
         "model": job.model,
         "language_code": job.language_code,
@@ -222,7 +229,7 @@ def list_jobs():
     jobs = jobs[: args["limit"]]
     page = {
         "jobs": [
-            {"id": j.id, "status": j.status, "created_at": j.created_at, "completed_at": j.completed_at,
+            {"id": j.id, "status": j.status, "created_at": utc(j.created_at), "completed_at": utc(j.completed_at),
              "model": j.model, "audio_duration_seconds": j.audio_duration,
              "error": {"code": j.error_code, "message": j.error} if j.error else None}
             for j in jobs

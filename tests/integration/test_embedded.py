@@ -77,7 +77,8 @@ def test_make_run_transcribes_jfk_with_the_default_model(data_dir, fixtures_dir)
         assert wer(JFK_TEXT, job["text"]) <= 0.10, job["text"]
         status = requests.get(f"{server.base}/v1/system/status", timeout=30).json()
         assert status["database"]["ok"] and status["storage"]["kind"] == "local"
-        assert all(q["workers"] for q in status["queues"]), status
+        assert all(q["workers"] == [f"embedded@{socket.gethostname()}"] for q in status["queues"]), status
+        assert job["created_at"].endswith("+00:00") and job["stages"][0]["worker"]
         assert (data_dir / "dalston.db").exists() and (data_dir / "artifacts" / "jobs").is_dir()
         assert "curl -s -F file=@" in server.log.read_text(), "the start-up banner prints a curl line"
     finally:
