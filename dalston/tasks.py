@@ -9,6 +9,7 @@ that was cancelled or failed makes its remaining tasks return at once.
 
 from __future__ import annotations
 
+import collections
 import functools
 import tempfile
 import time
@@ -25,6 +26,7 @@ from dalston.db.session import session_scope
 from dalston.errors import InvalidAudio, JobCancelled, StageError
 from dalston.pipeline import builder
 from dalston.pipeline.stages import Stage
+from dalston.stages import diarize as diarize_stage
 from dalston.stages import merge as merge_stage
 from dalston.stages import prepare as prepare_stage
 from dalston.stages import transcribe as transcribe_stage
@@ -163,6 +165,9 @@ def prepare(self: StageTask, job_id: str):
             queries.ensure_stage(session, job_id, Stage.TRANSCRIBE.value, chunk["index"],
                                  task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
                                  audio_seconds=round(chunk["end"] - chunk["start"], 3))
+        if builder.wants_diarization(params) and manifest["chunks"]:
+            queries.ensure_stage(session, job_id, Stage.DIARIZE.value, 0,
+                                 task_id=plan.task_ids[(Stage.DIARIZE.value, 0)])
         queries.ensure_stage(session, job_id, Stage.MERGE.value, 0)
         if queries.job_status(session, job_id) not in queries.ACTIVE:
             return _cancelled(self, job_id)
@@ -196,6 +201,21 @@ def transcribe(self: StageTask, job_id: str, part: int):
     return {"job_id": job_id, "part": part, "segments": len(result["segments"])}
 
 
+@_stage_task(Stage.DIARIZE)
+def diarize(self: StageTask, job_id: str):
+    """Find speaker turns in the prepared audio."""
+    if not self.start(job_id):
+        return {"job_id": job_id, "skipped": True}
+    from dalston.engines import get_diarizer
+
+    with self.session() as session:
+        params = dict(queries.get_job(session, job_id).params)
+    options = {k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")}
+    turns = diarize_stage.run(job_id, self.store, get_diarizer(params.get("diarize_engine")), options)
+    self.finish(job_id)
+    return {"job_id": job_id, "turns": len(turns), "speakers": len({t["speaker"] for t in turns})}
+
+
 #: How long merge waits for chunks still running when the chord fired early.
 MERGE_WAIT_SECONDS = 2.0
 
@@ -205,7 +225,9 @@ def merge(self: StageTask, job_id: str):
     """Stitch the chunks, store the transcript, complete the job."""
     with self.session() as session:
         active = queries.job_status(session, job_id) in queries.ACTIVE
-        pending = queries.stage_summary(session, job_id, Stage.TRANSCRIBE.value)
+        pending = collections.Counter()
+        for stage in (Stage.TRANSCRIBE, Stage.DIARIZE):
+            pending.update(queries.stage_summary(session, job_id, stage.value))
     if active and (pending.get("running") or pending.get("pending")):
         # A chunk delivered twice (its worker died, or it outlived the visibility timeout)
         # counts twice in the chord, which can fire before every chunk is done. Wait for them.
@@ -217,8 +239,10 @@ def merge(self: StageTask, job_id: str):
         params = dict(queries.get_job(session, job_id).params)
     manifest = prepare_stage.load_manifest(job_id, self.store)
     chunks = merge_stage.load_chunks(job_id, self.store, manifest)
+    turns = diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
     transcript = merge_stage.stitch(manifest, chunks, params.get("language"),
-                                    word_level=params.get("timestamps_granularity", "word") == "word")
+                                    word_level=params.get("timestamps_granularity", "word") == "word",
+                                    turns=turns)
     merge_stage.write_outputs(job_id, self.store, transcript)
     if not self.finish(job_id):
         return {"job_id": job_id, "deleted": True}

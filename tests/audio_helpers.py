@@ -90,3 +90,29 @@ def silence(seconds: float) -> np.ndarray:
 
 def load(path: Path) -> np.ndarray:
     return audio.decode(path).mono
+
+
+DIALOGUE = [
+    "Good morning everyone, thank you for joining the planning meeting today.",
+    "Thanks for having me. I have the latest numbers from the survey with me.",
+    "Great, could you start with the results from the northern section of the river?",
+    "Of course. We counted eleven places where the path had washed away after the storms.",
+    "That is more than we expected. What do you think we should do first?",
+    "I suggest we photograph every damaged place before the end of the month.",
+]
+DIALOGUE_VOICES = ("en-us", "en+f3")
+
+
+def dialogue(workdir: Path, gap: float = 0.4) -> tuple[np.ndarray, list[tuple[float, float, int]]]:
+    """Six espeak-ng turns, en-us against en+f3: (samples, [(start, end, voice index)])."""
+    import subprocess
+
+    parts, truth, t = [], [], 0.0
+    for i, line in enumerate(DIALOGUE):
+        out = workdir / f"turn-{i}.wav"
+        subprocess.run(["espeak-ng", "-v", DIALOGUE_VOICES[i % 2], "-w", str(out), line], check=True)
+        speech = audio.decode(out).mono
+        parts += [speech, np.zeros(int(gap * audio.SAMPLE_RATE), dtype=np.float32)]
+        truth.append((t, t + len(speech) / audio.SAMPLE_RATE, i % 2))
+        t += len(speech) / audio.SAMPLE_RATE + gap
+    return np.concatenate(parts), truth

@@ -24,9 +24,9 @@ from dalston import audio, fetch
 from dalston.api import db, services
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus, StageRun
-from dalston.engines import models
+from dalston.engines import DIARIZERS, models
 from dalston.errors import ApiError
-from dalston.pipeline import dispatch
+from dalston.pipeline import builder, dispatch
 from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
 from dalston.schemas.jobs import job_create_schema, job_created_schema, job_list_query_schema, job_list_schema, job_schema
 from dalston.storage import keys
@@ -57,16 +57,19 @@ def get_job_or_404(job_id: str) -> Job:
 
 
 def _job_options(data: dict, model: str) -> dict:
-    if data["speaker_detection"] != "none":
+    if data["speaker_detection"] == "per_channel":
         raise ApiError(422, "unsupported_option",
-                       f"speaker_detection={data['speaker_detection']} is not available on this server yet",
-                       "speaker_detection")
+                       "speaker_detection=per_channel is not available on this server yet", "speaker_detection")
+    if data["diarize_engine"] is not None and data["diarize_engine"] not in DIARIZERS:
+        raise ApiError(422, "unknown_engine", f"unknown diarize engine {data['diarize_engine']!r}; "
+                       f"choose one of {', '.join(sorted(DIARIZERS))}", "diarize_engine")
     language = data.get("language")
     return {
         "model": model,
         "language": None if not language or language.lower() == "auto" else language.lower(),
         "timestamps_granularity": data["timestamps_granularity"],
         "speaker_detection": data["speaker_detection"],
+        "diarize_engine": data["diarize_engine"],
         "num_speakers": data.get("num_speakers"),
         "min_speakers": data.get("min_speakers"),
         "max_speakers": data.get("max_speakers"),
@@ -145,7 +148,7 @@ def _progress(job: Job, runs: list[StageRun]) -> int:
         by_stage.setdefault(run.stage, []).append(run)
     prepared = any(r.stage == Stage.PREPARE.value and r.status == "completed" for r in runs)
     total = done = 0.0
-    for stage in (Stage.PREPARE, Stage.TRANSCRIBE, Stage.MERGE):
+    for stage in builder.planned_stages(job.params or {}):
         weight = PROGRESS_WEIGHTS[stage]
         total += weight
         rows = by_stage.get(stage.value, [])

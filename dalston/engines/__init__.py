@@ -1,7 +1,8 @@
 """Engines behind one registry: each stage asks for an engine by name.
 
 ``DALSTON_TRANSCRIBE_ENGINE`` picks the transcriber (``faster_whisper``, the default, or
-``fake`` for fault injection in tests). Engines are created once per worker process, lazily,
+``fake`` for fault injection in tests); ``DALSTON_DIARIZE_ENGINE`` the diarizer
+(``dvector``, the offline default). Engines are created once per worker process, lazily,
 inside the process that uses them (CUDA does not survive a fork).
 """
 
@@ -16,6 +17,11 @@ _instances: dict[tuple[str, str], object] = {}
 TRANSCRIBERS = {
     "faster_whisper": "dalston.engines.faster_whisper:FasterWhisperTranscriber",
     "fake": "dalston.engines.fake:FakeTranscriber",
+}
+
+
+DIARIZERS = {
+    "dvector": "dalston.engines.dvector:DVectorDiarizer",
 }
 
 
@@ -34,4 +40,16 @@ def get_transcriber(name: str | None = None):
         key = ("transcribe", name)
         if key not in _instances:
             _instances[key] = _load(TRANSCRIBERS[name])()
+        return _instances[key]
+
+
+def get_diarizer(name: str | None = None):
+    """The process-wide diarizer for ``name`` (default ``DALSTON_DIARIZE_ENGINE`` or dvector)."""
+    name = name or os.environ.get("DALSTON_DIARIZE_ENGINE", "dvector")
+    if name not in DIARIZERS:
+        raise ValueError(f"unknown diarize engine {name!r}; choose one of {sorted(DIARIZERS)}")
+    with _lock:
+        key = ("diarize", name)
+        if key not in _instances:
+            _instances[key] = _load(DIARIZERS[name])()
         return _instances[key]

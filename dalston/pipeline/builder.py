@@ -3,8 +3,12 @@
 The request decides the first step; the chunk plan, only known after prepare, decides the
 rest, which prepare puts in its own place with ``Task.replace``::
 
-    prepare ─► chord([transcribe 0..N], merge)          # no optional stage
-    prepare ─► merge                                    # no speech: nothing to transcribe
+    prepare ─► chord([transcribe 0..N], merge)                 # no optional stage
+    prepare ─► chord([transcribe 0..N, diarize], merge)        # speaker_detection=diarize
+    prepare ─► merge                                           # no speech: nothing to transcribe
+
+diarize sits in the chord's header beside the transcribe tasks, so it runs at the same time
+as transcription, on any diarize worker.
 
 Signatures are built by name, so the API never imports engine code; ``task_routes`` in
 ``celeryconfig`` sends each to its queue. Every signature is immutable (``.si``): stages read
@@ -51,9 +55,18 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
     if not chunk_indexes:
         return Plan(merge, ids)
     header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
+    if wants_diarization(params):
+        header.append(_sig(app, Stage.DIARIZE, job_id, None, ids))
     return Plan(chord(header, merge), ids)
+
+
+def wants_diarization(params: dict) -> bool:
+    return params.get("speaker_detection") == "diarize"
 
 
 def planned_stages(params: dict) -> list[Stage]:
     """The stages a job with these options runs, for progress weighting and display."""
-    return [Stage.PREPARE, Stage.TRANSCRIBE, Stage.MERGE]
+    stages = [Stage.PREPARE, Stage.TRANSCRIBE]
+    if wants_diarization(params):
+        stages.append(Stage.DIARIZE)
+    return stages + [Stage.MERGE]

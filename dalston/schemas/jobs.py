@@ -52,6 +52,8 @@ class JobCreateSchema(Schema):
                              metadata={"description": "ISO 639-1 code, or absent/'auto' to detect"})
     timestamps_granularity = fields.String(load_default="word", validate=validate.OneOf(GRANULARITIES))
     speaker_detection = fields.String(load_default="none", validate=validate.OneOf(SPEAKER_DETECTION))
+    diarize_engine = fields.String(load_default=None, validate=validate.Length(1, 64),
+                                   metadata={"description": "Diarization engine (default dvector)"})
     num_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
     min_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
     max_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
@@ -75,6 +77,9 @@ class JobCreateSchema(Schema):
         lo, hi = data.get("min_speakers"), data.get("max_speakers")
         if lo is not None and hi is not None and lo > hi:
             raise ValidationError("min_speakers must not exceed max_speakers", "min_speakers")
+        n = data.get("num_speakers")
+        if n is not None and ((lo is not None and n < lo) or (hi is not None and n > hi)):
+            raise ValidationError("num_speakers must lie between min_speakers and max_speakers", "num_speakers")
 
 
 class WordSchema(Schema):

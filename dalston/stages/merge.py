@@ -20,16 +20,19 @@ def load_chunks(job_id: str, store: ArtifactStore, manifest: PreparedAudio) -> l
 
 
 def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str | None,
-           word_level: bool = True) -> Transcript:
-    """Build the transcript from chunk transcripts (pure)."""
+           word_level: bool = True, turns: list[dict] | None = None) -> Transcript:
+    """Build the transcript from chunk transcripts, with speakers when ``turns`` are given (pure)."""
     segments = []
     for chunk in sorted(chunks, key=lambda c: (c["segments"][0]["start"] if c["segments"] else 0, c["index"])):
         segments.extend(chunk["segments"])
     segments.sort(key=lambda s: (s["start"], s["end"]))
+    if turns is not None:
+        segments = assign_speakers(segments, turns)
     out_segments, words = [], []
     for i, seg in enumerate(segments):
         seg = dict(seg, id=i, speaker=seg.get("speaker"))
-        seg_words = [dict(w, speaker=seg["speaker"]) for w in seg.get("words", [])] if word_level else []
+        seg_words = [dict(w, speaker=w.get("speaker", seg["speaker"])) for w in seg.get("words", [])] \
+            if word_level else []
         seg["words"] = seg_words
         words.extend(seg_words)
         out_segments.append(seg)
@@ -52,9 +55,58 @@ def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str
         duration=manifest["duration"],
         segments=out_segments,
         words=words,
-        speakers=[],
+        speakers=speaker_list(turns) if turns else [],
         warnings=list(manifest["warnings"]),
     )
+
+
+def _speaker_at(start: float, end: float, turns: list[dict]) -> str | None:
+    """The speaker whose turns overlap [start, end] most; the nearest turn when none does."""
+    if not turns:
+        return None
+    overlap: dict[str, float] = collections.defaultdict(float)
+    for turn in turns:
+        shared = min(end, turn["end"]) - max(start, turn["start"])
+        if shared > 0:
+            overlap[turn["speaker"]] += shared
+    if overlap:
+        return max(overlap.items(), key=lambda kv: kv[1])[0]
+    middle = (start + end) / 2
+    return min(turns, key=lambda t: min(abs(t["start"] - middle), abs(t["end"] - middle)))["speaker"]
+
+
+def assign_speakers(segments: list[dict], turns: list[dict]) -> list[dict]:
+    """Give every word its speaker and split segments where the speaker changes (pure)."""
+    out = []
+    for seg in segments:
+        words = seg.get("words") or []
+        if not words:
+            out.append(dict(seg, speaker=_speaker_at(seg["start"], seg["end"], turns)))
+            continue
+        words = [dict(w, speaker=_speaker_at(w["start"], w["end"], turns)) for w in words]
+        runs: list[list[dict]] = [[words[0]]]
+        for word in words[1:]:
+            if word["speaker"] == runs[-1][-1]["speaker"]:
+                runs[-1].append(word)
+            else:
+                runs.append([word])
+        if len(runs) == 1:
+            out.append(dict(seg, speaker=runs[0][0]["speaker"], words=words))
+            continue
+        for i, run in enumerate(runs):
+            out.append(dict(seg, start=seg["start"] if i == 0 else run[0]["start"],
+                            end=seg["end"] if i == len(runs) - 1 else run[-1]["end"],
+                            text=" ".join(w["text"] for w in run), speaker=run[0]["speaker"], words=run))
+    return out
+
+
+def speaker_list(turns: list[dict]) -> list[dict]:
+    """``[{id, label, total_seconds}]`` in order of first appearance."""
+    totals: dict[str, float] = {}
+    for turn in turns:
+        totals[turn["speaker"]] = totals.get(turn["speaker"], 0.0) + turn["end"] - turn["start"]
+    return [{"id": sid, "label": f"Speaker {i + 1}", "total_seconds": round(total, 3)}
+            for i, (sid, total) in enumerate(totals.items())]
 
 
 def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> list[str]:

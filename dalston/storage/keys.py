@@ -13,6 +13,7 @@ key                                        written by / holds
 ``jobs/<id>/prepare/channel_<c>.wav``      prepare: 16 kHz PCM16 of original channel c
 ``jobs/<id>/prepare/chunks/<nnnn>.wav``    prepare: one chunk of audio to transcribe
 ``jobs/<id>/transcribe/chunk_<nnnn>.json`` transcribe: that chunk's transcript
+``jobs/<id>/diarize/turns.json``          diarize: speaker turns
 ``jobs/<id>/merge/transcript.json``        merge: the final transcript
 ``jobs/<id>/merge/transcript.<fmt>``       merge: txt, srt and vtt renderings
 =========================================  ==========================================
@@ -45,6 +46,10 @@ def chunk_audio(job_id: str, index: int) -> str:
 
 def chunk_transcript(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/transcribe/chunk_{index:04d}.json"
+
+
+def turns(job_id: str) -> str:
+    return f"jobs/{job_id}/diarize/turns.json"
 
 
 def transcript(job_id: str, fmt: str = "json") -> str:

@@ -91,6 +91,20 @@ def test_invalid_options(client, jfk_wav, field, value):
     assert_error(post(client, jfk_wav, **{field: value}), 422, "validation_error", field)
 
 
+def test_num_speakers_outside_min_max(client, jfk_wav):
+    assert_error(post(client, jfk_wav, num_speakers="5", max_speakers="3"), 422, "validation_error", "num_speakers")
+
+
+def test_per_channel_not_yet_available(client, jfk_wav):
+    assert_error(post(client, jfk_wav, speaker_detection="per_channel"), 422, "unsupported_option",
+                 "speaker_detection")
+
+
+def test_unknown_diarize_engine(client, jfk_wav):
+    assert_error(post(client, jfk_wav, speaker_detection="diarize", diarize_engine="nope"), 422, "unknown_engine",
+                 "diarize_engine")
+
+
 def test_min_speakers_above_max(client, jfk_wav):
     assert_error(post(client, jfk_wav, min_speakers="4", max_speakers="2"), 422, "validation_error",
                  "min_speakers")
