@@ -153,7 +153,8 @@ def prepare(self: StageTask, job_id: str):
                 raise StageError("url_fetch_failed", str(exc)) from exc
             self.store.put_file(keys.source(job_id), dest)
     try:
-        manifest = prepare_stage.run(job_id, self.store, settings.chunk_seconds)
+        manifest = prepare_stage.run(job_id, self.store, settings.chunk_seconds,
+                                     per_channel=params.get("speaker_detection") == "per_channel")
     except InvalidAudio:
         raise
     plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
@@ -240,6 +241,8 @@ def merge(self: StageTask, job_id: str):
     manifest = prepare_stage.load_manifest(job_id, self.store)
     chunks = merge_stage.load_chunks(job_id, self.store, manifest)
     turns = diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
+    if params.get("speaker_detection") == "per_channel":
+        turns = merge_stage.channel_turns(manifest, chunks)
     transcript = merge_stage.stitch(manifest, chunks, params.get("language"),
                                     word_level=params.get("timestamps_granularity", "word") == "word",
                                     turns=turns)

@@ -28,6 +28,7 @@ from dalston.engines import DIARIZERS, models
 from dalston.errors import ApiError
 from dalston.pipeline import builder, dispatch
 from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
+from dalston.stages.prepare import MAX_CHANNELS
 from dalston.schemas.jobs import job_create_schema, job_created_schema, job_list_query_schema, job_list_schema, job_schema
 from dalston.storage import keys
 
@@ -57,9 +58,10 @@ def get_job_or_404(job_id: str) -> Job:
 
 
 def _job_options(data: dict, model: str) -> dict:
-    if data["speaker_detection"] == "per_channel":
-        raise ApiError(422, "unsupported_option",
-                       "speaker_detection=per_channel is not available on this server yet", "speaker_detection")
+    if data["speaker_detection"] == "per_channel" and any(
+            data.get(k) is not None for k in ("num_speakers", "min_speakers", "max_speakers")):
+        raise ApiError(422, "validation_error", "per_channel jobs take one speaker per channel; "
+                       "num_speakers, min_speakers and max_speakers do not apply", "num_speakers")
     if data["diarize_engine"] is not None and data["diarize_engine"] not in DIARIZERS:
         raise ApiError(422, "unknown_engine", f"unknown diarize engine {data['diarize_engine']!r}; "
                        f"choose one of {', '.join(sorted(DIARIZERS))}", "diarize_engine")
@@ -80,7 +82,7 @@ def _job_options(data: dict, model: str) -> dict:
     }
 
 
-def _store_upload(job_id: str, upload) -> str:
+def _store_upload(job_id: str, upload, per_channel: bool = False) -> str:
     """Check the upload is non-empty, decodable audio and store it; returns its file name."""
     name = os.path.basename(upload.filename or "upload")[:255]
     with tempfile.TemporaryDirectory(prefix="dalston-upload-") as tmp:
@@ -93,6 +95,10 @@ def _store_upload(job_id: str, upload) -> str:
         except ValueError as exc:
             raise ApiError(415, "unsupported_media_type",
                            f"could not read audio from {name!r}: {exc}", "file") from exc
+        if per_channel and not 2 <= info.channels <= MAX_CHANNELS:
+            raise ApiError(422, "unsupported_option",
+                           f"speaker_detection=per_channel needs 2 to {MAX_CHANNELS} channels; {name!r} has "
+                           f"{info.channels}", "speaker_detection")
         if info.duration is not None and info.duration < MIN_AUDIO_SECONDS:
             raise ApiError(400, "audio_too_short",
                            f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
@@ -122,7 +128,8 @@ def create_job():
         except fetch.UrlNotAllowed as exc:
             raise ApiError(400, "url_not_allowed", str(exc), "audio_url") from exc
     job_id = str(uuid.uuid4())
-    source_name = _store_upload(job_id, upload) if upload is not None else data["audio_url"].rsplit("/", 1)[-1]
+    per_channel = params["speaker_detection"] == "per_channel"
+    source_name = _store_upload(job_id, upload, per_channel) if upload is not None else data["audio_url"].rsplit("/", 1)[-1]
     job = Job(id=job_id, status=JobStatus.PENDING.value, model=model, params=params,
               source_name=source_name[:255] or None, source_url=data["audio_url"])
     session = db()

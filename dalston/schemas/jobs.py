@@ -88,6 +88,7 @@ class WordSchema(Schema):
     end = fields.Float()
     confidence = fields.Float(allow_none=True)
     speaker = fields.String(allow_none=True)
+    channel = fields.Integer(allow_none=True, metadata={"description": "Original channel (per_channel jobs)"})
     timing = fields.String(metadata={"description": "How the times were found: whisper, forced_alignment"})
 
 
@@ -97,6 +98,7 @@ class SegmentSchema(Schema):
     end = fields.Float()
     text = fields.String()
     speaker = fields.String(allow_none=True)
+    channel = fields.Integer(allow_none=True, metadata={"description": "Original channel (per_channel jobs)"})
     words = fields.List(fields.Nested(WordSchema))
 
 

@@ -23,10 +23,17 @@ def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str
            word_level: bool = True, turns: list[dict] | None = None) -> Transcript:
     """Build the transcript from chunk transcripts, with speakers when ``turns`` are given (pure)."""
     segments = []
-    for chunk in sorted(chunks, key=lambda c: (c["segments"][0]["start"] if c["segments"] else 0, c["index"])):
-        segments.extend(chunk["segments"])
+    for chunk in chunks:
+        if chunk["channel"] is None:
+            segments.extend(chunk["segments"])
+            continue
+        # Per-channel: the channel is the speaker; channels interleave on one timeline.
+        speaker = channel_speaker(chunk["channel"])
+        segments.extend(dict(seg, speaker=speaker, channel=chunk["channel"],
+                             words=[dict(w, speaker=speaker, channel=chunk["channel"]) for w in seg.get("words", [])])
+                        for seg in chunk["segments"])
     segments.sort(key=lambda s: (s["start"], s["end"]))
-    if turns is not None:
+    if turns is not None and not any(c["channel"] is not None for c in chunks):
         segments = assign_speakers(segments, turns)
     out_segments, words = [], []
     for i, seg in enumerate(segments):
@@ -101,12 +108,35 @@ def assign_speakers(segments: list[dict], turns: list[dict]) -> list[dict]:
 
 
 def speaker_list(turns: list[dict]) -> list[dict]:
-    """``[{id, label, total_seconds}]`` in order of first appearance."""
+    """``[{id, label, total_seconds, channel?}]`` in order of first appearance."""
     totals: dict[str, float] = {}
+    channels: dict[str, int] = {}
     for turn in turns:
         totals[turn["speaker"]] = totals.get(turn["speaker"], 0.0) + turn["end"] - turn["start"]
-    return [{"id": sid, "label": f"Speaker {i + 1}", "total_seconds": round(total, 3)}
-            for i, (sid, total) in enumerate(totals.items())]
+        if turn.get("channel") is not None:
+            channels[turn["speaker"]] = turn["channel"]
+    out = []
+    for i, (sid, total) in enumerate(totals.items()):
+        entry = {"id": sid, "label": f"Speaker {i + 1}", "total_seconds": round(total, 3)}
+        if sid in channels:
+            entry.update(label=f"Channel {channels[sid] + 1}", channel=channels[sid])
+        out.append(entry)
+    return out
+
+
+def channel_speaker(channel: int) -> str:
+    return f"SPEAKER_{channel:02d}"
+
+
+def channel_turns(manifest: PreparedAudio, chunks: list[ChunkTranscript]) -> list[dict]:
+    """Per-channel jobs: each channel's transcribed speech is one speaker's turns."""
+    turns = []
+    for chunk in chunks:
+        for seg in chunk["segments"]:
+            turns.append({"start": seg["start"], "end": seg["end"], "channel": chunk["channel"],
+                          "speaker": channel_speaker(chunk["channel"])})
+    turns.sort(key=lambda t: (t["channel"], t["start"]))
+    return turns
 
 
 def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> list[str]:

@@ -93,11 +93,19 @@ def plan_chunks(speech: list[SpeechRegion], duration: float, target: float) -> l
     return [(round(a, 6), round(b, 6)) for a, b in zip(cuts, ends)]
 
 
-def run(job_id: str, store: ArtifactStore, chunk_seconds: float) -> PreparedAudio:
+#: Most channels a per-channel job may have (each is transcribed on its own).
+MAX_CHANNELS = 8
+
+
+def run(job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bool = False) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
 
+    With ``per_channel``, every original channel gets its own speech regions and chunks
+    (``Chunk.channel`` says which), so each channel is transcribed on its own.
+
     Raises:
-        InvalidAudio: the input cannot be decoded.
+        InvalidAudio: the input cannot be decoded, or per-channel audio has one channel or
+            more than MAX_CHANNELS.
     """
     with tempfile.TemporaryDirectory(prefix="dalston-prepare-") as tmp:
         src = store.download_to(keys.source(job_id), Path(tmp) / "source")
@@ -113,6 +121,10 @@ def run(job_id: str, store: ArtifactStore, chunk_seconds: float) -> PreparedAudi
             + (f" of {declared:.1f} s declared" if declared else "")
             + (f", {decoded.decode_errors} damaged packets skipped" if decoded.decode_errors else "")
         )
+    n_channels = int(decoded.channels.shape[0])
+    if per_channel and not 2 <= n_channels <= MAX_CHANNELS:
+        raise InvalidAudio(f"speaker_detection=per_channel needs audio with 2 to {MAX_CHANNELS} channels; "
+                           f"this file has {n_channels}")
     mono = decoded.mono
     speech = find_speech(mono)
     store.put_bytes(keys.prepared_audio(job_id), audio.to_wav_bytes(mono), "audio/wav")
@@ -122,18 +134,22 @@ def run(job_id: str, store: ArtifactStore, chunk_seconds: float) -> PreparedAudi
             key = keys.channel_audio(job_id, c)
             store.put_bytes(key, audio.to_wav_bytes(decoded.channels[c]), "audio/wav")
             channel_keys.append(key)
+    sources = [(c, decoded.channels[c], find_speech(decoded.channels[c])) for c in range(n_channels)] \
+        if per_channel else [(None, mono, speech)]
     chunks: list[Chunk] = []
-    for index, (start, end) in enumerate(plan_chunks(speech, decoded.duration, chunk_seconds)):
-        key = keys.chunk_audio(job_id, index)
-        a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
-        store.put_bytes(key, audio.to_wav_bytes(mono[a:b]), "audio/wav")
-        chunks.append(Chunk(index=index, start=start, end=end, channel=None, key=key))
+    for channel, samples, regions in sources:
+        for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):
+            index = len(chunks)
+            key = keys.chunk_audio(job_id, index)
+            a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
+            store.put_bytes(key, audio.to_wav_bytes(samples[a:b]), "audio/wav")
+            chunks.append(Chunk(index=index, start=start, end=end, channel=channel, key=key))
     if not speech:
         warnings.append("no speech was found in the audio")
     manifest = PreparedAudio(
         duration=round(decoded.duration, 3),
         sample_rate=decoded.probe.sample_rate,
-        channels=int(decoded.channels.shape[0]),
+        channels=n_channels,
         codec=decoded.probe.codec,
         container=decoded.probe.container,
         audio_key=keys.prepared_audio(job_id),

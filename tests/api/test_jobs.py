@@ -95,9 +95,15 @@ def test_num_speakers_outside_min_max(client, jfk_wav):
     assert_error(post(client, jfk_wav, num_speakers="5", max_speakers="3"), 422, "validation_error", "num_speakers")
 
 
-def test_per_channel_not_yet_available(client, jfk_wav):
+def test_per_channel_on_mono_audio(client, jfk_wav):
     assert_error(post(client, jfk_wav, speaker_detection="per_channel"), 422, "unsupported_option",
                  "speaker_detection")
+
+
+def test_num_speakers_with_per_channel(client, fixtures_dir):
+    stereo = (fixtures_dir / "stereo_diarization.wav").read_bytes()
+    assert_error(post(client, stereo, speaker_detection="per_channel", num_speakers="2"), 422,
+                 "validation_error", "num_speakers")
 
 
 def test_unknown_diarize_engine(client, jfk_wav):

@@ -143,3 +143,20 @@ def test_run_garbage_raises_invalid_audio(tmp_path):
     store.put_bytes(keys.source("jg"), b"hello, I am a text file pretending to be audio\n" * 50)
     with pytest.raises(InvalidAudio, match="could not decode"):
         prepare.run("jg", store, chunk_seconds=120)
+
+
+def test_per_channel_plans_chunks_for_each_channel(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    src = write_multichannel_wav([jfk, silence(11.0), jfk], tmp_path / "three.wav")
+    store.put_file(keys.source("pc"), src)
+    manifest = prepare.run("pc", store, chunk_seconds=120, per_channel=True)
+    assert [c["channel"] for c in manifest["chunks"]] == [0, 2], "a silent channel has nothing to transcribe"
+    for chunk in manifest["chunks"]:
+        assert abs(len(audio.read_wav_bytes(store.get_bytes(chunk["key"]))) / 16000 - chunk["end"]) < 0.01
+
+
+def test_per_channel_refuses_mono(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.put_file(keys.source("pm"), write_wav(jfk, tmp_path / "mono.wav"))
+    with pytest.raises(InvalidAudio, match="2 to 8 channels"):
+        prepare.run("pm", store, chunk_seconds=120, per_channel=True)
