@@ -43,9 +43,16 @@ def get_transcriber(name: str | None = None):
         return _instances[key]
 
 
+#: Engines a worker can be configured with but a request cannot ask for.
+TEST_DIARIZERS = {"fake": "dalston.engines.fake:FakeDiarizer"}
+
+
 def get_diarizer(name: str | None = None):
     """The process-wide diarizer for ``name`` (default ``DALSTON_DIARIZE_ENGINE`` or dvector)."""
     name = name or os.environ.get("DALSTON_DIARIZE_ENGINE", "dvector")
+    if name in TEST_DIARIZERS and os.environ.get("DALSTON_DIARIZE_ENGINE") == name:
+        with _lock:
+            return _instances.setdefault(("diarize", name), _load(TEST_DIARIZERS[name])())
     if name not in DIARIZERS:
         raise ValueError(f"unknown diarize engine {name!r}; choose one of {sorted(DIARIZERS)}")
     with _lock:

@@ -31,3 +31,15 @@ class FakeTranscriber:
                     on_progress((i + 1) / steps)
         text = f"chunk of {duration:.1f} seconds"
         return [{"start": offset, "end": offset + duration, "text": text, "words": []}], "en", 1.0
+
+
+class FakeDiarizer:
+    """``DALSTON_DIARIZE_ENGINE=fake``: fails as ``DALSTON_FAKE_BEHAVIOUR=error`` says, or
+    calls all speech one speaker."""
+
+    name = "fake"
+
+    def diarize(self, samples, regions, **_options):
+        if os.environ.get("DALSTON_FAKE_BEHAVIOUR", "echo") == "error":
+            raise RuntimeError("injected diarization failure")
+        return [{"start": r["start"], "end": r["end"], "speaker": "SPEAKER_00"} for r in regions]

@@ -67,3 +67,27 @@ def test_unknown_diarize_engine_is_refused(cluster, two_voices):
     resp = requests.post(cluster.url("/v1/audio/transcriptions"), files={"file": path.open("rb")},
                          data={"speaker_detection": "diarize", "diarize_engine": "magic"}, timeout=30)
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "unknown_engine"
+
+
+def test_a_diarization_failure_fails_the_job_with_its_reason(cluster, two_voices):
+    """Fault injection: the only diarize worker's engine raises."""
+    path, _ = two_voices
+    normal = [h for h in cluster.workers if h.startswith("diarize")]
+    for hostname in normal:
+        cluster.stop(hostname)
+    faulty = cluster.start_worker("diarize", name="diarize-faulty",
+                                  env={"DALSTON_DIARIZE_ENGINE": "fake", "DALSTON_FAKE_BEHAVIOUR": "error"})
+    try:
+        cluster.wait_for_workers([faulty], timeout=60)
+        job = cluster.wait(cluster.submit(path, speaker_detection="diarize"))
+        assert job["status"] == "failed", job
+        assert job["error"]["code"] == "internal_error"
+        assert "diarize stage failed" in job["error"]["message"] and "injected" in job["error"]["message"]
+        (stage,) = [s for s in job["stages"] if s["stage"] == "diarize"]
+        assert stage["status"] == "failed" and stage["error"]
+        assert cluster.alive(faulty), "the worker survives the failure"
+    finally:
+        cluster.stop(faulty)
+        for hostname in normal:
+            cluster.start_worker("diarize", name=hostname.split("@")[0])
+        cluster.wait_for_workers(normal, timeout=60)
