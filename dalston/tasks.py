@@ -26,6 +26,7 @@ from dalston.db.session import session_scope
 from dalston.errors import InvalidAudio, JobCancelled, StageError
 from dalston.pipeline import builder
 from dalston.pipeline.stages import Stage
+from dalston.stages import align as align_stage
 from dalston.stages import diarize as diarize_stage
 from dalston.stages import merge as merge_stage
 from dalston.stages import prepare as prepare_stage
@@ -166,6 +167,11 @@ def prepare(self: StageTask, job_id: str):
             queries.ensure_stage(session, job_id, Stage.TRANSCRIBE.value, chunk["index"],
                                  task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
                                  audio_seconds=round(chunk["end"] - chunk["start"], 3))
+        if builder.wants_alignment(params):
+            for chunk in manifest["chunks"]:
+                queries.ensure_stage(session, job_id, Stage.ALIGN.value, chunk["index"],
+                                     task_id=plan.task_ids[(Stage.ALIGN.value, chunk["index"])],
+                                     audio_seconds=round(chunk["end"] - chunk["start"], 3))
         if builder.wants_diarization(params) and manifest["chunks"]:
             queries.ensure_stage(session, job_id, Stage.DIARIZE.value, 0,
                                  task_id=plan.task_ids[(Stage.DIARIZE.value, 0)])
@@ -202,6 +208,20 @@ def transcribe(self: StageTask, job_id: str, part: int):
     return {"job_id": job_id, "part": part, "segments": len(result["segments"])}
 
 
+@_stage_task(Stage.ALIGN)
+def align(self: StageTask, job_id: str, part: int):
+    """Refine the word timestamps of one transcribed chunk."""
+    if not self.start(job_id, part):
+        return {"job_id": job_id, "part": part, "skipped": True}
+    from dalston.engines import get_aligner
+
+    result = align_stage.run(job_id, part, self.store, get_aligner())
+    self.finish(job_id, part)
+    words = [w for s in result["segments"] for w in s.get("words", [])]
+    return {"job_id": job_id, "part": part, "aligned": sum(w.get("timing") == "forced_alignment" for w in words),
+            "words": len(words)}
+
+
 @_stage_task(Stage.DIARIZE)
 def diarize(self: StageTask, job_id: str):
     """Find speaker turns in the prepared audio."""
@@ -227,7 +247,7 @@ def merge(self: StageTask, job_id: str):
     with self.session() as session:
         active = queries.job_status(session, job_id) in queries.ACTIVE
         pending = collections.Counter()
-        for stage in (Stage.TRANSCRIBE, Stage.DIARIZE):
+        for stage in (Stage.TRANSCRIBE, Stage.ALIGN, Stage.DIARIZE):
             pending.update(queries.stage_summary(session, job_id, stage.value))
     if active and (pending.get("running") or pending.get("pending")):
         # A chunk delivered twice (its worker died, or it outlived the visibility timeout)
@@ -239,7 +259,7 @@ def merge(self: StageTask, job_id: str):
     with self.session() as session:
         params = dict(queries.get_job(session, job_id).params)
     manifest = prepare_stage.load_manifest(job_id, self.store)
-    chunks = merge_stage.load_chunks(job_id, self.store, manifest)
+    chunks = merge_stage.load_chunks(job_id, self.store, manifest, aligned=builder.wants_alignment(params))
     turns = diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
     if params.get("speaker_detection") == "per_channel":
         turns = merge_stage.channel_turns(manifest, chunks)

@@ -116,3 +116,51 @@ def dialogue(workdir: Path, gap: float = 0.4) -> tuple[np.ndarray, list[tuple[fl
         truth.append((t, t + len(speech) / audio.SAMPLE_RATE, i % 2))
         t += len(speech) / audio.SAMPLE_RATE + gap
     return np.concatenate(parts), truth
+
+
+TIMED_TEXT = ("good morning everyone the river survey is finished and we counted eleven places where "
+              "the path had washed away after the storms so we will photograph every damaged place "
+              "before the end of the month")
+
+
+def timed_words(workdir: Path, text: str = TIMED_TEXT, voice: str = "en-us"):
+    """Speech whose word boundaries are known exactly: each word synthesised alone by espeak-ng,
+    trimmed to its voiced part, and joined with gaps of 80–350 ms.
+
+    Returns (samples, [(word, start, end)]).
+    """
+    import subprocess
+
+    rng = np.random.default_rng(7)
+    parts, truth, t = [], [], 0.0
+    for i, word in enumerate(text.split()):
+        out = workdir / f"w{i}.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), word], check=True)
+        speech = audio.decode(out).mono
+        loud = np.where(np.abs(speech) > 1e-3)[0]  # espeak pads with near-digital silence
+        speech = speech[loud[0]:loud[-1] + 1] if len(loud) else speech
+        gap = np.zeros(int(rng.uniform(0.08, 0.35) * audio.SAMPLE_RATE), dtype=np.float32)
+        if i == 0:
+            parts.append(np.zeros(int(0.5 * audio.SAMPLE_RATE), dtype=np.float32))
+            t = 0.5
+        truth.append((word, t, t + len(speech) / audio.SAMPLE_RATE))
+        parts += [speech, gap]
+        t += (len(speech) + len(gap)) / audio.SAMPLE_RATE
+    parts.append(np.zeros(int(0.5 * audio.SAMPLE_RATE), dtype=np.float32))
+    return np.concatenate(parts), truth
+
+
+def timing_errors(words: list[dict], truth) -> tuple[float, float, int]:
+    """(mean |start error|, mean |end error|, words matched) — words matched by text in order."""
+    import difflib
+
+    hyp = [normalise(w["text"]) for w in words]
+    ref = [w for w, _, _ in truth]
+    starts, ends = [], []
+    for block in difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            _, s, e = truth[block.a + k]
+            w = words[block.b + k]
+            starts.append(abs(w["start"] - s))
+            ends.append(abs(w["end"] - e))
+    return float(np.mean(starts)), float(np.mean(ends)), len(starts)

@@ -159,7 +159,7 @@ def _progress(job: Job, runs: list[StageRun]) -> int:
         weight = PROGRESS_WEIGHTS[stage]
         total += weight
         rows = by_stage.get(stage.value, [])
-        if stage is Stage.TRANSCRIBE:
+        if stage in (Stage.TRANSCRIBE, Stage.ALIGN):
             seconds = sum(r.audio_seconds or 0 for r in rows)
             if seconds > 0:
                 done += weight * sum((r.audio_seconds or 0) * r.progress for r in rows) / seconds

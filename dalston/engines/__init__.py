@@ -43,6 +43,20 @@ def get_transcriber(name: str | None = None):
         return _instances[key]
 
 
+ALIGNERS = {
+    "pocketsphinx": "dalston.engines.forced_align:PocketsphinxAligner",
+}
+
+
+def get_aligner(name: str | None = None):
+    """The process-wide aligner (``DALSTON_ALIGN_ENGINE``, default pocketsphinx)."""
+    name = name or os.environ.get("DALSTON_ALIGN_ENGINE", "pocketsphinx")
+    if name not in ALIGNERS:
+        raise ValueError(f"unknown align engine {name!r}; choose one of {sorted(ALIGNERS)}")
+    with _lock:
+        return _instances.setdefault(("align", name), _load(ALIGNERS[name])())
+
+
 #: Engines a worker can be configured with but a request cannot ask for.
 TEST_DIARIZERS = {"fake": "dalston.engines.fake:FakeDiarizer"}
 

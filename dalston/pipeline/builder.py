@@ -3,8 +3,9 @@
 The request decides the first step; the chunk plan, only known after prepare, decides the
 rest, which prepare puts in its own place with ``Task.replace``::
 
-    prepare ─► chord([transcribe 0..N], merge)                 # no optional stage
-    prepare ─► chord([transcribe 0..N, diarize], merge)        # speaker_detection=diarize
+    prepare ─► chord([transcribe 0..N], merge)                          # segment timestamps
+    prepare ─► chord([transcribe i → align i, …], merge)                # word timestamps
+    prepare ─► chord([transcribe i → align i, …, diarize], merge)       # and speaker_detection=diarize
     prepare ─► merge                                           # no speech: nothing to transcribe
 
 diarize sits in the chord's header beside the transcribe tasks, so it runs at the same time
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-from celery import Celery, chord
+from celery import Celery, chain, chord
 from celery.canvas import Signature
 
 from dalston.pipeline.stages import Stage
@@ -54,10 +55,20 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
     merge = _sig(app, Stage.MERGE, job_id, None, ids)
     if not chunk_indexes:
         return Plan(merge, ids)
-    header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
+    if wants_alignment(params):
+        # Each chunk is aligned as soon as it is transcribed, on an align worker, while
+        # other chunks are still being transcribed.
+        header = [chain(_sig(app, Stage.TRANSCRIBE, job_id, i, ids), _sig(app, Stage.ALIGN, job_id, i, ids))
+                  for i in chunk_indexes]
+    else:
+        header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
     if wants_diarization(params):
         header.append(_sig(app, Stage.DIARIZE, job_id, None, ids))
     return Plan(chord(header, merge), ids)
+
+
+def wants_alignment(params: dict) -> bool:
+    return params.get("timestamps_granularity", "word") == "word"
 
 
 def wants_diarization(params: dict) -> bool:
@@ -67,6 +78,8 @@ def wants_diarization(params: dict) -> bool:
 def planned_stages(params: dict) -> list[Stage]:
     """The stages a job with these options runs, for progress weighting and display."""
     stages = [Stage.PREPARE, Stage.TRANSCRIBE]
+    if wants_alignment(params):
+        stages.append(Stage.ALIGN)
     if wants_diarization(params):
         stages.append(Stage.DIARIZE)
     return stages + [Stage.MERGE]

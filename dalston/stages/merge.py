@@ -15,8 +15,11 @@ from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def load_chunks(job_id: str, store: ArtifactStore, manifest: PreparedAudio) -> list[ChunkTranscript]:
-    return [json.loads(store.get_bytes(keys.chunk_transcript(job_id, c["index"]))) for c in manifest["chunks"]]
+def load_chunks(job_id: str, store: ArtifactStore, manifest: PreparedAudio,
+                aligned: bool = False) -> list[ChunkTranscript]:
+    """The chunk transcripts, from the align stage's output when the job was aligned."""
+    key = keys.aligned_chunk if aligned else keys.chunk_transcript
+    return [json.loads(store.get_bytes(key(job_id, c["index"]))) for c in manifest["chunks"]]
 
 
 def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str | None,

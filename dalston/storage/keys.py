@@ -13,6 +13,7 @@ key                                        written by / holds
 ``jobs/<id>/prepare/channel_<c>.wav``      prepare: 16 kHz PCM16 of original channel c
 ``jobs/<id>/prepare/chunks/<nnnn>.wav``    prepare: one chunk of audio to transcribe
 ``jobs/<id>/transcribe/chunk_<nnnn>.json`` transcribe: that chunk's transcript
+``jobs/<id>/align/chunk_<nnnn>.json``     align: that chunk with refined word times
 ``jobs/<id>/diarize/turns.json``          diarize: speaker turns
 ``jobs/<id>/merge/transcript.json``        merge: the final transcript
 ``jobs/<id>/merge/transcript.<fmt>``       merge: txt, srt and vtt renderings
@@ -46,6 +47,10 @@ def chunk_audio(job_id: str, index: int) -> str:
 
 def chunk_transcript(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/transcribe/chunk_{index:04d}.json"
+
+
+def aligned_chunk(job_id: str, index: int) -> str:
+    return f"jobs/{job_id}/align/chunk_{index:04d}.json"
 
 
 def turns(job_id: str) -> str:

@@ -213,3 +213,16 @@ def test_system_status_shows_queues_and_workers(cluster):
     for name, queue in queues.items():
         assert any(w.startswith(name) and w.endswith("@test") for w in queue["workers"]), queue
         assert isinstance(queue["depth"], int) and queue["depth"] >= 0
+
+
+def test_word_timestamps_are_force_aligned(cluster, tmp_path):
+    from tests.audio_helpers import timed_words, timing_errors
+
+    samples, truth = timed_words(tmp_path)
+    job = cluster.wait(cluster.submit(write_wav(samples, tmp_path / "timed.wav")))
+    assert job["status"] == "completed", job
+    aligned = [s for s in job["stages"] if s["stage"] == "align"]
+    assert aligned and all(s["worker"].startswith("align") and s["status"] == "completed" for s in aligned)
+    assert {w["timing"] for w in job["words"]} <= {"forced_alignment", "whisper"}
+    start, end, matched = timing_errors(job["words"], truth)
+    assert matched >= 0.85 * len(truth) and start <= 0.05 and end <= 0.05, (start, end, matched)

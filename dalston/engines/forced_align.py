@@ -1,0 +1,119 @@
+"""Offline English forced alignment with pocketsphinx (CMU Sphinx en-us model + cmudict).
+
+Whisper's own word times come from cross-attention and are off by 100–300 ms (models.md);
+a forced aligner places each word on the audio with ~15 ms error. For every segment, the
+words Whisper heard are normalised to dictionary words (numbers spelled out, punctuation
+dropped, hyphenated words split), aligned against the segment's audio with wide beams,
+and given the aligned times. A word that cannot be placed — not in the dictionary, or the
+alignment failed or moved it implausibly far — keeps Whisper's time. Every word says which
+method timed it (``timing``: ``forced_alignment`` or ``whisper``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+PAD = 0.3  # seconds of audio either side of a segment, for words Whisper placed at its edge
+MAX_SHIFT = 1.0  # an aligned word further than this from Whisper's time is not trusted
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+         "fifteen sixteen seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spell_number(n: int) -> list[str]:
+    """English words for 0 ≤ n < 1,000,000."""
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10]] + ([_ONES[n % 10]] if n % 10 else [])
+    if n < 1000:
+        return [_ONES[n // 100], "hundred"] + (spell_number(n % 100) if n % 100 else [])
+    return spell_number(n // 1000) + ["thousand"] + (spell_number(n % 1000) if n % 1000 else [])
+
+
+def tokens_for(word: str) -> list[str]:
+    """Dictionary tokens a Whisper word is spoken as ("30" → thirty, "re-open" → re open)."""
+    out = []
+    for part in re.split(r"[-–—/\s]+", word.lower()):
+        part = part.strip(".,!?;:\"()[]{}…'’“”").replace("’", "'")
+        if not part:
+            continue
+        if part.isdigit() and len(part) <= 6:
+            out.extend(spell_number(int(part)))
+        elif re.fullmatch(r"[a-z']+", part):
+            out.append(part)
+        else:
+            return []  # "3.5", "€20", symbols: leave to Whisper's timing
+    return out
+
+
+class PocketsphinxAligner:
+    name = "pocketsphinx"
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._decoder = None
+
+    def _load(self):
+        if self._decoder is None:
+            from pocketsphinx import Decoder
+
+            self._decoder = Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="ERROR",
+                                    beam=1e-80, wbeam=1e-60, pbeam=1e-80)
+        return self._decoder
+
+    def _align_words(self, samples: np.ndarray, offset: float, words: list[dict], out: list[dict],
+                     first: int, last: int, depth: int = 0) -> None:
+        """Align words[first:last] against their stretch of audio; on failure, halve and retry."""
+        decoder = self._load()
+        plan = []  # (word index, tokens)
+        for i in range(first, last):
+            tokens = tokens_for(words[i]["text"])
+            if tokens and all(decoder.lookup_word(t) is not None for t in tokens):
+                plan.append((i, tokens))
+        if not plan:
+            return
+        start = max(0.0, words[first]["start"] - PAD - offset)
+        end = min(len(samples) / SAMPLE_RATE, words[last - 1]["end"] + PAD - offset)
+        pcm = (np.clip(samples[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], -1, 1) * 32767).astype("<i2")
+        aligned = None
+        try:
+            decoder.set_align_text(" ".join(t for _, tokens in plan for t in tokens))
+            decoder.start_utt()
+            decoder.process_raw(pcm.tobytes(), full_utt=True)
+            decoder.end_utt()
+            result = decoder.seg()
+            if result is not None:
+                aligned = [(s.start_frame / 100, (s.end_frame + 1) / 100) for s in result
+                           if s.word not in ("<s>", "</s>", "<sil>", "[NOISE]")]
+        except RuntimeError:
+            aligned = None
+        if aligned is None or len(aligned) != sum(len(tokens) for _, tokens in plan):
+            if last - first >= 4 and depth < 6:
+                middle = (first + last) // 2
+                self._align_words(samples, offset, words, out, first, middle, depth + 1)
+                self._align_words(samples, offset, words, out, middle, last, depth + 1)
+            return
+        k = 0
+        for i, tokens in plan:
+            t0, t1 = aligned[k][0] + start + offset, aligned[k + len(tokens) - 1][1] + start + offset
+            k += len(tokens)
+            if abs(t0 - words[i]["start"]) <= MAX_SHIFT and abs(t1 - words[i]["end"]) <= MAX_SHIFT and t1 > t0:
+                out[i].update(start=round(t0, 3), end=round(t1, 3), timing="forced_alignment")
+
+    def _align_segment(self, samples: np.ndarray, offset: float, seg: dict) -> list[dict]:
+        words = seg.get("words") or []
+        out = [dict(w, timing="whisper") for w in words]
+        if words:
+            self._align_words(samples, offset, words, out, 0, len(words))
+        return out
+
+    def align(self, samples: np.ndarray, offset: float, segments: list[dict]) -> list[dict]:
+        """Segments with refined word times; ``samples`` start at ``offset`` on the job timeline."""
+        with self._lock:  # one decoder per process, used by one task at a time
+            return [dict(seg, words=self._align_segment(samples, offset, seg)) for seg in segments]
