@@ -17,7 +17,7 @@ what it buys when the work is spread over more than one transcribe worker. One r
   against it is the cost of the pipeline itself, and the sequential reference against it
   is what the choice of decoder buys.
 * **pipeline A** — distributed Dalston on this machine: the API in this process (werkzeug
-  on a loopback port), ``prepare``/``merge`` workers and ONE transcribe worker with
+  on a loopback port), ``prepare``/``align``/``merge`` workers and ONE transcribe worker with
   ``DALSTON_CPU_THREADS=2`` as subprocesses on a private Redis database, a throwaway
   SQLite database and local artifact storage. Wall time is HTTP submit → ``completed``.
 * **pipeline B** — the same with TWO transcribe workers of one thread each.
@@ -485,7 +485,8 @@ def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
 
 
 def start_base_cluster(cluster: Cluster) -> None:
-    names = [cluster.start_worker("prepare", "prepare"), cluster.start_worker("merge", "merge")]
+    # Word timestamps (the default) run an align task after each chunk: one align worker.
+    names = [cluster.start_worker(q, q) for q in ("prepare", "align", "merge")]
     cluster.start_api()
     cluster.wait_for_workers(names)
 
