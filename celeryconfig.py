@@ -58,7 +58,9 @@ broker_transport_options = {
     "unacked_restore_interval": int(os.environ.get("DALSTON_RESTORE_INTERVAL", 10)),
     "unacked_restore_throttle": int(os.environ.get("DALSTON_RESTORE_THROTTLE", 6)),
 }
-result_backend_transport_options = {"visibility_timeout": broker_transport_options["visibility_timeout"]}
+result_backend_transport_options = {
+    "visibility_timeout": broker_transport_options["visibility_timeout"]
+}
 
 task_serializer = "json"
 result_serializer = "json"
@@ -71,4 +73,6 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 imports = ("dalston.tasks",)
 
 if __name__ == "__main__":  # pragma: no cover - a manual check
-    print(f"broker: {broker_url}\nresult backend: {result_backend}\nqueues: {', '.join(STAGE_QUEUES)}")
+    print(
+        f"broker: {broker_url}\nresult backend: {result_backend}\nqueues: {', '.join(STAGE_QUEUES)}"
+    )

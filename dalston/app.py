@@ -67,13 +67,22 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "file_too_large", 400: "bad_request",
-                 415: "unsupported_media_type"}
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "file_too_large",
+            400: "bad_request",
+            415: "unsupported_media_type",
+        }
         message = exc.description or exc.name
         if exc.code == 413:
-            message = f"the request is larger than the {settings.max_upload_bytes // (1 << 20)} MB limit " \
-                      "(DALSTON_MAX_UPLOAD_MB)"
-        body = ApiError(exc.code or 500, codes.get(exc.code, exc.name.lower().replace(" ", "_")), message)
+            message = (
+                f"the request is larger than the {settings.max_upload_bytes // (1 << 20)} MB limit "
+                "(DALSTON_MAX_UPLOAD_MB)"
+            )
+        body = ApiError(
+            exc.code or 500, codes.get(exc.code, exc.name.lower().replace(" ", "_")), message
+        )
         return jsonify(body.to_dict()), exc.code
 
     @app.errorhandler(Exception)

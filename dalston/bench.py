@@ -71,6 +71,7 @@ class BenchError(RuntimeError):
 
 # -- helpers -------------------------------------------------------------------------------
 
+
 def normalise(text: str) -> str:
     """Lowercase, punctuation out, single spaces: what WER is computed on."""
     text = (text or "").lower().replace("-", " ")
@@ -147,45 +148,80 @@ def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | Non
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m dalston.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES,
-                   help="shared audio fixtures: jfk.flac for warm-up jobs, and the long file "
-                        "where longaudio joins them (default: %(default)s)")
-    p.add_argument("--seconds", type=float, default=600.0,
-                   help="length of the test recording (default: %(default)s)")
+    p.add_argument(
+        "--fixtures",
+        type=Path,
+        default=DEFAULT_FIXTURES,
+        help="shared audio fixtures: jfk.flac for warm-up jobs, and the long file "
+        "where longaudio joins them (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=600.0,
+        help="length of the test recording (default: %(default)s)",
+    )
     p.add_argument("--model", default="tiny.en", help="Whisper model (default: %(default)s)")
-    p.add_argument("--model-dir", type=Path,
-                   default=Path(os.environ.get("DALSTON_MODEL_DIR")
-                                or REPO / ".dalston" / "models"),
-                   help="DALSTON_MODEL_DIR for plain and pipeline runs (default: %(default)s)")
-    p.add_argument("--redis", default="redis://127.0.0.1:6379",
-                   help="Redis server, without a database number (default: %(default)s)")
-    p.add_argument("--redis-db", type=int, default=12,
-                   help="Redis database used as broker and result backend; FLUSHED before and "
-                        "after (default: %(default)s)")
-    p.add_argument("--chunk-seconds", type=float, default=120.0,
-                   help="DALSTON_CHUNK_SECONDS (default: %(default)s, the server default)")
-    p.add_argument("--batch-size", type=int, default=int(os.environ.get("DALSTON_BATCH_SIZE", 8)),
-                   help="DALSTON_BATCH_SIZE, and the batch of the plain batched run "
-                        "(default: %(default)s)")
-    p.add_argument("--poll", type=float, default=0.2,
-                   help="seconds between job polls (default: %(default)s)")
-    p.add_argument("--job-timeout", type=float, default=1200.0,
-                   help="give up on a job after this many seconds (default: %(default)s)")
-    p.add_argument("--out", type=Path, default=Path("bench-results/bench-v0.json"),
-                   help="JSON results file (default: %(default)s)")
+    p.add_argument(
+        "--model-dir",
+        type=Path,
+        default=Path(os.environ.get("DALSTON_MODEL_DIR") or REPO / ".dalston" / "models"),
+        help="DALSTON_MODEL_DIR for plain and pipeline runs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--redis",
+        default="redis://127.0.0.1:6379",
+        help="Redis server, without a database number (default: %(default)s)",
+    )
+    p.add_argument(
+        "--redis-db",
+        type=int,
+        default=12,
+        help="Redis database used as broker and result backend; FLUSHED before and "
+        "after (default: %(default)s)",
+    )
+    p.add_argument(
+        "--chunk-seconds",
+        type=float,
+        default=120.0,
+        help="DALSTON_CHUNK_SECONDS (default: %(default)s, the server default)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=int(os.environ.get("DALSTON_BATCH_SIZE", 8)),
+        help="DALSTON_BATCH_SIZE, and the batch of the plain batched run " "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--poll", type=float, default=0.2, help="seconds between job polls (default: %(default)s)"
+    )
+    p.add_argument(
+        "--job-timeout",
+        type=float,
+        default=1200.0,
+        help="give up on a job after this many seconds (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results/bench-v0.json"),
+        help="JSON results file (default: %(default)s)",
+    )
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, database)")
     return p.parse_args(argv)
 
 
 # -- plain faster-whisper ------------------------------------------------------------------
 
+
 def warm_up_plain(clip: Path, model_path: str) -> None:
     """Untimed: import and first-call costs (VAD model, decoder) out of the plain timings."""
     from faster_whisper import WhisperModel
 
     model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=2)
-    segments, _info = model.transcribe(str(clip), beam_size=5, word_timestamps=True,
-                                       vad_filter=True)
+    segments, _info = model.transcribe(
+        str(clip), beam_size=5, word_timestamps=True, vad_filter=True
+    )
     list(segments)
     del model
     gc.collect()
@@ -198,8 +234,14 @@ def transcribe_batched(model, path: Path, batch_size: int):
     from dalston.stages.prepare import VAD_OPTIONS
 
     return BatchedInferencePipeline(model).transcribe(
-        str(path), beam_size=5, word_timestamps=True, vad_filter=True,
-        vad_parameters=dict(VAD_OPTIONS), batch_size=batch_size, temperature=0.0)
+        str(path),
+        beam_size=5,
+        word_timestamps=True,
+        vad_filter=True,
+        vad_parameters=dict(VAD_OPTIONS),
+        batch_size=batch_size,
+        temperature=0.0,
+    )
 
 
 def run_plain(path: Path, model_path: str, threads: int, batch_size: int = 0) -> dict:
@@ -217,8 +259,9 @@ def run_plain(path: Path, model_path: str, threads: int, batch_size: int = 0) ->
     if batch_size:
         segments, _info = transcribe_batched(model, path, batch_size)
     else:
-        segments, _info = model.transcribe(str(path), beam_size=5, word_timestamps=True,
-                                           vad_filter=True)
+        segments, _info = model.transcribe(
+            str(path), beam_size=5, word_timestamps=True, vad_filter=True
+        )
     text = " ".join(s.text.strip() for s in segments)  # consuming the generator does the work
     done = time.perf_counter()
     cpu = own_cpu_seconds() - cpu
@@ -226,15 +269,22 @@ def run_plain(path: Path, model_path: str, threads: int, batch_size: int = 0) ->
     del model
     gc.collect()
     how = f"batched x{batch_size}" if batch_size else "sequential"
-    return {"run": f"plain {how}, {threads} thread{'s' if threads > 1 else ''}", "kind": "plain",
-            "batch_size": batch_size,
-            "threads": threads, "wall_s": round(done - start, 2),
-            "load_s": round(loaded - start, 2), "cpu_s": round(cpu, 1),
-            "others_cpu_s": round(max(others, 0.0), 1),
-            "transcribe_s": round(done - loaded, 2), "text": text}
+    return {
+        "run": f"plain {how}, {threads} thread{'s' if threads > 1 else ''}",
+        "kind": "plain",
+        "batch_size": batch_size,
+        "threads": threads,
+        "wall_s": round(done - start, 2),
+        "load_s": round(loaded - start, 2),
+        "cpu_s": round(cpu, 1),
+        "others_cpu_s": round(max(others, 0.0), 1),
+        "transcribe_s": round(done - loaded, 2),
+        "text": text,
+    }
 
 
 # -- the distributed pipeline --------------------------------------------------------------
+
 
 def configure_environment(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
     """Point every DALSTON_* setting at throwaway state; must run before importing the apps."""
@@ -253,8 +303,12 @@ def configure_environment(tmp: Path, args: argparse.Namespace) -> dict[str, str]
         "DALSTON_BATCH_SIZE": str(args.batch_size),
         "DALSTON_ALLOW_PRIVATE_URLS": "false",
     }
-    for name in ("DALSTON_S3_BUCKET", "DALSTON_S3_ENDPOINT_URL", "DALSTON_WORKER_ARGS",
-                 "DALSTON_CPU_THREADS"):
+    for name in (
+        "DALSTON_S3_BUCKET",
+        "DALSTON_S3_ENDPOINT_URL",
+        "DALSTON_WORKER_ARGS",
+        "DALSTON_CPU_THREADS",
+    ):
         os.environ.pop(name, None)
     os.environ.update(env)
     return env
@@ -285,10 +339,19 @@ class Cluster:
         log_path = self.log_dir / f"worker-{name}.log"
         with open(log_path, "ab") as log:
             self.procs[hostname] = subprocess.Popen(
-                [sys.executable, "-m", f"workers.{queue}", "-n", hostname,
-                 "--without-mingle", "--without-gossip"],
-                cwd=REPO, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    f"workers.{queue}",
+                    "-n",
+                    hostname,
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=REPO,
+                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         self.logs[hostname] = log_path
         return hostname
@@ -301,8 +364,9 @@ class Cluster:
         while time.monotonic() < deadline:
             for hostname in want:
                 if self.procs[hostname].poll() is not None:
-                    raise BenchError(f"worker {hostname} exited with "
-                                     f"{self.procs[hostname].returncode}")
+                    raise BenchError(
+                        f"worker {hostname} exited with " f"{self.procs[hostname].returncode}"
+                    )
             replies = app.control.inspect(timeout=0.5, destination=list(want)).ping() or {}
             if want <= set(replies):
                 return
@@ -348,9 +412,12 @@ class Cluster:
         import requests
 
         with open(path, "rb") as audio_file:
-            resp = requests.post(f"{self.base_url}/v1/audio/transcriptions",
-                                 files={"file": (path.name, audio_file)}, data={"model": model},
-                                 timeout=300)
+            resp = requests.post(
+                f"{self.base_url}/v1/audio/transcriptions",
+                files={"file": (path.name, audio_file)},
+                data={"model": model},
+                timeout=300,
+            )
         if resp.status_code != 201:
             raise BenchError(f"submit refused: {resp.status_code} {resp.text[:500]}")
         return resp.json()["id"]
@@ -440,12 +507,24 @@ def stage_breakdown(job: dict) -> dict:
     }
 
 
-def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
-                 threads_per_worker: int, count: int, args) -> dict:
+def run_pipeline(
+    cluster: Cluster,
+    label: str,
+    audio_path: Path,
+    clip: Path,
+    threads_per_worker: int,
+    count: int,
+    args,
+) -> dict:
     """Start ``count`` transcribe workers, warm them up, time the long job, stop them."""
-    names = [cluster.start_worker("transcribe", f"transcribe-{label}{i + 1}",
-                                  {"DALSTON_CPU_THREADS": str(threads_per_worker)})
-             for i in range(count)]
+    names = [
+        cluster.start_worker(
+            "transcribe",
+            f"transcribe-{label}{i + 1}",
+            {"DALSTON_CPU_THREADS": str(threads_per_worker)},
+        )
+        for i in range(count)
+    ]
     try:
         cluster.wait_for_workers(names)
         warmup_s = warm_up(cluster, clip, args.model, names, args)
@@ -470,17 +549,27 @@ def run_pipeline(cluster: Cluster, label: str, audio_path: Path, clip: Path,
     plural = "s" if count > 1 else ""
     return {
         "run": f"pipeline {label}: {count} worker{plural} x {threads_per_worker} thread"
-               f"{'s' if threads_per_worker > 1 else ''}",
-        "kind": "pipeline", "label": label, "workers": count,
+        f"{'s' if threads_per_worker > 1 else ''}",
+        "kind": "pipeline",
+        "label": label,
+        "workers": count,
         "threads_per_worker": threads_per_worker,
-        "wall_s": round(wall, 2), "submit_s": round(submitted - start, 2),
-        "cpu_s": round(cpu_workers + cpu_api, 1), "cpu_workers_s": round(cpu_workers, 1),
-        "cpu_api_and_polling_s": round(cpu_api, 1), "others_cpu_s": round(max(others, 0.0), 1),
-        "warmup_s": warmup_s, "chunks": len(chunks),
+        "wall_s": round(wall, 2),
+        "submit_s": round(submitted - start, 2),
+        "cpu_s": round(cpu_workers + cpu_api, 1),
+        "cpu_workers_s": round(cpu_workers, 1),
+        "cpu_api_and_polling_s": round(cpu_api, 1),
+        "others_cpu_s": round(max(others, 0.0), 1),
+        "warmup_s": warmup_s,
+        "chunks": len(chunks),
         "chunks_per_worker": dict(collections.Counter(s["worker"] for s in chunks)),
-        "breakdown": stage_breakdown(job), "worker_peak_rss_mb": rss,
-        "load_average_before": load_before, "load_average_after": load_average(),
-        "audio_duration_s": job["audio_duration_seconds"], "job_id": job_id, "text": job["text"],
+        "breakdown": stage_breakdown(job),
+        "worker_peak_rss_mb": rss,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "audio_duration_s": job["audio_duration_seconds"],
+        "job_id": job_id,
+        "text": job["text"],
     }
 
 
@@ -515,6 +604,7 @@ def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
 
 # -- report --------------------------------------------------------------------------------
 
+
 def score(results: list[dict], reference: dict, batched: dict, script: str | None) -> None:
     for row in results:
         row["ratio"] = round(row["wall_s"] / reference["wall_s"], 3)
@@ -525,45 +615,64 @@ def score(results: list[dict], reference: dict, batched: dict, script: str | Non
 
 
 def print_table(results: list[dict]) -> None:
-    header = (f"{'run':<34} {'wall s':>7} {'/plain':>6} {'cpu s':>6} {'others':>6} {'WER':>6} "
-              f"{'WER b':>6} {'script':>6} {'chunks':>6}  chunks per worker")
+    header = (
+        f"{'run':<34} {'wall s':>7} {'/plain':>6} {'cpu s':>6} {'others':>6} {'WER':>6} "
+        f"{'WER b':>6} {'script':>6} {'chunks':>6}  chunks per worker"
+    )
     print(header)
     print("-" * len(header))
     for row in results:
         chunks = row.get("chunks", "-")
-        per_worker = ", ".join(f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker",
-                                                                      {}).items()))
+        per_worker = ", ".join(
+            f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker", {}).items())
+        )
         vs_script = "-" if row["wer_vs_script"] is None else f"{row['wer_vs_script']:.4f}"
-        print(f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['cpu_s']:>6.1f} "
-              f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {row['wer_vs_batched']:>6.4f} "
-              f"{vs_script:>6} {chunks!s:>6}  "
-              f"{per_worker or '-'}")
+        print(
+            f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['cpu_s']:>6.1f} "
+            f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {row['wer_vs_batched']:>6.4f} "
+            f"{vs_script:>6} {chunks!s:>6}  "
+            f"{per_worker or '-'}"
+        )
 
 
 def print_details(plains: list[dict], pipelines: list[dict]) -> None:
     print()
     for row in plains:
         rss = f"; peak RSS {row['peak_rss_mb']:.0f} MB" if row.get("peak_rss_mb") else ""
-        print(f"{row['run']}: model load {row['load_s']:.2f} s + transcription "
-              f"{row['transcribe_s']:.2f} s{rss}")
+        print(
+            f"{row['run']}: model load {row['load_s']:.2f} s + transcription "
+            f"{row['transcribe_s']:.2f} s{rss}"
+        )
     print("plain runs follow an untimed 5 s warm-up transcription (imports, VAD model).")
-    print("pipeline wall = HTTP submit -> 'completed' seen by polling every "
-          f"{pipelines[0]['poll_s'] if pipelines else 0} s.\nThe transcribe workers were "
-          "warmed up first: their model load is NOT included (compare the plain load above).")
+    print(
+        "pipeline wall = HTTP submit -> 'completed' seen by polling every "
+        f"{pipelines[0]['poll_s'] if pipelines else 0} s.\nThe transcribe workers were "
+        "warmed up first: their model load is NOT included (compare the plain load above)."
+    )
     for row in pipelines:
         b = row["breakdown"]
         rss = ", ".join(f"{h}: {v:.0f} MB" for h, v in row["worker_peak_rss_mb"].items() if v)
-        print(f"\n{row['run']} (warm-up {row['warmup_s']:.1f} s, upload+submit "
-              f"{row['submit_s']:.2f} s, load avg before {row['load_average_before']})")
-        print(f"  created->prepare {b['created_to_prepare_start']} s | prepare {b['prepare']} s | "
-              f"prepare->1st chunk {b['prepare_end_to_first_chunk']} s")
-        print(f"  transcribe span {b['transcribe_span']} s (sum of chunks {b['transcribe_sum']} s;"
-              f" per chunk {b['chunk_seconds']})")
-        print(f"  last chunk->merge {b['last_chunk_to_merge_start']} s | merge {b['merge']} s | "
-              f"merge->completed {b['merge_end_to_completed']} s | server-side total "
-              f"{b['created_to_completed']} s")
-        print(f"  CPU: workers {row['cpu_workers_s']} s, API + polling (this process) "
-              f"{row['cpu_api_and_polling_s']} s")
+        print(
+            f"\n{row['run']} (warm-up {row['warmup_s']:.1f} s, upload+submit "
+            f"{row['submit_s']:.2f} s, load avg before {row['load_average_before']})"
+        )
+        print(
+            f"  created->prepare {b['created_to_prepare_start']} s | prepare {b['prepare']} s | "
+            f"prepare->1st chunk {b['prepare_end_to_first_chunk']} s"
+        )
+        print(
+            f"  transcribe span {b['transcribe_span']} s (sum of chunks {b['transcribe_sum']} s;"
+            f" per chunk {b['chunk_seconds']})"
+        )
+        print(
+            f"  last chunk->merge {b['last_chunk_to_merge_start']} s | merge {b['merge']} s | "
+            f"merge->completed {b['merge_end_to_completed']} s | server-side total "
+            f"{b['created_to_completed']} s"
+        )
+        print(
+            f"  CPU: workers {row['cpu_workers_s']} s, API + polling (this process) "
+            f"{row['cpu_api_and_polling_s']} s"
+        )
         print(f"  transcribe worker peak RSS: {rss or 'n/a'}")
 
 
@@ -572,17 +681,23 @@ def print_targets(plain: dict, batched: dict, by_label: dict[str, dict]) -> None
     transcribe_only = plain["wall_s"] - plain["load_s"]
     if "A" in by_label:
         a = by_label["A"]
-        print(f"pipeline 1 worker / plain = {a['ratio']:.2f} (target <= {TARGET_ONE_WORKER:.2f}) "
-              f"[vs plain without model load: {a['wall_s'] / transcribe_only:.2f}]")
+        print(
+            f"pipeline 1 worker / plain = {a['ratio']:.2f} (target <= {TARGET_ONE_WORKER:.2f}) "
+            f"[vs plain without model load: {a['wall_s'] / transcribe_only:.2f}]"
+        )
     if "B" in by_label:
         b = by_label["B"]
-        print(f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
-              f"(target < {TARGET_TWO_WORKERS:.2f}) "
-              f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]")
-    print("same decoder (pipeline / plain batched, 2 threads): "
-          + ", ".join(f"{label} {row['ratio_vs_batched']:.2f}" for label, row in by_label.items())
-          + "; WER vs plain batched: "
-          + ", ".join(f"{label} {row['wer_vs_batched']:.4f}" for label, row in by_label.items()))
+        print(
+            f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
+            f"(target < {TARGET_TWO_WORKERS:.2f}) "
+            f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]"
+        )
+    print(
+        "same decoder (pipeline / plain batched, 2 threads): "
+        + ", ".join(f"{label} {row['ratio_vs_batched']:.2f}" for label, row in by_label.items())
+        + "; WER vs plain batched: "
+        + ", ".join(f"{label} {row['wer_vs_batched']:.4f}" for label, row in by_label.items())
+    )
 
 
 def disturbed_runs(results: list[dict]) -> list[str]:
@@ -597,14 +712,18 @@ def write_json(path: Path, payload: dict) -> None:
 
 # -- main ----------------------------------------------------------------------------------
 
+
 def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     from dalston.engines import models
 
     audio_path, script = build_recording(args, tmp / "ten-minutes.wav")
     clip = write_clip(args.fixtures, tmp / "warm-up.wav", WARMUP_SECONDS)
     model_path = models.resolve(args.model, args.model_dir)
-    print(f"audio: {audio_path.name}, {args.seconds:.0f} s; model {args.model} ({model_path}), "
-          f"int8; load average {load_average()}", flush=True)
+    print(
+        f"audio: {audio_path.name}, {args.seconds:.0f} s; model {args.model} ({model_path}), "
+        f"int8; load average {load_average()}",
+        flush=True,
+    )
 
     warm_up_plain(clip, model_path)
     print("plain faster-whisper, 2 threads ...", flush=True)
@@ -612,8 +731,11 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     plain["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print("plain faster-whisper, 1 thread ...", flush=True)
     plain_one = run_plain(audio_path, model_path, 1)
-    print(f"plain faster-whisper batched (batch {args.batch_size}, as the pipeline decodes), "
-          "2 threads ...", flush=True)
+    print(
+        f"plain faster-whisper batched (batch {args.batch_size}, as the pipeline decodes), "
+        "2 threads ...",
+        flush=True,
+    )
     plain_batched = run_plain(audio_path, model_path, 2, args.batch_size)
 
     env = configure_environment(tmp, args)
@@ -627,8 +749,10 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     try:
         start_base_cluster(cluster)
         for label, threads, count in (("A", 2, 1), ("B", 1, 2)):
-            print(f"pipeline {label}: {count} transcribe worker(s) x {threads} thread(s) ...",
-                  flush=True)
+            print(
+                f"pipeline {label}: {count} transcribe worker(s) x {threads} thread(s) ...",
+                flush=True,
+            )
             row = run_pipeline(cluster, label, audio_path, clip, threads, count, args)
             row["poll_s"] = args.poll
             pipelines.append(row)
@@ -664,32 +788,50 @@ def main(argv: list[str] | None = None) -> int:
     score(results, plain, batched, script)
     print()
     print_table(results)
-    print("cpu s: user+system CPU seconds of the run (plain: this process; pipeline: every "
-          "worker\nprocess and this one, which serves the API) -- less disturbed by other load "
-          "than wall.\nothers: CPU seconds that OTHER processes used meanwhile; well above 0 "
-          "means the\nwall times were stretched by other load (re-run on a quiet machine).")
-    print("/plain and WER: against plain sequential, 2 threads (the reference); WER b: against "
-          "plain batched\n(the decoder the pipeline runs); script: against the text the "
-          "recording speaks.")
+    print(
+        "cpu s: user+system CPU seconds of the run (plain: this process; pipeline: every "
+        "worker\nprocess and this one, which serves the API) -- less disturbed by other load "
+        "than wall.\nothers: CPU seconds that OTHER processes used meanwhile; well above 0 "
+        "means the\nwall times were stretched by other load (re-run on a quiet machine)."
+    )
+    print(
+        "/plain and WER: against plain sequential, 2 threads (the reference); WER b: against "
+        "plain batched\n(the decoder the pipeline runs); script: against the text the "
+        "recording speaks."
+    )
     pipelines = [r for r in results if r["kind"] == "pipeline"]
     print_details([r for r in results if r["kind"] == "plain"], pipelines)
     print_targets(plain, batched, {r["label"]: r for r in pipelines})
-    print(f"\nload average: at start {started}, at end {load_average()} "
-          f"({os.cpu_count()} CPUs)")
+    print(
+        f"\nload average: at start {started}, at end {load_average()} " f"({os.cpu_count()} CPUs)"
+    )
     disturbed = disturbed_runs(results)
     if disturbed:
-        print(f"WARNING: other processes were busy during: {'; '.join(disturbed)} -- "
-              "those wall times are stretched; run again on a quiet machine.")
-    write_json(out, {
-        "benchmark": "v0", "seconds": args.seconds, "model": args.model,
-        "compute_type": "int8", "chunk_seconds": args.chunk_seconds,
-        "cpus": os.cpu_count(), "load_average_start": started, "load_average_end": load_average(),
-        "model_path": context["model_path"], "disturbed_runs": disturbed,
-        "script_words": len(normalise(script).split()) if script else None,
-        "targets": {"one_worker_max_ratio": TARGET_ONE_WORKER,
-                    "two_workers_max_ratio": TARGET_TWO_WORKERS},
-        "results": results,
-    })
+        print(
+            f"WARNING: other processes were busy during: {'; '.join(disturbed)} -- "
+            "those wall times are stretched; run again on a quiet machine."
+        )
+    write_json(
+        out,
+        {
+            "benchmark": "v0",
+            "seconds": args.seconds,
+            "model": args.model,
+            "compute_type": "int8",
+            "chunk_seconds": args.chunk_seconds,
+            "cpus": os.cpu_count(),
+            "load_average_start": started,
+            "load_average_end": load_average(),
+            "model_path": context["model_path"],
+            "disturbed_runs": disturbed,
+            "script_words": len(normalise(script).split()) if script else None,
+            "targets": {
+                "one_worker_max_ratio": TARGET_ONE_WORKER,
+                "two_workers_max_ratio": TARGET_TWO_WORKERS,
+            },
+            "results": results,
+        },
+    )
     print(f"results written to {out}")
     return 0
 

@@ -54,7 +54,9 @@ def start_worker(celery, hostname: str | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     configure_environment()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     from werkzeug.serving import make_server

@@ -30,7 +30,9 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        infos = socket.getaddrinfo(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        )
     except socket.gaierror as exc:
         raise UrlNotAllowed(f"audio_url host {parts.hostname!r} does not resolve") from exc
     for info in infos:
@@ -49,14 +51,18 @@ def download(url: str, dest: Path, *, max_bytes: int, timeout: float, allow_priv
     try:
         with requests.get(url, stream=True, timeout=(10, timeout), allow_redirects=False) as resp:
             if resp.is_redirect:
-                raise ValueError(f"audio_url redirects to {resp.headers.get('Location')!r}; give the final URL")
+                raise ValueError(
+                    f"audio_url redirects to {resp.headers.get('Location')!r}; give the final URL"
+                )
             if resp.status_code != 200:
                 raise ValueError(f"audio_url answered HTTP {resp.status_code}")
             with open(dest, "wb") as out:
                 for block in resp.iter_content(1 << 16):
                     size += len(block)
                     if size > max_bytes:
-                        raise ValueError(f"audio_url is larger than the {max_bytes // (1 << 20)} MB limit")
+                        raise ValueError(
+                            f"audio_url is larger than the {max_bytes // (1 << 20)} MB limit"
+                        )
                     out.write(block)
     except requests.RequestException as exc:
         raise ValueError(f"could not download audio_url: {exc.__class__.__name__}: {exc}") from exc

@@ -38,8 +38,11 @@ def speak(text: str, voice: str, workdir: Path) -> np.ndarray:
     if shutil.which("espeak-ng") is None:
         raise RuntimeError("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     out = workdir / "speech.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(out), text],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(WORDS_PER_MINUTE), "-w", str(out), text],
+        check=True,
+        capture_output=True,
+    )
     return audio.decode(out).mono
 
 

@@ -43,7 +43,9 @@ TRANSIENT = (
     ConnectionError,
     TimeoutError,
 )
-RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=4)
+RETRY = dict(
+    autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=4
+)
 
 #: Seconds between progress writes (and cancellation checks) of a running stage.
 PROGRESS_INTERVAL = 1.0
@@ -67,17 +69,22 @@ class StageTask(Task):
         """Mark the stage running; False when the job is gone, finished, or out of attempts."""
         stage = self.name.split(".", 1)[1]
         with self.session() as session:
-            run = queries.begin_stage(session, job_id, stage, part, task_id=self.request.id,
-                                      worker=self.request.hostname)
+            run = queries.begin_stage(
+                session, job_id, stage, part, task_id=self.request.id, worker=self.request.hostname
+            )
             if run is None:
                 log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
                 return False
             if run.attempts > self.settings.max_stage_attempts:
                 queries.fail_job(
-                    session, job_id, "stage_interrupted",
+                    session,
+                    job_id,
+                    "stage_interrupted",
                     f"the {stage} stage was started {run.attempts - 1} times without finishing "
                     "(its worker stopped each time, e.g. out of memory); giving up",
-                    stage=stage, part=part)
+                    stage=stage,
+                    part=part,
+                )
                 return False
         return True
 
@@ -91,7 +98,7 @@ class StageTask(Task):
         return True
 
     def progress_reporter(self, job_id: str, part: int = 0):
-        """A callback that stores progress and raises JobCancelled once the job is no longer active."""
+        """A callback that stores progress; it raises JobCancelled once the job is not active."""
         stage = self.name.split(".", 1)[1]
         last = [0.0]
 
@@ -105,8 +112,10 @@ class StageTask(Task):
                     raise JobCancelled(job_id)
                 queries.set_progress(session, job_id, stage, part, fraction)
             # Shown by Flower and AsyncResult.info while the task runs.
-            self.update_state(state="PROGRESS", meta={"job_id": job_id, "part": part,
-                                                      "progress": round(float(fraction), 3)})
+            self.update_state(
+                state="PROGRESS",
+                meta={"job_id": job_id, "part": part, "progress": round(float(fraction), 3)},
+            )
 
         return report
 
@@ -116,7 +125,10 @@ class StageTask(Task):
         if isinstance(exc, StageError):
             code, message = exc.code, exc.message
         else:
-            code, message = "internal_error", f"the {stage} stage failed: {exc.__class__.__name__}: {exc}"
+            code, message = (
+                "internal_error",
+                f"the {stage} stage failed: {exc.__class__.__name__}: {exc}",
+            )
         try:
             with self.session() as session:
                 queries.fail_job(session, job_id, code, message, stage=stage, part=part)
@@ -148,14 +160,23 @@ def prepare(self: StageTask, job_id: str):
         with tempfile.TemporaryDirectory(prefix="dalston-fetch-") as tmp:
             dest = Path(tmp) / "source"
             try:
-                fetch.download(source_url, dest, max_bytes=settings.max_upload_bytes,
-                               timeout=settings.url_fetch_timeout, allow_private=settings.allow_private_urls)
+                fetch.download(
+                    source_url,
+                    dest,
+                    max_bytes=settings.max_upload_bytes,
+                    timeout=settings.url_fetch_timeout,
+                    allow_private=settings.allow_private_urls,
+                )
             except ValueError as exc:
                 raise StageError("url_fetch_failed", str(exc)) from exc
             self.store.put_file(keys.source(job_id), dest)
     try:
-        manifest = prepare_stage.run(job_id, self.store, settings.chunk_seconds,
-                                     per_channel=params.get("speaker_detection") == "per_channel")
+        manifest = prepare_stage.run(
+            job_id,
+            self.store,
+            settings.chunk_seconds,
+            per_channel=params.get("speaker_detection") == "per_channel",
+        )
     except InvalidAudio:
         raise
     plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
@@ -164,17 +185,32 @@ def prepare(self: StageTask, job_id: str):
     with self.session() as session:
         queries.set_duration(session, job_id, manifest["duration"])
         for chunk in manifest["chunks"]:
-            queries.ensure_stage(session, job_id, Stage.TRANSCRIBE.value, chunk["index"],
-                                 task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
-                                 audio_seconds=round(chunk["end"] - chunk["start"], 3))
+            queries.ensure_stage(
+                session,
+                job_id,
+                Stage.TRANSCRIBE.value,
+                chunk["index"],
+                task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
+                audio_seconds=round(chunk["end"] - chunk["start"], 3),
+            )
         if builder.wants_alignment(params):
             for chunk in manifest["chunks"]:
-                queries.ensure_stage(session, job_id, Stage.ALIGN.value, chunk["index"],
-                                     task_id=plan.task_ids[(Stage.ALIGN.value, chunk["index"])],
-                                     audio_seconds=round(chunk["end"] - chunk["start"], 3))
+                queries.ensure_stage(
+                    session,
+                    job_id,
+                    Stage.ALIGN.value,
+                    chunk["index"],
+                    task_id=plan.task_ids[(Stage.ALIGN.value, chunk["index"])],
+                    audio_seconds=round(chunk["end"] - chunk["start"], 3),
+                )
         if builder.wants_diarization(params) and manifest["chunks"]:
-            queries.ensure_stage(session, job_id, Stage.DIARIZE.value, 0,
-                                 task_id=plan.task_ids[(Stage.DIARIZE.value, 0)])
+            queries.ensure_stage(
+                session,
+                job_id,
+                Stage.DIARIZE.value,
+                0,
+                task_id=plan.task_ids[(Stage.DIARIZE.value, 0)],
+            )
         queries.ensure_stage(session, job_id, Stage.MERGE.value, 0)
         if queries.job_status(session, job_id) not in queries.ACTIVE:
             return _cancelled(self, job_id)
@@ -193,15 +229,28 @@ def transcribe(self: StageTask, job_id: str, part: int):
     with self.session() as session:
         params = dict(queries.get_job(session, job_id).params)
     options = dict(
-        model=params["model"], model_dir=settings.model_dir, device=settings.device,
-        compute_type=settings.compute_type, cpu_threads=settings.cpu_threads,
-        batch_size=settings.batch_size, language=params.get("language"), prompt=params.get("prompt"), vocabulary=params.get("vocabulary"),
-        temperature=params.get("temperature"), beam_size=params.get("beam_size") or 5,
+        model=params["model"],
+        model_dir=settings.model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.cpu_threads,
+        batch_size=settings.batch_size,
+        language=params.get("language"),
+        prompt=params.get("prompt"),
+        vocabulary=params.get("vocabulary"),
+        temperature=params.get("temperature"),
+        beam_size=params.get("beam_size") or 5,
         word_timestamps=params.get("timestamps_granularity", "word") == "word",
     )
     try:
-        result = transcribe_stage.run(job_id, part, self.store, get_transcriber(), options,
-                                      on_progress=self.progress_reporter(job_id, part))
+        result = transcribe_stage.run(
+            job_id,
+            part,
+            self.store,
+            get_transcriber(),
+            options,
+            on_progress=self.progress_reporter(job_id, part),
+        )
     except JobCancelled:
         return _cancelled(self, job_id, part)
     self.finish(job_id, part)
@@ -218,8 +267,12 @@ def align(self: StageTask, job_id: str, part: int):
     result = align_stage.run(job_id, part, self.store, get_aligner())
     self.finish(job_id, part)
     words = [w for s in result["segments"] for w in s.get("words", [])]
-    return {"job_id": job_id, "part": part, "aligned": sum(w.get("timing") == "forced_alignment" for w in words),
-            "words": len(words)}
+    return {
+        "job_id": job_id,
+        "part": part,
+        "aligned": sum(w.get("timing") == "forced_alignment" for w in words),
+        "words": len(words),
+    }
 
 
 @_stage_task(Stage.DIARIZE)
@@ -232,7 +285,9 @@ def diarize(self: StageTask, job_id: str):
     with self.session() as session:
         params = dict(queries.get_job(session, job_id).params)
     options = {k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")}
-    turns = diarize_stage.run(job_id, self.store, get_diarizer(params.get("diarize_engine")), options)
+    turns = diarize_stage.run(
+        job_id, self.store, get_diarizer(params.get("diarize_engine")), options
+    )
     self.finish(job_id)
     return {"job_id": job_id, "turns": len(turns), "speakers": len({t["speaker"] for t in turns})}
 
@@ -259,13 +314,21 @@ def merge(self: StageTask, job_id: str):
     with self.session() as session:
         params = dict(queries.get_job(session, job_id).params)
     manifest = prepare_stage.load_manifest(job_id, self.store)
-    chunks = merge_stage.load_chunks(job_id, self.store, manifest, aligned=builder.wants_alignment(params))
-    turns = diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
+    chunks = merge_stage.load_chunks(
+        job_id, self.store, manifest, aligned=builder.wants_alignment(params)
+    )
+    turns = (
+        diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
+    )
     if params.get("speaker_detection") == "per_channel":
         turns = merge_stage.channel_turns(manifest, chunks)
-    transcript = merge_stage.stitch(manifest, chunks, params.get("language"),
-                                    word_level=params.get("timestamps_granularity", "word") == "word",
-                                    turns=turns)
+    transcript = merge_stage.stitch(
+        manifest,
+        chunks,
+        params.get("language"),
+        word_level=params.get("timestamps_granularity", "word") == "word",
+        turns=turns,
+    )
     merge_stage.write_outputs(job_id, self.store, transcript)
     if not self.finish(job_id):
         return {"job_id": job_id, "deleted": True}

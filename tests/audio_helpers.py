@@ -12,10 +12,14 @@ import numpy as np
 
 from dalston import audio
 
-JFK_TEXT = ("And so my fellow Americans, ask not what your country can do for you, "
-            "ask what you can do for your country.")
-STEREO_LEFT = ("He began a confused complaint against the wizard, who had vanished behind the curtain "
-               "on the left.")
+JFK_TEXT = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+STEREO_LEFT = (
+    "He began a confused complaint against the wizard, who had vanished behind the curtain "
+    "on the left."
+)
 STEREO_RIGHT = "The horizon seems extremely distant."
 
 #: (container format, codec, file suffix)
@@ -49,11 +53,15 @@ def encode(samples: np.ndarray, path: Path, fmt: str, rate: int = 48000) -> Path
         rate = 44100
     with av.open(str(path), "w", format=container_fmt) as out:
         stream = out.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.codec_context.format or "s16", layout="mono", rate=rate)
+        resampler = av.AudioResampler(
+            format=stream.codec_context.format or "s16", layout="mono", rate=rate
+        )
         frame_size = 960
         pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
         for start in range(0, len(pcm), frame_size):
-            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + frame_size], format="s16", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                pcm[None, start : start + frame_size], format="s16", layout="mono"
+            )
             frame.sample_rate = audio.SAMPLE_RATE
             for resampled in resampler.resample(frame):
                 for packet in stream.encode(resampled):
@@ -110,7 +118,9 @@ def dialogue(workdir: Path, gap: float = 0.4) -> tuple[np.ndarray, list[tuple[fl
     parts, truth, t = [], [], 0.0
     for i, line in enumerate(DIALOGUE):
         out = workdir / f"turn-{i}.wav"
-        subprocess.run(["espeak-ng", "-v", DIALOGUE_VOICES[i % 2], "-w", str(out), line], check=True)
+        subprocess.run(
+            ["espeak-ng", "-v", DIALOGUE_VOICES[i % 2], "-w", str(out), line], check=True
+        )
         speech = audio.decode(out).mono
         parts += [speech, np.zeros(int(gap * audio.SAMPLE_RATE), dtype=np.float32)]
         truth.append((t, t + len(speech) / audio.SAMPLE_RATE, i % 2))
@@ -118,9 +128,11 @@ def dialogue(workdir: Path, gap: float = 0.4) -> tuple[np.ndarray, list[tuple[fl
     return np.concatenate(parts), truth
 
 
-TIMED_TEXT = ("good morning everyone the river survey is finished and we counted eleven places where "
-              "the path had washed away after the storms so we will photograph every damaged place "
-              "before the end of the month")
+TIMED_TEXT = (
+    "good morning everyone the river survey is finished and we counted eleven places where "
+    "the path had washed away after the storms so we will photograph every damaged place "
+    "before the end of the month"
+)
 
 
 def timed_words(workdir: Path, text: str = TIMED_TEXT, voice: str = "en-us"):
@@ -138,7 +150,7 @@ def timed_words(workdir: Path, text: str = TIMED_TEXT, voice: str = "en-us"):
         subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), word], check=True)
         speech = audio.decode(out).mono
         loud = np.where(np.abs(speech) > 1e-3)[0]  # espeak pads with near-digital silence
-        speech = speech[loud[0]:loud[-1] + 1] if len(loud) else speech
+        speech = speech[loud[0] : loud[-1] + 1] if len(loud) else speech
         gap = np.zeros(int(rng.uniform(0.08, 0.35) * audio.SAMPLE_RATE), dtype=np.float32)
         if i == 0:
             parts.append(np.zeros(int(0.5 * audio.SAMPLE_RATE), dtype=np.float32))

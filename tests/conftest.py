@@ -17,7 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = (REPO.parent / "shared" / "fixtures" / "audio").resolve()
 _TMP = Path(tempfile.mkdtemp(prefix="dalston-tests-"))
-PG_ADMIN_URL = os.environ.get("DALSTON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "DALSTON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 TEST_DB = f"dalston_test_{os.getpid()}"
 REDIS_URL = os.environ.get("DALSTON_TEST_REDIS", "redis://127.0.0.1:6379/13")
 
@@ -27,7 +29,9 @@ os.environ.update(
     DALSTON_DATABASE_URL=PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + TEST_DB,
     DALSTON_BROKER_URL=REDIS_URL,
     DALSTON_RESULT_BACKEND=REDIS_URL,
-    DALSTON_MODEL_DIR=str(Path(os.environ.get("DALSTON_TEST_MODEL_DIR", REPO / ".dalston" / "models"))),
+    DALSTON_MODEL_DIR=str(
+        Path(os.environ.get("DALSTON_TEST_MODEL_DIR", REPO / ".dalston" / "models"))
+    ),
     # Short enough that a killed worker's task is delivered again within a test.
     DALSTON_VISIBILITY_TIMEOUT="45",
     DALSTON_RESTORE_INTERVAL="1",
@@ -126,7 +130,9 @@ def make_bucket(s3_endpoint):
 
     def _make() -> str:
         name = f"dalston-test-{uuid.uuid4().hex[:12]}"
-        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
+        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+            Bucket=name
+        )
         return name
 
     return _make

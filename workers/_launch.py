@@ -24,8 +24,21 @@ DEFAULTS = {
 
 def worker_argv(queue: str, extra: list[str]) -> list[str]:
     pool, concurrency, more = DEFAULTS[queue]
-    argv = ["worker", "-Q", queue, "-n", f"{queue}@%h", "--pool", pool, "--concurrency", str(concurrency),
-            "--loglevel", os.environ.get("DALSTON_LOG_LEVEL", "INFO"), "-E", *more]
+    argv = [
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        os.environ.get("DALSTON_LOG_LEVEL", "INFO"),
+        "-E",
+        *more,
+    ]
     return argv + shlex.split(os.environ.get("DALSTON_WORKER_ARGS", "")) + extra
 
 

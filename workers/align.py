@@ -1,4 +1,4 @@
-"""Worker for the ``align`` queue: ``python -m workers.align`` (see workers/_launch.py)."""
+"""Worker for the ``align`` queue: ``python -m workers.align`` (see ``workers/_launch.py``)."""
 
 from workers._launch import main
 

@@ -1,4 +1,4 @@
-"""Worker for the ``diarize`` queue: ``python -m workers.diarize`` (see workers/_launch.py)."""
+"""Worker for the ``diarize`` queue: ``python -m workers.diarize``; see workers/_launch.py."""
 
 from workers._launch import main
 

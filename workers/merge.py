@@ -1,4 +1,4 @@
-"""Worker for the ``merge`` queue: ``python -m workers.merge`` (see workers/_launch.py)."""
+"""Worker for the ``merge`` queue: ``python -m workers.merge`` (see ``workers/_launch.py``)."""
 
 from workers._launch import main
 

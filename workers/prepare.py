@@ -1,4 +1,4 @@
-"""Worker for the ``prepare`` queue: ``python -m workers.prepare`` (see workers/_launch.py)."""
+"""Worker for the ``prepare`` queue: ``python -m workers.prepare``; see workers/_launch.py."""
 
 from workers._launch import main
 

@@ -1,4 +1,4 @@
-"""Worker for the ``transcribe`` queue: ``python -m workers.transcribe`` (see workers/_launch.py)."""
+"""Worker for the ``transcribe`` queue: ``python -m workers.transcribe``; see workers/_launch.py."""
 
 from workers._launch import main
 

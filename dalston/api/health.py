@@ -83,8 +83,12 @@ def list_models():
     from dalston.engines import models
 
     settings = services().settings
-    return jsonify({"default": settings.default_model,
-                    "models": models.list_models(settings.model_dir, settings.default_model)})
+    return jsonify(
+        {
+            "default": settings.default_model,
+            "models": models.list_models(settings.model_dir, settings.default_model),
+        }
+    )
 
 
 @bp.get("/openapi.json")

@@ -28,8 +28,14 @@ from dalston.engines import DIARIZERS, models
 from dalston.errors import ApiError
 from dalston.pipeline import builder, dispatch
 from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
+from dalston.schemas.jobs import (
+    job_create_schema,
+    job_created_schema,
+    job_list_query_schema,
+    job_list_schema,
+    job_schema,
+)
 from dalston.stages.prepare import MAX_CHANNELS
-from dalston.schemas.jobs import job_create_schema, job_created_schema, job_list_query_schema, job_list_schema, job_schema
 from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
@@ -47,7 +53,9 @@ def load_or_422(schema, data) -> dict:
             problems = [str(v) for v in problems.values()]
         message = " ".join(problems) if isinstance(problems, list) else str(problems)
         field = None if field == "_schema" else field
-        raise ApiError(422, "validation_error", f"{field}: {message}" if field else message, field) from exc
+        raise ApiError(
+            422, "validation_error", f"{field}: {message}" if field else message, field
+        ) from exc
 
 
 def get_job_or_404(job_id: str) -> Job:
@@ -59,12 +67,23 @@ def get_job_or_404(job_id: str) -> Job:
 
 def _job_options(data: dict, model: str) -> dict:
     if data["speaker_detection"] == "per_channel" and any(
-            data.get(k) is not None for k in ("num_speakers", "min_speakers", "max_speakers")):
-        raise ApiError(422, "validation_error", "per_channel jobs take one speaker per channel; "
-                       "num_speakers, min_speakers and max_speakers do not apply", "num_speakers")
+        data.get(k) is not None for k in ("num_speakers", "min_speakers", "max_speakers")
+    ):
+        raise ApiError(
+            422,
+            "validation_error",
+            "per_channel jobs take one speaker per channel; "
+            "num_speakers, min_speakers and max_speakers do not apply",
+            "num_speakers",
+        )
     if data["diarize_engine"] is not None and data["diarize_engine"] not in DIARIZERS:
-        raise ApiError(422, "unknown_engine", f"unknown diarize engine {data['diarize_engine']!r}; "
-                       f"choose one of {', '.join(sorted(DIARIZERS))}", "diarize_engine")
+        raise ApiError(
+            422,
+            "unknown_engine",
+            f"unknown diarize engine {data['diarize_engine']!r}; "
+            f"choose one of {', '.join(sorted(DIARIZERS))}",
+            "diarize_engine",
+        )
     language = data.get("language")
     return {
         "model": model,
@@ -93,16 +112,24 @@ def _store_upload(job_id: str, upload, per_channel: bool = False) -> str:
         try:
             info = audio.probe(path)
         except ValueError as exc:
-            raise ApiError(415, "unsupported_media_type",
-                           f"could not read audio from {name!r}: {exc}", "file") from exc
+            raise ApiError(
+                415, "unsupported_media_type", f"could not read audio from {name!r}: {exc}", "file"
+            ) from exc
         if per_channel and not 2 <= info.channels <= MAX_CHANNELS:
-            raise ApiError(422, "unsupported_option",
-                           f"speaker_detection=per_channel needs 2 to {MAX_CHANNELS} channels; {name!r} has "
-                           f"{info.channels}", "speaker_detection")
+            raise ApiError(
+                422,
+                "unsupported_option",
+                f"speaker_detection=per_channel needs 2 to {MAX_CHANNELS} channels; {name!r} has "
+                f"{info.channels}",
+                "speaker_detection",
+            )
         if info.duration is not None and info.duration < MIN_AUDIO_SECONDS:
-            raise ApiError(400, "audio_too_short",
-                           f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
-                           "file")
+            raise ApiError(
+                400,
+                "audio_too_short",
+                f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
+                "file",
+            )
         services().store.put_file(keys.source(job_id), path)
     return name
 
@@ -114,13 +141,24 @@ def create_job():
     data = load_or_422(job_create_schema, request.form.to_dict())
     upload = request.files.get("file")
     if upload is not None and data["audio_url"]:
-        raise ApiError(400, "conflicting_input", "send either file or audio_url, not both", "audio_url")
+        raise ApiError(
+            400, "conflicting_input", "send either file or audio_url, not both", "audio_url"
+        )
     if upload is None and not data["audio_url"]:
-        raise ApiError(400, "missing_input", "send the audio as a multipart field 'file', or an audio_url", "file")
+        raise ApiError(
+            400,
+            "missing_input",
+            "send the audio as a multipart field 'file', or an audio_url",
+            "file",
+        )
     model = data["model"] or settings.default_model
     if not models.is_known_name(model):
-        raise ApiError(422, "unknown_model",
-                       f"unknown model {model!r}; GET /v1/models lists the models this server offers", "model")
+        raise ApiError(
+            422,
+            "unknown_model",
+            f"unknown model {model!r}; GET /v1/models lists the models this server offers",
+            "model",
+        )
     params = _job_options(data, model)
     if data["audio_url"]:
         try:
@@ -129,9 +167,19 @@ def create_job():
             raise ApiError(400, "url_not_allowed", str(exc), "audio_url") from exc
     job_id = str(uuid.uuid4())
     per_channel = params["speaker_detection"] == "per_channel"
-    source_name = _store_upload(job_id, upload, per_channel) if upload is not None else data["audio_url"].rsplit("/", 1)[-1]
-    job = Job(id=job_id, status=JobStatus.PENDING.value, model=model, params=params,
-              source_name=source_name[:255] or None, source_url=data["audio_url"])
+    source_name = (
+        _store_upload(job_id, upload, per_channel)
+        if upload is not None
+        else data["audio_url"].rsplit("/", 1)[-1]
+    )
+    job = Job(
+        id=job_id,
+        status=JobStatus.PENDING.value,
+        model=model,
+        params=params,
+        source_name=source_name[:255] or None,
+        source_url=data["audio_url"],
+    )
     session = db()
     try:
         dispatch.submit(services().celery, session, job)
@@ -174,9 +222,18 @@ def _stage_view(run: StageRun) -> dict:
     duration = None
     if run.started_at and run.completed_at:
         duration = int((run.completed_at - run.started_at).total_seconds() * 1000)
-    return {"stage": run.stage, "part": run.part, "status": run.status, "started_at": utc(run.started_at),
-            "completed_at": utc(run.completed_at), "duration_ms": duration, "worker": run.worker,
-            "attempts": run.attempts, "progress": round(run.progress, 3), "error": run.error}
+    return {
+        "stage": run.stage,
+        "part": run.part,
+        "status": run.status,
+        "started_at": utc(run.started_at),
+        "completed_at": utc(run.completed_at),
+        "duration_ms": duration,
+        "worker": run.worker,
+        "attempts": run.attempts,
+        "progress": round(run.progress, 3),
+        "error": run.error,
+    }
 
 
 def job_view(job: Job) -> dict:
@@ -219,7 +276,9 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return dt.datetime.fromisoformat(created), job_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned", "cursor") from exc
+        raise ApiError(
+            400, "invalid_cursor", "the cursor is not one this API returned", "cursor"
+        ) from exc
 
 
 @bp.get("")
@@ -233,15 +292,23 @@ def list_jobs():
         created, job_id = _decode_cursor(args["cursor"])
         if db().bind.dialect.name == "sqlite":  # SQLite stores naive datetimes
             created = created.replace(tzinfo=None)
-        query = query.where(sa.or_(Job.created_at < created, sa.and_(Job.created_at == created, Job.id < job_id)))
+        query = query.where(
+            sa.or_(Job.created_at < created, sa.and_(Job.created_at == created, Job.id < job_id))
+        )
     jobs = list(db().scalars(query))
     has_more = len(jobs) > args["limit"]
     jobs = jobs[: args["limit"]]
     page = {
         "jobs": [
-            {"id": j.id, "status": j.status, "created_at": utc(j.created_at), "completed_at": utc(j.completed_at),
-             "model": j.model, "audio_duration_seconds": j.audio_duration,
-             "error": {"code": j.error_code, "message": j.error} if j.error else None}
+            {
+                "id": j.id,
+                "status": j.status,
+                "created_at": utc(j.created_at),
+                "completed_at": utc(j.completed_at),
+                "model": j.model,
+                "audio_duration_seconds": j.audio_duration,
+                "error": {"code": j.error_code, "message": j.error} if j.error else None,
+            }
             for j in jobs
         ],
         "cursor": _encode_cursor(jobs[-1]) if has_more else None,
@@ -272,8 +339,11 @@ def delete_job(job_id: str):
     """Delete a finished job: its rows and every stored object under ``jobs/<id>/``."""
     job = get_job_or_404(job_id)
     if not JobStatus(job.status).terminal:
-        raise ApiError(409, "job_not_terminal",
-                       f"the job is {job.status}; cancel it (POST .../{job_id}/cancel) before deleting it")
+        raise ApiError(
+            409,
+            "job_not_terminal",
+            f"the job is {job.status}; cancel it (POST .../{job_id}/cancel) before deleting it",
+        )
     services().store.delete_prefix(keys.job_prefix(job.id))
     session = db()
     session.delete(job)
@@ -283,12 +353,17 @@ def delete_job(job_id: str):
 
 @bp.get("/<job_id>/export/<fmt>")
 def export_job(job_id: str, fmt: str):
-    """The transcript as txt, json, srt or vtt (options: max_line_length, max_lines, include_speakers)."""
+    """The transcript as txt, json, srt or vtt.
+
+    Options: max_line_length, max_lines, include_speakers.
+    """
     from dalston import exports
 
     job = get_job_or_404(job_id)
     if job.status != JobStatus.COMPLETED.value:
-        raise ApiError(409, "job_not_completed", f"the job is {job.status}; exports exist once it is completed")
+        raise ApiError(
+            409, "job_not_completed", f"the job is {job.status}; exports exist once it is completed"
+        )
     try:
         options = exports.export_options(request.args)
     except exports.ExportOptionError as exc:
@@ -296,7 +371,9 @@ def export_job(job_id: str, fmt: str):
     try:
         fmt = exports.normalize_format(fmt)
     except ValueError as exc:
-        raise ApiError(404, "unknown_format", f"unknown export format {fmt!r}; use txt, json, srt or vtt") from exc
+        raise ApiError(
+            404, "unknown_format", f"unknown export format {fmt!r}; use txt, json, srt or vtt"
+        ) from exc
     try:
         body, mimetype = exports.render(job.result, fmt, **options)
     except ValueError as exc:

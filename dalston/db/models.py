@@ -46,9 +46,13 @@ class StageStatus(str, enum.Enum):
 class Job(Base):
     __tablename__ = "jobs"
 
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    id: Mapped[str] = mapped_column(
+        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
+    )
     status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.PENDING.value, index=True)
-    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     #: The validated request (model, language, options); stages read their options here.
@@ -75,7 +79,9 @@ class Job(Base):
 
 class StageRun(Base):
     __tablename__ = "stage_runs"
-    __table_args__ = (sa.UniqueConstraint("job_id", "stage", "part", name="uq_stage_runs_job_stage_part"),)
+    __table_args__ = (
+        sa.UniqueConstraint("job_id", "stage", "part", name="uq_stage_runs_job_stage_part"),
+    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)

@@ -27,17 +27,32 @@ def job_status(session: Session, job_id: str) -> str | None:
 
 def get_stage(session: Session, job_id: str, stage: str, part: int = 0) -> StageRun | None:
     return session.scalar(
-        sa.select(StageRun).where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+        sa.select(StageRun).where(
+            StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part
+        )
     )
 
 
-def ensure_stage(session: Session, job_id: str, stage: str, part: int = 0, *,
-                 task_id: str | None = None, audio_seconds: float | None = None) -> StageRun:
+def ensure_stage(
+    session: Session,
+    job_id: str,
+    stage: str,
+    part: int = 0,
+    *,
+    task_id: str | None = None,
+    audio_seconds: float | None = None,
+) -> StageRun:
     """The stage row, created pending if missing (idempotent: the unique key holds)."""
     run = get_stage(session, job_id, stage, part)
     if run is None:
-        run = StageRun(job_id=job_id, stage=stage, part=part, status=StageStatus.PENDING.value,
-                       attempts=0, progress=0.0)
+        run = StageRun(
+            job_id=job_id,
+            stage=stage,
+            part=part,
+            status=StageStatus.PENDING.value,
+            attempts=0,
+            progress=0.0,
+        )
         session.add(run)
     if task_id is not None:
         run.task_id = task_id
@@ -47,8 +62,9 @@ def ensure_stage(session: Session, job_id: str, stage: str, part: int = 0, *,
     return run
 
 
-def begin_stage(session: Session, job_id: str, stage: str, part: int, *, task_id: str | None,
-                worker: str | None) -> StageRun | None:
+def begin_stage(
+    session: Session, job_id: str, stage: str, part: int, *, task_id: str | None, worker: str | None
+) -> StageRun | None:
     """Mark a stage running and its job running. ``None`` if the job is gone or finished."""
     job = session.get(Job, job_id, with_for_update=session.bind.dialect.name != "sqlite")
     if job is None or job.status not in ACTIVE:
@@ -91,8 +107,15 @@ def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> No
     )
 
 
-def fail_job(session: Session, job_id: str, code: str, message: str, *, stage: str | None = None,
-             part: int = 0) -> bool:
+def fail_job(
+    session: Session,
+    job_id: str,
+    code: str,
+    message: str,
+    *,
+    stage: str | None = None,
+    part: int = 0,
+) -> bool:
     """Fail the job (and the stage, if named). Returns False if the job had already ended."""
     if stage is not None:
         session.execute(
@@ -103,8 +126,13 @@ def fail_job(session: Session, job_id: str, code: str, message: str, *, stage: s
     result = session.execute(
         sa.update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE))
-        .values(status=JobStatus.FAILED.value, error_code=code, error=message[:4000], completed_at=utcnow(),
-                current_stage=None)
+        .values(
+            status=JobStatus.FAILED.value,
+            error_code=code,
+            error=message[:4000],
+            completed_at=utcnow(),
+            current_stage=None,
+        )
     )
     return result.rowcount > 0
 
@@ -113,9 +141,14 @@ def complete_job(session: Session, job_id: str, transcript: dict) -> bool:
     result = session.execute(
         sa.update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE))
-        .values(status=JobStatus.COMPLETED.value, completed_at=utcnow(), result=transcript,
-                language_code=transcript.get("language"), audio_duration=transcript.get("duration"),
-                current_stage=None)
+        .values(
+            status=JobStatus.COMPLETED.value,
+            completed_at=utcnow(),
+            result=transcript,
+            language_code=transcript.get("language"),
+            audio_duration=transcript.get("duration"),
+            current_stage=None,
+        )
     )
     return result.rowcount > 0
 
@@ -145,7 +178,8 @@ def cancel_job(session: Session, job_id: str) -> list[str]:
 def stage_summary(session: Session, job_id: str, stage: str) -> dict[str, int]:
     """How many of a stage's rows are in each status."""
     rows = session.execute(
-        sa.select(StageRun.status, sa.func.count()).where(StageRun.job_id == job_id, StageRun.stage == stage)
+        sa.select(StageRun.status, sa.func.count())
+        .where(StageRun.job_id == job_id, StageRun.stage == stage)
         .group_by(StageRun.status)
     ).all()
     return {status: count for status, count in rows}

@@ -20,7 +20,10 @@ _factories: dict[str, sessionmaker] = {}
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so API and worker threads share it."""
+    """An engine for ``url``.
+
+    SQLite gets WAL and a busy timeout, so the API and worker threads can share it.
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 

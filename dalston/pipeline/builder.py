@@ -3,10 +3,10 @@
 The request decides the first step; the chunk plan, only known after prepare, decides the
 rest, which prepare puts in its own place with ``Task.replace``::
 
-    prepare ─► chord([transcribe 0..N], merge)                          # segment timestamps
-    prepare ─► chord([transcribe i → align i, …], merge)                # word timestamps
-    prepare ─► chord([transcribe i → align i, …, diarize], merge)       # and speaker_detection=diarize
-    prepare ─► merge                                           # no speech: nothing to transcribe
+    prepare ─► chord([transcribe 0..N], merge)                     # segment timestamps
+    prepare ─► chord([transcribe i → align i, …], merge)           # word timestamps
+    prepare ─► chord([transcribe i → align i, …, diarize], merge)  # + diarize
+    prepare ─► merge                                              # no speech at all
 
 diarize sits in the chord's header beside the transcribe tasks, so it runs at the same time
 as transcription, on any diarize worker.
@@ -44,7 +44,7 @@ def _sig(app: Celery, stage: Stage, job_id: str, part: int | None, ids: dict) ->
 
 
 def initial(app: Celery, job_id: str) -> Plan:
-    """What the API dispatches: the prepare stage, which extends the canvas when it knows the chunks."""
+    """What the API dispatches: prepare, which extends the canvas once it knows the chunks."""
     ids: dict = {}
     return Plan(_sig(app, Stage.PREPARE, job_id, None, ids), ids)
 
@@ -58,8 +58,12 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
     if wants_alignment(params):
         # Each chunk is aligned as soon as it is transcribed, on an align worker, while
         # other chunks are still being transcribed.
-        header = [chain(_sig(app, Stage.TRANSCRIBE, job_id, i, ids), _sig(app, Stage.ALIGN, job_id, i, ids))
-                  for i in chunk_indexes]
+        header = [
+            chain(
+                _sig(app, Stage.TRANSCRIBE, job_id, i, ids), _sig(app, Stage.ALIGN, job_id, i, ids)
+            )
+            for i in chunk_indexes
+        ]
     else:
         header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
     if wants_diarization(params):

@@ -33,7 +33,9 @@ def submit(app: Celery, session: Session, job: Job) -> None:
     queries.ensure_stage(session, job.id, Stage.PREPARE.value, 0, task_id=job.root_task_id)
     session.commit()
     try:
-        plan.signature.apply_async(retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+        plan.signature.apply_async(
+            retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2}
+        )
     except Exception as exc:
         log.exception("could not dispatch job %s", job.id)
         queries.fail_job(session, job.id, "broker_unavailable", f"could not queue the job: {exc}")
@@ -50,7 +52,9 @@ def resubmit_unfinished(app: Celery, session: Session) -> int:
     for job in queries.unfinished_jobs(session):
         plan = builder.initial(app, job.id)
         queries.reset_stages(session, job.id)
-        queries.ensure_stage(session, job.id, Stage.PREPARE.value, 0, task_id=plan.task_ids[("prepare", 0)])
+        queries.ensure_stage(
+            session, job.id, Stage.PREPARE.value, 0, task_id=plan.task_ids[("prepare", 0)]
+        )
         session.commit()
         plan.signature.apply_async()
         count += 1

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import json
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
 
 GRANULARITIES = ("none", "segment", "word")
 SPEAKER_DETECTION = ("none", "diarize", "per_channel")
@@ -44,21 +52,38 @@ class JobCreateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    audio_url = fields.Url(schemes={"http", "https"}, require_tld=False, load_default=None,
-                           metadata={"description": "Fetch the audio from this http(s) URL instead of a file"})
-    model = fields.String(load_default=None, validate=validate.Length(1, 255),
-                          metadata={"description": "Model name (see GET /v1/models); server default if absent"})
-    language = fields.String(load_default=None,
-                             metadata={"description": "ISO 639-1 code, or absent/'auto' to detect"})
-    timestamps_granularity = fields.String(load_default="word", validate=validate.OneOf(GRANULARITIES))
-    speaker_detection = fields.String(load_default="none", validate=validate.OneOf(SPEAKER_DETECTION))
-    diarize_engine = fields.String(load_default=None, validate=validate.Length(1, 64),
-                                   metadata={"description": "Diarization engine (default dvector)"})
+    audio_url = fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        load_default=None,
+        metadata={"description": "Fetch the audio from this http(s) URL instead of a file"},
+    )
+    model = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 255),
+        metadata={"description": "Model name (see GET /v1/models); server default if absent"},
+    )
+    language = fields.String(
+        load_default=None, metadata={"description": "ISO 639-1 code, or absent/'auto' to detect"}
+    )
+    timestamps_granularity = fields.String(
+        load_default="word", validate=validate.OneOf(GRANULARITIES)
+    )
+    speaker_detection = fields.String(
+        load_default="none", validate=validate.OneOf(SPEAKER_DETECTION)
+    )
+    diarize_engine = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 64),
+        metadata={"description": "Diarization engine (default dvector)"},
+    )
     num_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
     min_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
     max_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
-    vocabulary = VocabularyField(load_default=None,
-                                 metadata={"description": "Terms to favour (hotwords): JSON array or comma list"})
+    vocabulary = VocabularyField(
+        load_default=None,
+        metadata={"description": "Terms to favour (hotwords): JSON array or comma list"},
+    )
     prompt = fields.String(load_default=None, validate=validate.Length(max=2000))
     temperature = fields.Float(load_default=None, validate=validate.Range(0.0, 1.0))
     beam_size = fields.Integer(load_default=5, validate=validate.Range(1, 10))
@@ -70,7 +95,9 @@ class JobCreateSchema(Schema):
         from faster_whisper.tokenizer import _LANGUAGE_CODES
 
         if value.lower() not in _LANGUAGE_CODES:
-            raise ValidationError(f"unknown language code {value!r}; use an ISO 639-1 code such as 'en'")
+            raise ValidationError(
+                f"unknown language code {value!r}; use an ISO 639-1 code such as 'en'"
+            )
 
     @validates_schema
     def _speakers(self, data, **_kwargs):
@@ -79,7 +106,9 @@ class JobCreateSchema(Schema):
             raise ValidationError("min_speakers must not exceed max_speakers", "min_speakers")
         n = data.get("num_speakers")
         if n is not None and ((lo is not None and n < lo) or (hi is not None and n > hi)):
-            raise ValidationError("num_speakers must lie between min_speakers and max_speakers", "num_speakers")
+            raise ValidationError(
+                "num_speakers must lie between min_speakers and max_speakers", "num_speakers"
+            )
 
 
 class WordSchema(Schema):
@@ -88,8 +117,12 @@ class WordSchema(Schema):
     end = fields.Float()
     confidence = fields.Float(allow_none=True)
     speaker = fields.String(allow_none=True)
-    channel = fields.Integer(allow_none=True, metadata={"description": "Original channel (per_channel jobs)"})
-    timing = fields.String(metadata={"description": "How the times were found: whisper, forced_alignment"})
+    channel = fields.Integer(
+        allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}
+    )
+    timing = fields.String(
+        metadata={"description": "How the times were found: whisper, forced_alignment"}
+    )
 
 
 class SegmentSchema(Schema):
@@ -98,7 +131,9 @@ class SegmentSchema(Schema):
     end = fields.Float()
     text = fields.String()
     speaker = fields.String(allow_none=True)
-    channel = fields.Integer(allow_none=True, metadata={"description": "Original channel (per_channel jobs)"})
+    channel = fields.Integer(
+        allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}
+    )
     words = fields.List(fields.Nested(WordSchema))
 
 
@@ -162,7 +197,9 @@ class JobListQuerySchema(Schema):
 
 class JobListSchema(Schema):
     jobs = fields.List(fields.Nested(JobSummarySchema))
-    cursor = fields.String(allow_none=True, metadata={"description": "Pass back to get the next page"})
+    cursor = fields.String(
+        allow_none=True, metadata={"description": "Pass back to get the next page"}
+    )
     has_more = fields.Boolean()
 
 

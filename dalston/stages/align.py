@@ -24,7 +24,14 @@ def run(job_id: str, index: int, store: ArtifactStore, aligner) -> dict:
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
         chunk = dict(chunk, segments=aligner.align(samples, plan["start"], chunk["segments"]))
     else:
-        chunk = dict(chunk, segments=[dict(s, words=[dict(w, timing="whisper") for w in s.get("words", [])])
-                                      for s in chunk["segments"]])
-    store.put_bytes(keys.aligned_chunk(job_id, index), json.dumps(chunk).encode(), "application/json")
+        chunk = dict(
+            chunk,
+            segments=[
+                dict(s, words=[dict(w, timing="whisper") for w in s.get("words", [])])
+                for s in chunk["segments"]
+            ],
+        )
+    store.put_bytes(
+        keys.aligned_chunk(job_id, index), json.dumps(chunk).encode(), "application/json"
+    )
     return chunk

@@ -15,16 +15,22 @@ from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def load_chunks(job_id: str, store: ArtifactStore, manifest: PreparedAudio,
-                aligned: bool = False) -> list[ChunkTranscript]:
+def load_chunks(
+    job_id: str, store: ArtifactStore, manifest: PreparedAudio, aligned: bool = False
+) -> list[ChunkTranscript]:
     """The chunk transcripts, from the align stage's output when the job was aligned."""
     key = keys.aligned_chunk if aligned else keys.chunk_transcript
     return [json.loads(store.get_bytes(key(job_id, c["index"]))) for c in manifest["chunks"]]
 
 
-def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str | None,
-           word_level: bool = True, turns: list[dict] | None = None) -> Transcript:
-    """Build the transcript from chunk transcripts, with speakers when ``turns`` are given (pure)."""
+def stitch(
+    manifest: PreparedAudio,
+    chunks: list[ChunkTranscript],
+    language: str | None,
+    word_level: bool = True,
+    turns: list[dict] | None = None,
+) -> Transcript:
+    """Build the transcript from chunk transcripts; with speakers if ``turns`` are given (pure)."""
     segments = []
     for chunk in chunks:
         if chunk["channel"] is None:
@@ -32,17 +38,28 @@ def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str
             continue
         # Per-channel: the channel is the speaker; channels interleave on one timeline.
         speaker = channel_speaker(chunk["channel"])
-        segments.extend(dict(seg, speaker=speaker, channel=chunk["channel"],
-                             words=[dict(w, speaker=speaker, channel=chunk["channel"]) for w in seg.get("words", [])])
-                        for seg in chunk["segments"])
+        segments.extend(
+            dict(
+                seg,
+                speaker=speaker,
+                channel=chunk["channel"],
+                words=[
+                    dict(w, speaker=speaker, channel=chunk["channel"]) for w in seg.get("words", [])
+                ],
+            )
+            for seg in chunk["segments"]
+        )
     segments.sort(key=lambda s: (s["start"], s["end"]))
     if turns is not None and not any(c["channel"] is not None for c in chunks):
         segments = assign_speakers(segments, turns)
     out_segments, words = [], []
     for i, seg in enumerate(segments):
         seg = dict(seg, id=i, speaker=seg.get("speaker"))
-        seg_words = [dict(w, speaker=w.get("speaker", seg["speaker"])) for w in seg.get("words", [])] \
-            if word_level else []
+        seg_words = (
+            [dict(w, speaker=w.get("speaker", seg["speaker"])) for w in seg.get("words", [])]
+            if word_level
+            else []
+        )
         seg["words"] = seg_words
         words.extend(seg_words)
         out_segments.append(seg)
@@ -52,7 +69,9 @@ def stitch(manifest: PreparedAudio, chunks: list[ChunkTranscript], language: str
         probability = {}
         for chunk in chunks:
             if chunk["language"]:
-                seconds[chunk["language"]] += sum(s["end"] - s["start"] for s in chunk["segments"]) or 1e-3
+                seconds[chunk["language"]] += (
+                    sum(s["end"] - s["start"] for s in chunk["segments"]) or 1e-3
+                )
                 probability.setdefault(chunk["language"], chunk["language_probability"])
         language = seconds.most_common(1)[0][0] if seconds else None
         language_probability = probability.get(language)
@@ -82,7 +101,9 @@ def _speaker_at(start: float, end: float, turns: list[dict]) -> str | None:
     if overlap:
         return max(overlap.items(), key=lambda kv: kv[1])[0]
     middle = (start + end) / 2
-    return min(turns, key=lambda t: min(abs(t["start"] - middle), abs(t["end"] - middle)))["speaker"]
+    return min(turns, key=lambda t: min(abs(t["start"] - middle), abs(t["end"] - middle)))[
+        "speaker"
+    ]
 
 
 def assign_speakers(segments: list[dict], turns: list[dict]) -> list[dict]:
@@ -104,9 +125,16 @@ def assign_speakers(segments: list[dict], turns: list[dict]) -> list[dict]:
             out.append(dict(seg, speaker=runs[0][0]["speaker"], words=words))
             continue
         for i, run in enumerate(runs):
-            out.append(dict(seg, start=seg["start"] if i == 0 else run[0]["start"],
-                            end=seg["end"] if i == len(runs) - 1 else run[-1]["end"],
-                            text=" ".join(w["text"] for w in run), speaker=run[0]["speaker"], words=run))
+            out.append(
+                dict(
+                    seg,
+                    start=seg["start"] if i == 0 else run[0]["start"],
+                    end=seg["end"] if i == len(runs) - 1 else run[-1]["end"],
+                    text=" ".join(w["text"] for w in run),
+                    speaker=run[0]["speaker"],
+                    words=run,
+                )
+            )
     return out
 
 
@@ -136,8 +164,14 @@ def channel_turns(manifest: PreparedAudio, chunks: list[ChunkTranscript]) -> lis
     turns = []
     for chunk in chunks:
         for seg in chunk["segments"]:
-            turns.append({"start": seg["start"], "end": seg["end"], "channel": chunk["channel"],
-                          "speaker": channel_speaker(chunk["channel"])})
+            turns.append(
+                {
+                    "start": seg["start"],
+                    "end": seg["end"],
+                    "channel": chunk["channel"],
+                    "speaker": channel_speaker(chunk["channel"]),
+                }
+            )
     turns.sort(key=lambda t: (t["channel"], t["start"]))
     return turns
 
@@ -147,7 +181,9 @@ def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> 
     from dalston import exports
 
     written = []
-    store.put_bytes(keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json")
+    store.put_bytes(
+        keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json"
+    )
     written.append(keys.transcript(job_id, "json"))
     for fmt in ("txt", "srt", "vtt"):
         body, mimetype = exports.render(transcript, fmt)

@@ -72,7 +72,9 @@ def group_speech(speech: list[SpeechRegion]) -> list[list[SpeechRegion]]:
     return groups
 
 
-def plan_chunks(speech: list[SpeechRegion], duration: float, target: float) -> list[tuple[float, float]]:
+def plan_chunks(
+    speech: list[SpeechRegion], duration: float, target: float
+) -> list[tuple[float, float]]:
     """Cut the timeline into contiguous ``(start, end)`` chunks of at most about ``target`` s.
 
     Cuts fall only between decoding windows (:func:`group_speech`), in the middle of the
@@ -97,7 +99,9 @@ def plan_chunks(speech: list[SpeechRegion], duration: float, target: float) -> l
 MAX_CHANNELS = 8
 
 
-def run(job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bool = False) -> PreparedAudio:
+def run(
+    job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bool = False
+) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
 
     With ``per_channel``, every original channel gets its own speech regions and chunks
@@ -119,12 +123,18 @@ def run(job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bo
         warnings.append(
             f"the audio ends early: {decoded.duration:.1f} s decoded"
             + (f" of {declared:.1f} s declared" if declared else "")
-            + (f", {decoded.decode_errors} damaged packets skipped" if decoded.decode_errors else "")
+            + (
+                f", {decoded.decode_errors} damaged packets skipped"
+                if decoded.decode_errors
+                else ""
+            )
         )
     n_channels = int(decoded.channels.shape[0])
     if per_channel and not 2 <= n_channels <= MAX_CHANNELS:
-        raise InvalidAudio(f"speaker_detection=per_channel needs audio with 2 to {MAX_CHANNELS} channels; "
-                           f"this file has {n_channels}")
+        raise InvalidAudio(
+            f"speaker_detection=per_channel needs audio with 2 to {MAX_CHANNELS} channels; "
+            f"this file has {n_channels}"
+        )
     mono = decoded.mono
     speech = find_speech(mono)
     store.put_bytes(keys.prepared_audio(job_id), audio.to_wav_bytes(mono), "audio/wav")
@@ -134,8 +144,11 @@ def run(job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bo
             key = keys.channel_audio(job_id, c)
             store.put_bytes(key, audio.to_wav_bytes(decoded.channels[c]), "audio/wav")
             channel_keys.append(key)
-    sources = [(c, decoded.channels[c], find_speech(decoded.channels[c])) for c in range(n_channels)] \
-        if per_channel else [(None, mono, speech)]
+    sources = (
+        [(c, decoded.channels[c], find_speech(decoded.channels[c])) for c in range(n_channels)]
+        if per_channel
+        else [(None, mono, speech)]
+    )
     chunks: list[Chunk] = []
     for channel, samples, regions in sources:
         for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):

@@ -16,15 +16,27 @@ from dalston.storage.base import ArtifactStore
 def _check_segments(segments) -> None:
     """Refuse malformed engine output here, not as a crash in merge."""
     for seg in segments:
-        ok = (isinstance(seg, dict) and isinstance(seg.get("text"), str)
-              and isinstance(seg.get("start"), (int, float)) and isinstance(seg.get("end"), (int, float))
-              and seg["end"] >= seg["start"])
+        ok = (
+            isinstance(seg, dict)
+            and isinstance(seg.get("text"), str)
+            and isinstance(seg.get("start"), (int, float))
+            and isinstance(seg.get("end"), (int, float))
+            and seg["end"] >= seg["start"]
+        )
         if not ok:
-            raise StageError("engine_error", f"the transcribe engine returned a malformed segment: {seg!r:.200}")
+            raise StageError(
+                "engine_error", f"the transcribe engine returned a malformed segment: {seg!r:.200}"
+            )
 
 
-def run(job_id: str, index: int, store: ArtifactStore, transcriber, options: dict,
-        on_progress: Callable[[float], None] | None = None) -> ChunkTranscript:
+def run(
+    job_id: str,
+    index: int,
+    store: ArtifactStore,
+    transcriber,
+    options: dict,
+    on_progress: Callable[[float], None] | None = None,
+) -> ChunkTranscript:
     """Transcribe chunk ``index`` of the job and store ``jobs/<id>/transcribe/chunk_<n>.json``.
 
     Args:
@@ -41,7 +53,14 @@ def run(job_id: str, index: int, store: ArtifactStore, transcriber, options: dic
         samples, offset=chunk["start"], on_progress=on_progress, **options
     )
     _check_segments(segments)
-    result = ChunkTranscript(index=index, channel=chunk["channel"], language=language,
-                             language_probability=probability, segments=segments)
-    store.put_bytes(keys.chunk_transcript(job_id, index), json.dumps(result).encode(), "application/json")
+    result = ChunkTranscript(
+        index=index,
+        channel=chunk["channel"],
+        language=language,
+        language_probability=probability,
+        segments=segments,
+    )
+    store.put_bytes(
+        keys.chunk_transcript(job_id, index), json.dumps(result).encode(), "application/json"
+    )
     return result

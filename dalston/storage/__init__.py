@@ -11,7 +11,9 @@ def make_store(settings: Settings) -> ArtifactStore:
     if settings.uses_s3:
         from dalston.storage.s3 import S3Store
 
-        return S3Store(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region)
+        return S3Store(
+            settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
+        )
     from dalston.storage.local import LocalStore
 
     return LocalStore(settings.storage_dir)

@@ -60,7 +60,9 @@ class LocalStore:
         if not start.exists():
             return []
         return sorted(
-            str(p.relative_to(base)) for p in start.rglob("*") if p.is_file() and not p.name.startswith(".tmp-")
+            str(p.relative_to(base))
+            for p in start.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
         )
 
     def delete_prefix(self, prefix):

@@ -32,7 +32,9 @@ class S3Store:
                 "s3",
                 endpoint_url=self._endpoint_url,
                 region_name=self._region,
-                config=Config(retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"),
+                config=Config(
+                    retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"
+                ),
             )
             self._local.client = client
         return client
@@ -41,7 +43,9 @@ class S3Store:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def put_file(self, key, path, content_type="application/octet-stream"):
-        self.client.upload_file(str(path), self.bucket, key, ExtraArgs={"ContentType": content_type})
+        self.client.upload_file(
+            str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
+        )
 
     def get_bytes(self, key):
         try:
@@ -74,7 +78,9 @@ class S3Store:
 
     def list_keys(self, prefix):
         keys = []
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
 

@@ -7,8 +7,13 @@ from dalston.app import create_app
 
 @pytest.fixture
 def app(postgres_url, redis_url, tmp_path):
-    return create_app({"DALSTON_DATABASE_URL": postgres_url, "DALSTON_STORAGE_DIR": str(tmp_path / "store"),
-                       "DALSTON_MAX_UPLOAD_MB": "5"})
+    return create_app(
+        {
+            "DALSTON_DATABASE_URL": postgres_url,
+            "DALSTON_STORAGE_DIR": str(tmp_path / "store"),
+            "DALSTON_MAX_UPLOAD_MB": "5",
+        }
+    )
 
 
 @pytest.fixture

@@ -31,15 +31,31 @@ class Cluster:
         self.base_url = ""
 
     # -- workers -------------------------------------------------------------------------
-    def start_worker(self, queue: str, name: str | None = None, env: dict | None = None,
-                     args: list[str] | None = None) -> str:
+    def start_worker(
+        self,
+        queue: str,
+        name: str | None = None,
+        env: dict | None = None,
+        args: list[str] | None = None,
+    ) -> str:
         name = name or queue
         hostname = f"{name}@test"
         log = open(self.log_dir / f"worker-{name}.log", "ab")
         self.workers[hostname] = subprocess.Popen(
-            [sys.executable, "-m", f"workers.{queue}", "-n", hostname, "--without-mingle", "--without-gossip",
-             *(args or [])],
-            cwd=REPO, env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                f"workers.{queue}",
+                "-n",
+                hostname,
+                "--without-mingle",
+                "--without-gossip",
+                *(args or []),
+            ],
+            cwd=REPO,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         return hostname
 
@@ -52,7 +68,9 @@ class Cluster:
             for hostname in want:
                 proc = self.workers[hostname]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"worker {hostname} exited with {proc.returncode}; see {self.log_dir}")
+                    raise RuntimeError(
+                        f"worker {hostname} exited with {proc.returncode}; see {self.log_dir}"
+                    )
             replies = app.control.inspect(timeout=0.5, destination=list(want)).ping() or {}
             if want <= set(replies):
                 return
@@ -97,7 +115,9 @@ class Cluster:
 
     def submit(self, path: Path | None = None, **data) -> str:
         files = {"file": (path.name, path.read_bytes())} if path else None
-        resp = requests.post(self.url("/v1/audio/transcriptions"), files=files, data=data, timeout=60)
+        resp = requests.post(
+            self.url("/v1/audio/transcriptions"), files=files, data=data, timeout=60
+        )
         assert resp.status_code == 201, resp.text
         return resp.json()["id"]
 

@@ -13,7 +13,9 @@ def cluster(postgres_url, redis_url, s3_endpoint, tmp_root):
     import boto3
 
     bucket = "dalston-integration"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
     settings = {
         "DALSTON_S3_BUCKET": bucket,
         "DALSTON_S3_ENDPOINT_URL": s3_endpoint,
@@ -43,7 +45,9 @@ def s3(cluster):
     client = boto3.client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1")
 
     def keys(prefix: str) -> list[str]:
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=cluster.bucket, Prefix=prefix)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=cluster.bucket, Prefix=prefix
+        )
         return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
 
     return keys

@@ -32,7 +32,10 @@ def _right_speaker_share(job, truth) -> float:
         scored += 1
         mapping.setdefault(voice, word["speaker"])
         right += mapping[voice] == word["speaker"]
-    assert scored >= 0.9 * len(words) and len(set(mapping.values())) == len(mapping) == 2, (mapping, speakers)
+    assert scored >= 0.9 * len(words) and len(set(mapping.values())) == len(mapping) == 2, (
+        mapping,
+        speakers,
+    )
     return right / scored
 
 
@@ -46,7 +49,9 @@ def test_two_voice_dialogue_words_carry_their_speaker(cluster, two_voices, optio
     # Segments are split where the speaker changes: no segment mixes two speakers.
     for seg in job["segments"]:
         assert {w["speaker"] for w in seg["words"]} == {seg["speaker"]}
-    txt = requests.get(cluster.url(f"/v1/audio/transcriptions/{job['id']}/export/txt"), timeout=30).text
+    txt = requests.get(
+        cluster.url(f"/v1/audio/transcriptions/{job['id']}/export/txt"), timeout=30
+    ).text
     assert txt.startswith("Speaker 1:") and "Speaker 2:" in txt
 
 
@@ -59,13 +64,20 @@ def test_transcribe_and_diarize_run_at_the_same_time(cluster, two_voices):
     assert d["worker"].startswith("diarize") and t["worker"].startswith("transcribe")
     assert t["started_at"] < d["completed_at"] and d["started_at"] < t["completed_at"], stages
     keys_prefix = f"jobs/{job['id']}/diarize/turns.json"
-    assert requests.get(cluster.url(f"/v1/audio/transcriptions/{job['id']}"), timeout=30).ok and keys_prefix
+    assert (
+        requests.get(cluster.url(f"/v1/audio/transcriptions/{job['id']}"), timeout=30).ok
+        and keys_prefix
+    )
 
 
 def test_unknown_diarize_engine_is_refused(cluster, two_voices):
     path, _ = two_voices
-    resp = requests.post(cluster.url("/v1/audio/transcriptions"), files={"file": path.open("rb")},
-                         data={"speaker_detection": "diarize", "diarize_engine": "magic"}, timeout=30)
+    resp = requests.post(
+        cluster.url("/v1/audio/transcriptions"),
+        files={"file": path.open("rb")},
+        data={"speaker_detection": "diarize", "diarize_engine": "magic"},
+        timeout=30,
+    )
     assert resp.status_code == 422 and resp.json()["error"]["code"] == "unknown_engine"
 
 
@@ -75,14 +87,20 @@ def test_a_diarization_failure_fails_the_job_with_its_reason(cluster, two_voices
     normal = [h for h in cluster.workers if h.startswith("diarize")]
     for hostname in normal:
         cluster.stop(hostname)
-    faulty = cluster.start_worker("diarize", name="diarize-faulty",
-                                  env={"DALSTON_DIARIZE_ENGINE": "fake", "DALSTON_FAKE_BEHAVIOUR": "error"})
+    faulty = cluster.start_worker(
+        "diarize",
+        name="diarize-faulty",
+        env={"DALSTON_DIARIZE_ENGINE": "fake", "DALSTON_FAKE_BEHAVIOUR": "error"},
+    )
     try:
         cluster.wait_for_workers([faulty], timeout=60)
         job = cluster.wait(cluster.submit(path, speaker_detection="diarize"))
         assert job["status"] == "failed", job
         assert job["error"]["code"] == "internal_error"
-        assert "diarize stage failed" in job["error"]["message"] and "injected" in job["error"]["message"]
+        assert (
+            "diarize stage failed" in job["error"]["message"]
+            and "injected" in job["error"]["message"]
+        )
         (stage,) = [s for s in job["stages"] if s["stage"] == "diarize"]
         assert stage["status"] == "failed" and stage["error"]
         assert cluster.alive(faulty), "the worker survives the failure"

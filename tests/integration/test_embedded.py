@@ -17,8 +17,16 @@ from dalston import longaudio
 from tests.audio_helpers import JFK_TEXT, wer
 
 REPO = Path(__file__).resolve().parents[2]
-SERVER_VARS = ("DALSTON_DATABASE_URL", "DALSTON_BROKER_URL", "DALSTON_RESULT_BACKEND", "DALSTON_S3_BUCKET",
-               "DALSTON_S3_ENDPOINT_URL", "DALSTON_STORAGE_DIR", "DALSTON_DEFAULT_MODEL", "DALSTON_VISIBILITY_TIMEOUT")
+SERVER_VARS = (
+    "DALSTON_DATABASE_URL",
+    "DALSTON_BROKER_URL",
+    "DALSTON_RESULT_BACKEND",
+    "DALSTON_S3_BUCKET",
+    "DALSTON_S3_ENDPOINT_URL",
+    "DALSTON_STORAGE_DIR",
+    "DALSTON_DEFAULT_MODEL",
+    "DALSTON_VISIBILITY_TIMEOUT",
+)
 
 
 def _free_port() -> int:
@@ -32,10 +40,17 @@ class Embedded:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in SERVER_VARS}
-        env.update(DALSTON_DATA_DIR=str(data_dir), DALSTON_PORT=str(self.port), PYTHONUNBUFFERED="1")
+        env.update(
+            DALSTON_DATA_DIR=str(data_dir), DALSTON_PORT=str(self.port), PYTHONUNBUFFERED="1"
+        )
         self.log = data_dir.parent / f"embedded-{self.port}.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "dalston.embedded"], cwd=REPO, env=env,
-                                     stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dalston.embedded"],
+            cwd=REPO,
+            env=env,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()
@@ -69,7 +84,9 @@ def test_make_run_transcribes_jfk_with_the_default_model(data_dir, fixtures_dir)
     server = Embedded(data_dir)
     try:
         with open(fixtures_dir / "jfk.flac", "rb") as f:
-            resp = requests.post(f"{server.base}/v1/audio/transcriptions", files={"file": f}, timeout=60)
+            resp = requests.post(
+                f"{server.base}/v1/audio/transcriptions", files={"file": f}, timeout=60
+            )
         assert resp.status_code == 201, resp.text
         job = server.wait(resp.json()["id"])
         assert job["status"] == "completed", job
@@ -77,10 +94,14 @@ def test_make_run_transcribes_jfk_with_the_default_model(data_dir, fixtures_dir)
         assert wer(JFK_TEXT, job["text"]) <= 0.10, job["text"]
         status = requests.get(f"{server.base}/v1/system/status", timeout=30).json()
         assert status["database"]["ok"] and status["storage"]["kind"] == "local"
-        assert all(q["workers"] == [f"embedded@{socket.gethostname()}"] for q in status["queues"]), status
+        assert all(
+            q["workers"] == [f"embedded@{socket.gethostname()}"] for q in status["queues"]
+        ), status
         assert job["created_at"].endswith("+00:00") and job["stages"][0]["worker"]
         assert (data_dir / "dalston.db").exists() and (data_dir / "artifacts" / "jobs").is_dir()
-        assert "curl -s -F file=@" in server.log.read_text(), "the start-up banner prints a curl line"
+        assert (
+            "curl -s -F file=@" in server.log.read_text()
+        ), "the start-up banner prints a curl line"
     finally:
         server.stop()
 
@@ -91,8 +112,12 @@ def test_a_job_interrupted_by_a_restart_completes_after_it(data_dir):
     server = Embedded(data_dir)
     try:
         with open(long, "rb") as f:
-            job_id = requests.post(f"{server.base}/v1/audio/transcriptions", files={"file": f},
-                                   data={"model": "tiny.en"}, timeout=60).json()["id"]
+            job_id = requests.post(
+                f"{server.base}/v1/audio/transcriptions",
+                files={"file": f},
+                data={"model": "tiny.en"},
+                timeout=60,
+            ).json()["id"]
         server.wait(job_id, until=("running", "completed"))
     finally:
         server.stop(signal.SIGKILL)

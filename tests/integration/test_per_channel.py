@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from dalston import audio
-from tests.audio_helpers import JFK_TEXT, STEREO_LEFT, STEREO_RIGHT, load, wer, write_multichannel_wav
+from tests.audio_helpers import (
+    JFK_TEXT,
+    STEREO_LEFT,
+    STEREO_RIGHT,
+    load,
+    wer,
+    write_multichannel_wav,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +22,14 @@ def _channel_text(job, channel: int) -> str:
 
 
 def test_stereo_channels_are_their_own_speakers(cluster, fixtures_dir):
-    job = cluster.wait(cluster.submit(fixtures_dir / "stereo_diarization.wav", speaker_detection="per_channel"))
+    job = cluster.wait(
+        cluster.submit(fixtures_dir / "stereo_diarization.wav", speaker_detection="per_channel")
+    )
     assert job["status"] == "completed", job
     assert [(s["id"], s["channel"], s["label"]) for s in job["speakers"]] == [
-        ("SPEAKER_00", 0, "Channel 1"), ("SPEAKER_01", 1, "Channel 2")]
+        ("SPEAKER_00", 0, "Channel 1"),
+        ("SPEAKER_01", 1, "Channel 2"),
+    ]
     assert all(w["speaker"] == f"SPEAKER_0{w['channel']}" for w in job["words"])
     assert wer(STEREO_LEFT, _channel_text(job, 0)) <= 0.15, _channel_text(job, 0)
     assert wer(STEREO_RIGHT, _channel_text(job, 1)) <= 0.15, _channel_text(job, 1)

@@ -27,9 +27,15 @@ def jfk(fixtures_dir):
 def _rows(postgres_url, job_id):
     with session_scope(postgres_url) as session:
         job = session.get(Job, job_id)
-        runs = session.scalars(sa.select(StageRun).where(StageRun.job_id == job_id)
-                               .order_by(StageRun.stage, StageRun.part)).all()
-        return job, [(r.stage, r.part, r.status, r.worker, r.attempts, r.started_at, r.completed_at) for r in runs]
+        runs = session.scalars(
+            sa.select(StageRun)
+            .where(StageRun.job_id == job_id)
+            .order_by(StageRun.stage, StageRun.part)
+        ).all()
+        return job, [
+            (r.stage, r.part, r.status, r.worker, r.attempts, r.started_at, r.completed_at)
+            for r in runs
+        ]
 
 
 def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=0.10):
@@ -46,10 +52,15 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
         assert status == "completed", (stage, part, status)
         assert worker and worker.startswith(stage), f"{stage} ran on {worker}"
         assert attempts == 1 and started <= completed
-    expected = {f"jobs/{job_id}/input/source", f"jobs/{job_id}/prepare/manifest.json",
-                f"jobs/{job_id}/prepare/audio.wav", f"jobs/{job_id}/merge/transcript.json",
-                f"jobs/{job_id}/merge/transcript.txt", f"jobs/{job_id}/merge/transcript.srt",
-                f"jobs/{job_id}/merge/transcript.vtt"}
+    expected = {
+        f"jobs/{job_id}/input/source",
+        f"jobs/{job_id}/prepare/manifest.json",
+        f"jobs/{job_id}/prepare/audio.wav",
+        f"jobs/{job_id}/merge/transcript.json",
+        f"jobs/{job_id}/merge/transcript.txt",
+        f"jobs/{job_id}/merge/transcript.srt",
+        f"jobs/{job_id}/merge/transcript.vtt",
+    }
     keys = set(s3(f"jobs/{job_id}/"))
     assert expected <= keys, expected - keys
     chunks = [k for k in keys if "/prepare/chunks/" in k]
@@ -80,13 +91,18 @@ def test_real_mp3_fixture(cluster, s3, postgres_url, fixtures_dir):
 
 
 def test_stereo_wav_is_downmixed_and_channels_kept(cluster, s3, postgres_url, fixtures_dir):
-    job_id = cluster.submit(fixtures_dir / "stereo_diarization.wav", timestamps_granularity="segment")
+    job_id = cluster.submit(
+        fixtures_dir / "stereo_diarization.wav", timestamps_granularity="segment"
+    )
     job = _check_completed(cluster, s3, postgres_url, job_id)
     # Both speakers talk at once in the downmix; the louder left channel is what comes out.
     assert "behind the curtain on the left" in job["text"].lower(), job["text"]
     assert job["words"] == [] and job["segments"], "segment granularity: segments without words"
     keys = s3(f"jobs/{job_id}/prepare/")
-    assert f"jobs/{job_id}/prepare/channel_0.wav" in keys and f"jobs/{job_id}/prepare/channel_1.wav" in keys
+    assert (
+        f"jobs/{job_id}/prepare/channel_0.wav" in keys
+        and f"jobs/{job_id}/prepare/channel_1.wav" in keys
+    )
 
 
 def test_silence_completes_with_an_empty_transcript(cluster, s3, postgres_url, tmp_path):
@@ -118,7 +134,10 @@ def test_model_without_weights_fails_the_job_with_advice(cluster, fixtures_dir):
 @pytest.fixture
 def http_server(tmp_path):
     """A loopback HTTP server for audio_url tests."""
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)  # noqa
+
+    def handler(*a, **k):
+        return http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path), **k)
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield tmp_path, f"http://127.0.0.1:{server.server_port}"
@@ -127,9 +146,14 @@ def http_server(tmp_path):
 
 def test_audio_url_to_a_loopback_address_is_refused(cluster, http_server):
     directory, base = http_server
-    resp = requests.post(cluster.url("/v1/audio/transcriptions"), data={"audio_url": f"{base}/x.wav"}, timeout=30)
+    resp = requests.post(
+        cluster.url("/v1/audio/transcriptions"), data={"audio_url": f"{base}/x.wav"}, timeout=30
+    )
     assert resp.status_code == 400
-    assert resp.json()["error"]["code"] == "url_not_allowed" and resp.json()["error"]["field"] == "audio_url"
+    assert (
+        resp.json()["error"]["code"] == "url_not_allowed"
+        and resp.json()["error"]["field"] == "audio_url"
+    )
 
 
 def test_cancel_running_job_then_delete_it(cluster, s3, jfk, tmp_path):
@@ -151,7 +175,10 @@ def test_cancel_running_job_then_delete_it(cluster, s3, jfk, tmp_path):
     cluster.wait_for_workers(list(cluster.workers), timeout=30)
     resp = requests.delete(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30)
     assert resp.status_code == 204
-    assert requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30).status_code == 404
+    assert (
+        requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30).status_code
+        == 404
+    )
     # Every object of the job goes, even those a task still finishing writes after the delete.
     deadline = time.monotonic() + 30
     while s3(f"jobs/{job_id}/") and time.monotonic() < deadline:
@@ -163,7 +190,10 @@ def test_delete_completed_job_removes_rows_and_objects(cluster, s3, postgres_url
     job_id = cluster.submit(fixtures_dir / "jfk.flac", timestamps_granularity="none")
     assert cluster.wait(job_id)["status"] == "completed"
     assert s3(f"jobs/{job_id}/")
-    assert requests.delete(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30).status_code == 204
+    assert (
+        requests.delete(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30).status_code
+        == 204
+    )
     assert s3(f"jobs/{job_id}/") == []
     job, runs = _rows(postgres_url, job_id)
     assert job is None and runs == []
@@ -172,8 +202,11 @@ def test_delete_completed_job_removes_rows_and_objects(cluster, s3, postgres_url
 def test_exports(cluster, fixtures_dir):
     job_id = cluster.submit(fixtures_dir / "jfk.flac")
     assert cluster.wait(job_id)["status"] == "completed"
-    srt = requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}/export/srt"),
-                       params={"max_line_length": 20, "max_lines": 1}, timeout=30)
+    srt = requests.get(
+        cluster.url(f"/v1/audio/transcriptions/{job_id}/export/srt"),
+        params={"max_line_length": 20, "max_lines": 1},
+        timeout=30,
+    )
     assert srt.status_code == 200 and srt.headers["Content-Type"].startswith("application/x-subrip")
     lines = [ln for ln in srt.text.splitlines() if ln and "-->" not in ln and not ln.isdigit()]
     assert lines and all(len(ln) <= 20 for ln in lines)
@@ -181,31 +214,46 @@ def test_exports(cluster, fixtures_dir):
     assert vtt.text.startswith("WEBVTT")
     txt = requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}/export/txt"), timeout=30)
     assert wer(JFK_TEXT, txt.text) <= 0.10
-    bad = requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}/export/srt"),
-                       params={"max_lines": 0}, timeout=30)
+    bad = requests.get(
+        cluster.url(f"/v1/audio/transcriptions/{job_id}/export/srt"),
+        params={"max_lines": 0},
+        timeout=30,
+    )
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "max_lines"
-    assert requests.get(cluster.url(f"/v1/audio/transcriptions/{job_id}/export/doc"), timeout=30).status_code == 404
+    assert (
+        requests.get(
+            cluster.url(f"/v1/audio/transcriptions/{job_id}/export/doc"), timeout=30
+        ).status_code
+        == 404
+    )
 
 
 def test_list_with_cursor_pagination(cluster, fixtures_dir):
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
-        page = requests.get(cluster.url("/v1/audio/transcriptions"), params=params, timeout=30).json()
+        page = requests.get(
+            cluster.url("/v1/audio/transcriptions"), params=params, timeout=30
+        ).json()
         seen.extend(j["id"] for j in page["jobs"])
         if not page["has_more"]:
             break
         cursor = page["cursor"]
     assert len(seen) == len(set(seen)) >= 3
-    completed = requests.get(cluster.url("/v1/audio/transcriptions"), params={"status": "completed"},
-                             timeout=30).json()
+    completed = requests.get(
+        cluster.url("/v1/audio/transcriptions"), params={"status": "completed"}, timeout=30
+    ).json()
     assert completed["jobs"] and all(j["status"] == "completed" for j in completed["jobs"])
 
 
 def test_system_status_shows_queues_and_workers(cluster):
     body = requests.get(cluster.url("/v1/system/status"), timeout=30).json()
     assert body["status"] == "ok", body
-    assert body["database"]["ok"] and body["broker"]["ok"] and body["storage"] == {"ok": True, "kind": "s3"}
+    assert (
+        body["database"]["ok"]
+        and body["broker"]["ok"]
+        and body["storage"] == {"ok": True, "kind": "s3"}
+    )
     queues = {q["name"]: q for q in body["queues"]}
     assert set(queues) == {"prepare", "transcribe", "align", "diarize", "merge"}
     # Failed jobs above (bad audio, missing model) left every worker alive.
@@ -222,7 +270,9 @@ def test_word_timestamps_are_force_aligned(cluster, tmp_path):
     job = cluster.wait(cluster.submit(write_wav(samples, tmp_path / "timed.wav")))
     assert job["status"] == "completed", job
     aligned = [s for s in job["stages"] if s["stage"] == "align"]
-    assert aligned and all(s["worker"].startswith("align") and s["status"] == "completed" for s in aligned)
+    assert aligned and all(
+        s["worker"].startswith("align") and s["status"] == "completed" for s in aligned
+    )
     assert {w["timing"] for w in job["words"]} <= {"forced_alignment", "whisper"}
     start, end, matched = timing_errors(job["words"], truth)
     assert matched >= 0.85 * len(truth) and start <= 0.05 and end <= 0.05, (start, end, matched)

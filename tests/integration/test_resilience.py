@@ -19,7 +19,9 @@ def test_sigkill_mid_transcription_then_a_worker_returns(cluster, s3, tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         job = cluster.job(job_id)
-        running = [s for s in job["stages"] if s["stage"] == "transcribe" and s["status"] == "running"]
+        running = [
+            s for s in job["stages"] if s["stage"] == "transcribe" and s["status"] == "running"
+        ]
         if running:
             break
         time.sleep(0.1)
@@ -43,6 +45,8 @@ def test_sigkill_mid_transcription_then_a_worker_returns(cluster, s3, tmp_path):
     again = cluster.wait(cluster.submit(path), timeout=180)
     assert again["status"] == "completed"
     assert job["text"] == again["text"]
-    assert [(s["start"], s["end"]) for s in job["segments"]] == [(s["start"], s["end"]) for s in again["segments"]]
+    assert [(s["start"], s["end"]) for s in job["segments"]] == [
+        (s["start"], s["end"]) for s in again["segments"]
+    ]
     assert wer(text, job["text"]) <= 0.3, "the transcript is the speech in the file"
     assert len(job["words"]) == len({(w["start"], w["text"]) for w in job["words"]})

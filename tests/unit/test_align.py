@@ -23,18 +23,24 @@ def timed(tmp_path_factory):
 def whisper_segments(timed, tmp_path_factory):
     samples, _ = timed
     segments, _, _ = FasterWhisperTranscriber().transcribe(
-        samples, model="tiny.en", model_dir=tmp_path_factory.mktemp("models"), cpu_threads=2)
+        samples, model="tiny.en", model_dir=tmp_path_factory.mktemp("models"), cpu_threads=2
+    )
     return segments
 
 
 def test_forced_alignment_is_within_50_ms(timed, whisper_segments):
     samples, truth = timed
-    whisper_start, whisper_end, _ = timing_errors([w for s in whisper_segments for w in s["words"]], truth)
+    whisper_start, whisper_end, _ = timing_errors(
+        [w for s in whisper_segments for w in s["words"]], truth
+    )
     aligned = PocketsphinxAligner().align(samples, 0.0, whisper_segments)
     words = [w for s in aligned for w in s["words"]]
     start, end, matched = timing_errors(words, truth)
-    print(f"word timing MAE: aligned start {start * 1000:.0f} ms end {end * 1000:.0f} ms; "
-          f"whisper start {whisper_start * 1000:.0f} ms end {whisper_end * 1000:.0f} ms; {matched} words")
+    print(
+        f"word timing MAE: aligned start {start * 1000:.0f} ms end {end * 1000:.0f} ms; "
+        f"whisper start {whisper_start * 1000:.0f} ms end {whisper_end * 1000:.0f} ms; "
+        f"{matched} words"
+    )
     assert matched >= 0.85 * len(truth)
     assert start <= 0.050 and end <= 0.050
     assert start < whisper_start and end < whisper_end
@@ -45,14 +51,26 @@ def test_forced_alignment_is_within_50_ms(timed, whisper_segments):
 def test_words_it_cannot_place_keep_whisper_times(timed):
     samples, truth = timed
     _, start, end = truth[3]
-    seg = {"start": start - 0.2, "end": end + 0.2, "text": "zorblaxia",
-           "words": [{"text": "zorblaxia", "start": start, "end": end, "confidence": 0.5}]}
+    seg = {
+        "start": start - 0.2,
+        "end": end + 0.2,
+        "text": "zorblaxia",
+        "words": [{"text": "zorblaxia", "start": start, "end": end, "confidence": 0.5}],
+    }
     (out,) = PocketsphinxAligner().align(samples, 0.0, [seg])
     assert out["words"][0]["timing"] == "whisper" and out["words"][0]["start"] == start
 
 
-@pytest.mark.parametrize("word,tokens", [("30", ["thirty"]), ("re-open,", ["re", "open"]), ("don't", ["don't"]),
-                                         ("3.5", []), ("Hello.", ["hello"])])
+@pytest.mark.parametrize(
+    "word,tokens",
+    [
+        ("30", ["thirty"]),
+        ("re-open,", ["re", "open"]),
+        ("don't", ["don't"]),
+        ("3.5", []),
+        ("Hello.", ["hello"]),
+    ],
+)
 def test_tokens(word, tokens):
     assert tokens_for(word) == tokens
 
@@ -63,9 +81,20 @@ def test_spell_number():
 
 def test_other_languages_keep_whisper_timings(tmp_path):
     store = LocalStore(tmp_path)
-    chunk = {"index": 0, "channel": None, "language": "de", "language_probability": 0.9,
-             "segments": [{"start": 0.0, "end": 1.0, "text": "Hallo", "words": [
-                 {"text": "Hallo", "start": 0.1, "end": 0.6}]}]}
+    chunk = {
+        "index": 0,
+        "channel": None,
+        "language": "de",
+        "language_probability": 0.9,
+        "segments": [
+            {
+                "start": 0.0,
+                "end": 1.0,
+                "text": "Hallo",
+                "words": [{"text": "Hallo", "start": 0.1, "end": 0.6}],
+            }
+        ],
+    }
     store.put_bytes(keys.chunk_transcript("j", 0), json.dumps(chunk).encode())
     out = align.run("j", 0, store, aligner=None)
     assert out["segments"][0]["words"][0]["timing"] == "whisper"

@@ -10,6 +10,7 @@ from dalston.engines.dvector import DVectorDiarizer
 from dalston.stages import merge, prepare
 from tests.audio_helpers import dialogue as make_dialogue
 
+
 @pytest.fixture(scope="module")
 def dialogue(tmp_path_factory):
     return make_dialogue(tmp_path_factory.mktemp("dialogue"))
@@ -31,7 +32,9 @@ def _accuracy(turns, truth) -> float:
     return float(max(direct, swapped))
 
 
-@pytest.mark.parametrize("options", [{}, {"num_speakers": 2}, {"min_speakers": 2, "max_speakers": 4}])
+@pytest.mark.parametrize(
+    "options", [{}, {"num_speakers": 2}, {"min_speakers": 2, "max_speakers": 4}]
+)
 def test_two_voices_are_told_apart(dialogue, options):
     samples, truth = dialogue
     turns = DVectorDiarizer().diarize(samples, prepare.find_speech(samples), **options)
@@ -54,21 +57,45 @@ def test_max_speakers_caps_the_count(dialogue):
 
 
 def test_words_take_the_speaker_of_most_overlap_and_segments_split():
-    turns = [{"start": 0.0, "end": 2.0, "speaker": "SPEAKER_00"},
-             {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"}]
-    words = [{"text": t, "start": s, "end": e} for t, s, e in
-             [("hello", 0.1, 0.5), ("there.", 0.6, 1.9), ("Hi", 1.95, 2.6), ("back.", 2.7, 3.5)]]
-    segments = [{"id": 0, "start": 0.0, "end": 3.6, "text": "hello there. Hi back.", "words": words}]
+    turns = [
+        {"start": 0.0, "end": 2.0, "speaker": "SPEAKER_00"},
+        {"start": 2.0, "end": 4.0, "speaker": "SPEAKER_01"},
+    ]
+    words = [
+        {"text": t, "start": s, "end": e}
+        for t, s, e in [
+            ("hello", 0.1, 0.5),
+            ("there.", 0.6, 1.9),
+            ("Hi", 1.95, 2.6),
+            ("back.", 2.7, 3.5),
+        ]
+    ]
+    segments = [
+        {"id": 0, "start": 0.0, "end": 3.6, "text": "hello there. Hi back.", "words": words}
+    ]
     out = merge.assign_speakers(segments, turns)
     assert [(s["speaker"], s["text"], s["start"], s["end"]) for s in out] == [
-        ("SPEAKER_00", "hello there.", 0.0, 1.9), ("SPEAKER_01", "Hi back.", 1.95, 3.6)]
-    assert [w["speaker"] for s in out for w in s["words"]] == ["SPEAKER_00"] * 2 + ["SPEAKER_01"] * 2
+        ("SPEAKER_00", "hello there.", 0.0, 1.9),
+        ("SPEAKER_01", "Hi back.", 1.95, 3.6),
+    ]
+    assert [w["speaker"] for s in out for w in s["words"]] == ["SPEAKER_00"] * 2 + [
+        "SPEAKER_01"
+    ] * 2
     assert merge.speaker_list(turns) == [
         {"id": "SPEAKER_00", "label": "Speaker 1", "total_seconds": 2.0},
-        {"id": "SPEAKER_01", "label": "Speaker 2", "total_seconds": 2.0}]
+        {"id": "SPEAKER_01", "label": "Speaker 2", "total_seconds": 2.0},
+    ]
 
 
 def test_words_outside_every_turn_take_the_nearest():
-    turns = [{"start": 0.0, "end": 1.0, "speaker": "SPEAKER_00"}, {"start": 5.0, "end": 6.0, "speaker": "SPEAKER_01"}]
-    seg = {"start": 4.0, "end": 4.5, "text": "um", "words": [{"text": "um", "start": 4.0, "end": 4.5}]}
+    turns = [
+        {"start": 0.0, "end": 1.0, "speaker": "SPEAKER_00"},
+        {"start": 5.0, "end": 6.0, "speaker": "SPEAKER_01"},
+    ]
+    seg = {
+        "start": 4.0,
+        "end": 4.5,
+        "text": "um",
+        "words": [{"text": "um", "start": 4.0, "end": 4.5}],
+    }
     assert merge.assign_speakers([seg], turns)[0]["speaker"] == "SPEAKER_01"

@@ -78,7 +78,7 @@ def parse_cues(body, fmt):
     """Parse an SRT/VTT body into a list of {start, end, lines} (times in ms)."""
     if fmt == "vtt":
         assert body.startswith("WEBVTT\n")
-        body = body[len("WEBVTT\n"):]
+        body = body[len("WEBVTT\n") :]
     cues = []
     for block in body.strip("\n").split("\n\n"):
         if not block.strip():
@@ -342,9 +342,7 @@ def test_txt_groups_consecutive_segments_by_speaker():
     ]
     tr = make_transcript(segs, speakers=[{"id": "SPEAKER_01", "label": None}])
     assert to_txt(tr) == (
-        "Speaker 1: Hello there. How are you?\n"
-        "Speaker 2: Fine, thanks.\n"
-        "Speaker 1: Good.\n"
+        "Speaker 1: Hello there. How are you?\n" "Speaker 2: Fine, thanks.\n" "Speaker 1: Good.\n"
     )
     assert to_txt(tr, include_speakers=False) == (
         "Hello there.\nHow are you?\nFine, thanks.\nGood.\n"

@@ -13,7 +13,9 @@ def test_known_names(name):
     assert models.is_known_name(name)
 
 
-@pytest.mark.parametrize("name", ["", "nonexistent-model-xyz", "../etc", "/no/such/dir", "a/b/c", "x" * 300])
+@pytest.mark.parametrize(
+    "name", ["", "nonexistent-model-xyz", "../etc", "/no/such/dir", "a/b/c", "x" * 300]
+)
 def test_unknown_names(name):
     assert not models.is_known_name(name)
 

@@ -21,14 +21,22 @@ def test_word_timestamps_chain_an_align_task_after_each_chunk():
     for i, link in enumerate(canvas.tasks):
         assert [t.task for t in link.tasks] == ["dalston.transcribe", "dalston.align"]
         assert [t.args for t in link.tasks] == [("job-1", i), ("job-1", i)]
-        assert app.amqp.router.route(link.tasks[1].options, "dalston.align", ())["queue"].name == "align"
-    assert set(plan.task_ids) == {(s, i) for s in ("transcribe", "align") for i in range(3)} | {("merge", 0)}
+        assert (
+            app.amqp.router.route(link.tasks[1].options, "dalston.align", ())["queue"].name
+            == "align"
+        )
+    assert set(plan.task_ids) == {(s, i) for s in ("transcribe", "align") for i in range(3)} | {
+        ("merge", 0)
+    }
 
 
 def test_diarize_joins_the_header():
-    plan = builder.after_prepare(app, "job-1", {"timestamps_granularity": "segment",
-                                                "speaker_detection": "diarize"}, [0, 1])
-    assert [t.task for t in plan.signature.tasks] == ["dalston.transcribe"] * 2 + ["dalston.diarize"]
+    plan = builder.after_prepare(
+        app, "job-1", {"timestamps_granularity": "segment", "speaker_detection": "diarize"}, [0, 1]
+    )
+    assert [t.task for t in plan.signature.tasks] == ["dalston.transcribe"] * 2 + [
+        "dalston.diarize"
+    ]
 
 
 def test_after_prepare_fans_out_one_transcribe_task_per_chunk():
@@ -53,5 +61,9 @@ def test_no_speech_goes_straight_to_merge():
 def test_messages_carry_ids_only():
     import json
 
-    plan = builder.after_prepare(app, "job-1", {"model": "tiny.en", "speaker_detection": "diarize"}, list(range(50)))
-    assert len(json.dumps(plan.signature)) < 50 * 600, "a signature holds ids and options, never audio"
+    plan = builder.after_prepare(
+        app, "job-1", {"model": "tiny.en", "speaker_detection": "diarize"}, list(range(50))
+    )
+    assert (
+        len(json.dumps(plan.signature)) < 50 * 600
+    ), "a signature holds ids and options, never audio"

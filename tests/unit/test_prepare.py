@@ -20,10 +20,10 @@ def jfk(fixtures_dir):
 
 def _best_correlation(a: np.ndarray, b: np.ndarray, max_lag: int = 4000) -> float:
     n = min(len(a), len(b)) - 2 * max_lag
-    ref = a[max_lag:max_lag + n]
+    ref = a[max_lag : max_lag + n]
     spectrum = np.fft.rfft(b[: n + 2 * max_lag], 2 * len(b)) * np.conj(np.fft.rfft(ref, 2 * len(b)))
     lag = int(np.argmax(np.fft.irfft(spectrum)[: 2 * max_lag + 1]))
-    return float(np.corrcoef(ref, b[lag:lag + n])[0, 1])
+    return float(np.corrcoef(ref, b[lag : lag + n])[0, 1])
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -33,7 +33,9 @@ def test_decodes_every_container_to_16k_mono(fmt, jfk, tmp_path):
     assert decoded.channels.shape[0] == 1
     assert abs(decoded.duration - 11.0) < 0.1
     # Same speech after a lossy round trip (codec delay allowed): strongly correlated.
-    assert _best_correlation(jfk, decoded.mono) > 0.9, f"{fmt}: decoded audio does not match the source"
+    assert (
+        _best_correlation(jfk, decoded.mono) > 0.9
+    ), f"{fmt}: decoded audio does not match the source"
 
 
 def test_keeps_original_channels(fixtures_dir):
@@ -44,7 +46,9 @@ def test_keeps_original_channels(fixtures_dir):
     assert np.abs(left - right).mean() > 0.01, "the two channels carry different speakers"
 
 
-@pytest.mark.parametrize("content", [b"this is not audio at all\n" * 20, b"", b"RIFF\x24\x00\x00\x00WAVEfmt "])
+@pytest.mark.parametrize(
+    "content", [b"this is not audio at all\n" * 20, b"", b"RIFF\x24\x00\x00\x00WAVEfmt "]
+)
 def test_probe_refuses_non_audio(content, tmp_path):
     path = tmp_path / "fake.wav"
     path.write_bytes(content)
@@ -88,7 +92,9 @@ def test_plan_cuts_between_windows_on_vad_frames():
     edges = [(a[-1]["end"], b[0]["start"]) for a, b in zip(windows, windows[1:])]
     for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
         assert e1 == s2, "chunks are contiguous"
-        assert any(lo < e1 < hi for lo, hi in edges), f"cut at {e1} is not in a pause between windows"
+        assert any(
+            lo < e1 < hi for lo, hi in edges
+        ), f"cut at {e1} is not in a pause between windows"
         assert round(e1 * 16000) % 512 == 0, "cuts fall on VAD frames"
     assert all(e - s <= 120 for s, e in spans)
 
@@ -111,7 +117,9 @@ def test_run_writes_manifest_audio_and_chunks(jfk, tmp_path):
     assert manifest == json.loads(store.get_bytes(keys.manifest("j1")))
     assert abs(manifest["duration"] - len(long) / 16000) < 0.01
     assert len(manifest["chunks"]) >= 2, manifest["chunks"]
-    assert [c["end"] for c in manifest["chunks"][:-1]] == [c["start"] for c in manifest["chunks"][1:]]
+    assert [c["end"] for c in manifest["chunks"][:-1]] == [
+        c["start"] for c in manifest["chunks"][1:]
+    ]
     for chunk in manifest["chunks"]:
         samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
         assert abs(len(samples) / 16000 - (chunk["end"] - chunk["start"])) < 0.01
@@ -150,9 +158,15 @@ def test_per_channel_plans_chunks_for_each_channel(jfk, tmp_path):
     src = write_multichannel_wav([jfk, silence(11.0), jfk], tmp_path / "three.wav")
     store.put_file(keys.source("pc"), src)
     manifest = prepare.run("pc", store, chunk_seconds=120, per_channel=True)
-    assert [c["channel"] for c in manifest["chunks"]] == [0, 2], "a silent channel has nothing to transcribe"
+    assert [c["channel"] for c in manifest["chunks"]] == [
+        0,
+        2,
+    ], "a silent channel has nothing to transcribe"
     for chunk in manifest["chunks"]:
-        assert abs(len(audio.read_wav_bytes(store.get_bytes(chunk["key"]))) / 16000 - chunk["end"]) < 0.01
+        assert (
+            abs(len(audio.read_wav_bytes(store.get_bytes(chunk["key"]))) / 16000 - chunk["end"])
+            < 0.01
+        )
 
 
 def test_per_channel_refuses_mono(jfk, tmp_path):

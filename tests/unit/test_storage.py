@@ -27,7 +27,9 @@ def test_round_trip_and_missing_keys(store, tmp_path):
     src = tmp_path / "src.bin"
     src.write_bytes(b"\x00" * 1000)
     store.put_file("jobs/a/input/source", src)
-    assert store.download_to("jobs/a/input/source", tmp_path / "copy").read_bytes() == src.read_bytes()
+    assert (
+        store.download_to("jobs/a/input/source", tmp_path / "copy").read_bytes() == src.read_bytes()
+    )
 
 
 def test_overwrite_is_idempotent(store):

@@ -26,8 +26,14 @@ def options(tmp_path, **extra):
 
 def test_chunk_transcript_on_job_timeline(prepared, tmp_path):
     progress = []
-    result = transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path),
-                            on_progress=progress.append)
+    result = transcribe.run(
+        "jfk",
+        0,
+        prepared,
+        get_transcriber("faster_whisper"),
+        options(tmp_path),
+        on_progress=progress.append,
+    )
     assert json.loads(prepared.get_bytes(keys.chunk_transcript("jfk", 0))) == result
     text = " ".join(s["text"] for s in result["segments"])
     assert wer(JFK_TEXT, text) <= 0.10, text
@@ -46,12 +52,16 @@ def test_merge_builds_one_transcript(prepared, tmp_path):
     assert wer(JFK_TEXT, transcript["text"]) <= 0.10
     assert [s["id"] for s in transcript["segments"]] == list(range(len(transcript["segments"])))
     assert transcript["words"] == [w for s in transcript["segments"] for w in s["words"]]
-    assert transcript["language"] == "en" and transcript["duration"] == pytest.approx(11.0, abs=0.05)
+    assert transcript["language"] == "en" and transcript["duration"] == pytest.approx(
+        11.0, abs=0.05
+    )
 
 
 def test_english_only_model_refuses_other_languages(prepared, tmp_path):
     with pytest.raises(StageError, match="English-only"):
-        transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, language="de"))
+        transcribe.run(
+            "jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, language="de")
+        )
 
 
 def test_malformed_engine_output_is_a_stage_error(prepared, tmp_path, monkeypatch):

@@ -8,11 +8,17 @@ from dalston.db.base import Base
 from dalston.db.session import make_engine
 
 config = context.config
-url = config.attributes.get("url") or config.get_main_option("sqlalchemy.url") or get_settings().database_url
+url = (
+    config.attributes.get("url")
+    or config.get_main_option("sqlalchemy.url")
+    or get_settings().database_url
+)
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=url, target_metadata=Base.metadata, literal_binds=True, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -20,7 +26,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=Base.metadata, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
