@@ -41,7 +41,6 @@ import argparse
 import collections
 import datetime as dt
 import gc
-import inspect
 import json
 import logging
 import os
@@ -581,15 +580,9 @@ def start_base_cluster(cluster: Cluster) -> None:
 
 
 def build_recording(args: argparse.Namespace, path: Path) -> tuple[Path, str | None]:
-    """The long test file, and the text it speaks where :mod:`dalston.longaudio` knows it.
-
-    Handles both versions of ``longaudio.write``: ``(fixtures_dir, path, seconds) -> path``
-    (the recorded fixtures joined) and ``(path, seconds) -> (path, text)`` (synthetic speech).
-    """
+    """The long test file (synthetic speech, :mod:`dalston.longaudio`) and the text it speaks."""
     from dalston import longaudio
 
-    if "fixtures_dir" in inspect.signature(longaudio.write).parameters:
-        return longaudio.write(args.fixtures, path, args.seconds), None
     return longaudio.write(path, args.seconds)
 
 
