@@ -23,7 +23,7 @@ from celery.utils.log import get_task_logger
 from dalston.config import get_settings
 from dalston.db import queries
 from dalston.db.session import session_scope
-from dalston.errors import InvalidAudio, JobCancelled, StageError
+from dalston.errors import JobCancelled, StageError
 from dalston.pipeline import builder
 from dalston.pipeline.stages import Stage
 from dalston.stages import align as align_stage
@@ -170,48 +170,33 @@ def prepare(self: StageTask, job_id: str):
             except ValueError as exc:
                 raise StageError("url_fetch_failed", str(exc)) from exc
             self.store.put_file(keys.source(job_id), dest)
-    try:
-        manifest = prepare_stage.run(
-            job_id,
-            self.store,
-            settings.chunk_seconds,
-            per_channel=params.get("speaker_detection") == "per_channel",
-        )
-    except InvalidAudio:
-        raise
+    manifest = prepare_stage.run(
+        job_id,
+        self.store,
+        settings.chunk_seconds,
+        per_channel=params.get("speaker_detection") == "per_channel",
+    )
     plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
     if not self.finish(job_id):
         return {"job_id": job_id, "deleted": True}
     with self.session() as session:
         queries.set_duration(session, job_id, manifest["duration"])
-        for chunk in manifest["chunks"]:
+        # One row per planned task, so progress and cancellation see the whole plan.
+        seconds = {c["index"]: round(c["end"] - c["start"], 3) for c in manifest["chunks"]}
+        for (stage, part), task_id in plan.task_ids.items():
+            if stage == Stage.MERGE.value:
+                # Task.replace gives the chord's body another id; merge records it on start.
+                queries.ensure_stage(session, job_id, stage, part)
+                continue
+            chunk_stage = stage in (Stage.TRANSCRIBE.value, Stage.ALIGN.value)
             queries.ensure_stage(
                 session,
                 job_id,
-                Stage.TRANSCRIBE.value,
-                chunk["index"],
-                task_id=plan.task_ids[(Stage.TRANSCRIBE.value, chunk["index"])],
-                audio_seconds=round(chunk["end"] - chunk["start"], 3),
+                stage,
+                part,
+                task_id=task_id,
+                audio_seconds=seconds[part] if chunk_stage else None,
             )
-        if builder.wants_alignment(params):
-            for chunk in manifest["chunks"]:
-                queries.ensure_stage(
-                    session,
-                    job_id,
-                    Stage.ALIGN.value,
-                    chunk["index"],
-                    task_id=plan.task_ids[(Stage.ALIGN.value, chunk["index"])],
-                    audio_seconds=round(chunk["end"] - chunk["start"], 3),
-                )
-        if builder.wants_diarization(params) and manifest["chunks"]:
-            queries.ensure_stage(
-                session,
-                job_id,
-                Stage.DIARIZE.value,
-                0,
-                task_id=plan.task_ids[(Stage.DIARIZE.value, 0)],
-            )
-        queries.ensure_stage(session, job_id, Stage.MERGE.value, 0)
         if queries.job_status(session, job_id) not in queries.ACTIVE:
             return _cancelled(self, job_id)
     log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
