@@ -21,7 +21,37 @@ PG_ADMIN_URL = os.environ.get(
     "DALSTON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 )
 TEST_DB = f"dalston_test_{os.getpid()}"
-REDIS_URL = os.environ.get("DALSTON_TEST_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def _claim_redis_db() -> str:
+    """A Redis database no other live test run is using (13, then 14, 15, 12, …).
+
+    Two test runs on one Redis (two developers' shells, a helper and CI) would otherwise
+    flush and consume each other's queues. A run claims a database with a ``SET NX`` of its
+    pid; a claim whose process is gone is taken over.
+    """
+    if os.environ.get("DALSTON_TEST_REDIS"):
+        return os.environ["DALSTON_TEST_REDIS"]
+    try:
+        import redis
+
+        for db in (13, 14, 15, 12, 11, 10, 9, 8):
+            client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_timeout=1)
+            owner = client.get("dalston:test-run")
+            if owner is not None:
+                try:
+                    os.kill(int(owner), 0)
+                    continue  # a live run holds it
+                except (ProcessLookupError, ValueError):
+                    client.delete("dalston:test-run")
+            if client.set("dalston:test-run", os.getpid(), nx=True):
+                return f"redis://127.0.0.1:6379/{db}"
+    except Exception:  # Redis down: require_service reports it when a test needs it
+        pass
+    return "redis://127.0.0.1:6379/13"
+
+
+REDIS_URL = _claim_redis_db()
 
 os.environ.update(
     DALSTON_DATA_DIR=str(_TMP / "data"),
@@ -105,6 +135,7 @@ def redis_url():
 
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
+    client.set("dalston:test-run", os.getpid())  # keep the claim (see _claim_redis_db)
     yield REDIS_URL
     client.flushdb()
 
