@@ -1,0 +1,169 @@
+"""ElevenLabs-compatible batch speech-to-text: ``/v1/speech-to-text``.
+
+A client of the official ElevenLabs SDKs switches to Dalston by changing the base URL.
+``POST /v1/speech-to-text`` runs the same pipeline as the native API and answers
+synchronously: it waits (``DALSTON_SYNC_TIMEOUT``, 220 s by default — under the Python
+SDK's 240 s timeout) for the job and returns the ElevenLabs transcript. A job still running
+then is answered ``202`` with the webhook-acknowledgement shape, whose ``message`` says to
+fetch it from ``GET /v1/speech-to-text/transcripts/{transcription_id}`` (both SDKs parse that
+shape); ``webhook=true`` answers at once and POSTs the result later (``dalston.notify``).
+
+Errors have ElevenLabs' shape, ``{"detail": {"type", "code", "message", "status",
+"request_id", "param"}}``, with statuses the SDKs do not retry (the Python SDK's retry drops
+every form field but the file, api-compat.md §3.3).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from dalston.api import db, services, submission
+from dalston.compat import el_request, el_response
+from dalston.db import queries
+from dalston.db.models import JobStatus
+from dalston.errors import ApiError
+
+bp = Blueprint("elevenlabs", __name__, url_prefix="/v1/speech-to-text")
+
+ERROR_TYPES = {400: "validation_error", 401: "authentication_error", 404: "not_found"}
+
+
+def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:
+    return {
+        "detail": {
+            "type": ERROR_TYPES.get(status, "invalid_request" if status < 500 else "server_error"),
+            "code": code,
+            "message": message,
+            "status": code,
+            "request_id": g.get("request_id") or str(uuid.uuid4()),
+            "param": param,
+        }
+    }
+
+
+@bp.before_request
+def _request_id():
+    g.request_id = str(uuid.uuid4())
+    key = services().settings.api_key
+    if key and key not in (
+        request.headers.get("xi-api-key"),
+        request.headers.get("Authorization", "").removeprefix("Bearer ").strip(),
+    ):
+        raise ApiError(401, "invalid_api_key", "Invalid API key")
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    # The shared edge checks speak native statuses; ElevenLabs clients get 400 for any bad
+    # input (422 bodies are parsed as FastAPI validation lists by the SDKs).
+    status = 400 if exc.status in (415, 422) else exc.status
+    return jsonify(error_body(status, exc.code, exc.message, exc.field)), status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    code = {413: "file_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+        exc.code, "invalid_request"
+    )
+    return jsonify(error_body(exc.code or 400, code, exc.description or exc.name)), exc.code
+
+
+@bp.post("")
+def convert():
+    """Transcribe one file (``file``, ``cloud_storage_url`` or ``source_url``)."""
+    settings = services().settings
+    has_file = "file" in request.files
+    req = el_request.parse(
+        request.form, request.args, has_file=has_file, models_spec=settings.elevenlabs_models
+    )
+    if req.webhook and not settings.webhook_url:
+        raise ApiError(
+            400,
+            "webhook_not_configured",
+            "webhook=true needs a webhook receiver: set DALSTON_WEBHOOK_URL (and "
+            "DALSTON_WEBHOOK_SECRET to sign the deliveries)",
+            "webhook",
+        )
+    options = dict(req.response, enable_logging=req.enable_logging)
+    params = {"model": req.model or settings.default_model, **req.params, "elevenlabs": options}
+    job = submission.submit_job(
+        params,
+        upload=request.files.get("file") if has_file else None,
+        audio_url=req.source_url,
+        url_field="source_url" if request.form.get("source_url") else "cloud_storage_url",
+        raw_pcm=req.raw_pcm,
+        max_channels=el_request.MAX_CHANNELS,
+    )
+    if req.webhook:
+        return jsonify(
+            el_response.webhook_ack(
+                job.id, job.id, "Request accepted; the transcript will be sent to your webhook."
+            )
+        )
+    job = submission.wait_for_job(job.id, settings.sync_timeout)
+    if job is None:
+        raise ApiError(404, "transcript_not_found", "the job was deleted while it ran")
+    if not JobStatus(job.status).terminal:
+        return (
+            jsonify(
+                el_response.webhook_ack(
+                    job.id,
+                    job.id,
+                    f"The transcription is still running after {settings.sync_timeout:.0f} s. "
+                    f"Fetch it with GET /v1/speech-to-text/transcripts/{job.id}, or send "
+                    "webhook=true for long files.",
+                )
+            ),
+            202,
+        )
+    if job.status != JobStatus.COMPLETED.value:
+        raise ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+    body = el_response.render(job.result or {}, options, job.id)
+    if not req.enable_logging:
+        submission.delete_job(job)
+    return jsonify(body)
+
+
+def _job_or_404(transcription_id: str):
+    job = queries.get_job(db(), transcription_id)
+    if job is None:
+        raise ApiError(404, "transcript_not_found", f"no transcript with id {transcription_id!r}")
+    return job
+
+
+@bp.get("/transcripts/<transcription_id>")
+def get_transcript(transcription_id: str):
+    """A finished transcript; 404 with ``Retry-After`` while it is still being made."""
+    job = _job_or_404(transcription_id)
+    if not JobStatus(job.status).terminal:
+        body = error_body(
+            404,
+            "transcript_not_ready",
+            f"the transcript is still being made ({job.status}); try again shortly",
+        )
+        return jsonify(body), 404, {"Retry-After": "2"}
+    if job.status != JobStatus.COMPLETED.value:
+        raise ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+    options = (job.params or {}).get("elevenlabs") or {"granularity": "word"}
+    return jsonify(el_response.render(job.result or {}, options, job.id))
+
+
+@bp.delete("/transcripts/<transcription_id>")
+def delete_transcript(transcription_id: str):
+    """Delete a transcript and everything stored for it (an unfinished job is cancelled)."""
+    job = _job_or_404(transcription_id)
+    if not JobStatus(job.status).terminal:
+        submission.cancel_job(job.id)
+    submission.delete_job(job)
+    return "", 204
+
+
+@bp.errorhandler(Exception)
+def _internal_error(exc: Exception):
+    import logging
+
+    logging.getLogger(__name__).exception("unhandled error")
+    return jsonify(error_body(500, "internal_error", "internal server error")), 500

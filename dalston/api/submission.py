@@ -1,0 +1,176 @@
+"""What every API family does to start a job, and to wait for one.
+
+The native, ElevenLabs and OpenAI endpoints differ in their fields, their answers and
+their error shapes, not in how a job is made: the upload is checked at the edge (non-empty,
+decodable audio, channel count), stored, the job row committed and the canvas dispatched.
+Errors are raised as :class:`~dalston.errors.ApiError`; each API family renders them in
+its own shape.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+import uuid
+import wave
+from pathlib import Path
+
+from dalston import audio, fetch
+from dalston.api import db, services
+from dalston.db import queries
+from dalston.db.models import Job, JobStatus
+from dalston.errors import ApiError
+from dalston.pipeline import dispatch
+from dalston.stages.prepare import MAX_CHANNELS
+from dalston.storage import keys
+
+#: Shorter uploads are refused at once: there is nothing in them to transcribe.
+MIN_AUDIO_SECONDS = 0.05
+
+
+def pcm_to_wav(raw: bytes, sample_rate: int = 16000) -> bytes:
+    """Headerless 16-bit little-endian mono PCM (ElevenLabs ``pcm_s16le_16``) as a WAV file."""
+    if len(raw) % 2:
+        raise ApiError(
+            400, "invalid_audio", "pcm_s16le_16 audio must hold whole 16-bit samples", "file"
+        )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(raw)
+    return out.getvalue()
+
+
+def store_upload(
+    job_id: str,
+    upload,
+    *,
+    per_channel: bool = False,
+    max_channels: int = MAX_CHANNELS,
+    raw_pcm: bool = False,
+) -> str:
+    """Check the upload is non-empty, decodable audio and store it; returns its file name.
+
+    The format is found from the content (PyAV), never from the file name or content type:
+    SDKs send raw bytes as ``upload``/``application/octet-stream``, or WAV labelled mp3.
+    """
+    name = os.path.basename(upload.filename or "upload")[:255]
+    with tempfile.TemporaryDirectory(prefix="dalston-upload-") as tmp:
+        path = Path(tmp) / "upload"
+        upload.save(path)
+        if path.stat().st_size == 0:
+            raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
+        if raw_pcm:
+            path.write_bytes(pcm_to_wav(path.read_bytes()))
+        try:
+            info = audio.probe(path)
+        except ValueError as exc:
+            raise ApiError(
+                415, "unsupported_media_type", f"could not read audio from {name!r}: {exc}", "file"
+            ) from exc
+        if per_channel and not 2 <= info.channels <= max_channels:
+            raise ApiError(
+                422,
+                "unsupported_option",
+                f"one speaker per channel needs 2 to {max_channels} channels; {name!r} has "
+                f"{info.channels}",
+                "speaker_detection",
+            )
+        if info.duration is not None and info.duration < MIN_AUDIO_SECONDS:
+            raise ApiError(
+                400,
+                "audio_too_short",
+                f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
+                "file",
+            )
+        services().store.put_file(keys.source(job_id), path)
+    return name
+
+
+def check_url(url: str, field: str) -> None:
+    try:
+        fetch.check_url(url, services().settings.allow_private_urls)
+    except fetch.UrlNotAllowed as exc:
+        raise ApiError(400, "url_not_allowed", str(exc), field) from exc
+
+
+def submit_job(
+    params: dict,
+    *,
+    upload=None,
+    audio_url: str | None = None,
+    url_field: str = "audio_url",
+    raw_pcm: bool = False,
+    max_channels: int = MAX_CHANNELS,
+) -> Job:
+    """Store the audio (or check the URL), commit the job and dispatch its canvas.
+
+    ``params`` must hold ``model``; it is stored on the job and read by every stage.
+    """
+    if audio_url:
+        check_url(audio_url, url_field)
+    job_id = str(uuid.uuid4())
+    per_channel = params.get("speaker_detection") == "per_channel"
+    if upload is not None:
+        source_name = store_upload(
+            job_id, upload, per_channel=per_channel, max_channels=max_channels, raw_pcm=raw_pcm
+        )
+    else:
+        source_name = audio_url.rsplit("/", 1)[-1]
+    job = Job(
+        id=job_id,
+        status=JobStatus.PENDING.value,
+        model=params["model"],
+        params=params,
+        source_name=source_name[:255] or None,
+        source_url=audio_url,
+    )
+    try:
+        dispatch.submit(services().celery, db(), job)
+    except Exception as exc:
+        raise ApiError(503, "broker_unavailable", f"the job queue is unreachable: {exc}") from exc
+    return job
+
+
+def wait_for_job(job_id: str, timeout: float, poll: float = 0.2) -> Job | None:
+    """Block until the job is terminal or ``timeout`` seconds pass; the job as last read.
+
+    Synchronous answers (ElevenLabs, OpenAI) wait here while the pipeline runs on the
+    workers. A fresh session per poll sees the workers' commits.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        session = services().sessions()
+        try:
+            job = queries.get_job(session, job_id)
+            if job is None or JobStatus(job.status).terminal or time.monotonic() >= deadline:
+                if job is not None:
+                    session.expunge(job)
+                return job
+        finally:
+            session.close()
+        time.sleep(poll)
+
+
+def delete_job(job: Job) -> None:
+    """Remove every trace of a terminal job: its stored objects and its rows."""
+    services().store.delete_prefix(keys.job_prefix(job.id))
+    session = db()
+    queries.delete_job(session, job.id)
+    session.commit()
+
+
+def cancel_job(job_id: str) -> None:
+    """Cancel an unfinished job (its client went away) and revoke its tasks."""
+    session = services().sessions()
+    try:
+        task_ids = queries.cancel_job(session, job_id)
+        session.commit()
+    finally:
+        session.close()
+    if task_ids:
+        services().celery.control.revoke(task_ids)
