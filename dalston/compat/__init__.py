@@ -1,0 +1,1 @@
+"""Pure helpers that shape Dalston transcripts into other vendors' wire formats."""
