@@ -1,10 +1,13 @@
 """Engines behind one registry: each stage asks for an engine by name.
 
 ``DALSTON_TRANSCRIBE_ENGINE`` picks the transcriber (``faster_whisper``, the default, or
-``fake`` for fault injection in tests); ``DALSTON_ALIGN_ENGINE`` the aligner
-(``pocketsphinx``); ``DALSTON_DIARIZE_ENGINE`` the diarizer (``dvector``, the offline
-default). Engines are created once per worker process, lazily,
-inside the process that uses them (CUDA does not survive a fork).
+``fake`` for fault injection in tests); ``DALSTON_ALIGN_ENGINE`` the default aligner
+(``pocketsphinx``; ``whisper`` keeps Whisper's word times; ``whisperx`` is wav2vec2 CTC
+alignment); ``DALSTON_DIARIZE_ENGINE`` the default diarizer (``dvector``, the offline
+default, or ``pyannote``). A request may name its own aligner (``align_engine``) and
+diarizer (``diarize_engine``) from these registries, and ``transcribe_engine=whisperx-full``
+sends the whole job to one ``PIPELINES`` engine. Engines are created once per worker
+process, lazily, inside the process that uses them (CUDA does not survive a fork).
 """
 
 from __future__ import annotations
@@ -21,13 +24,26 @@ TRANSCRIBERS = {
 }
 ALIGNERS = {
     "pocketsphinx": "dalston.engines.forced_align:PocketsphinxAligner",
+    "whisper": "dalston.engines.whisper_timing:WhisperTimings",
+    "whisperx": "dalston.engines.whisperx:WhisperXAligner",
 }
 DIARIZERS = {
     "dvector": "dalston.engines.dvector:DVectorDiarizer",
+    "pyannote": "dalston.engines.pyannote:PyannoteDiarizer",
 }
+#: Engines that transcribe, align and diarize in one task (their own queue and stage).
+PIPELINES = {
+    "whisperx-full": "dalston.engines.whisperx:WhisperXFull",
+}
+#: What a request's ``transcribe_engine`` may name: the chunked faster-whisper pipeline
+#: (whose transcriber is the worker's ``DALSTON_TRANSCRIBE_ENGINE``) or a full pipeline.
+TRANSCRIBE_ENGINES = ("faster_whisper", *PIPELINES)
 #: Diarizers a worker can be configured with (``DALSTON_DIARIZE_ENGINE``) but a request
 #: cannot ask for: fault injection in tests.
 TEST_DIARIZERS = {"fake": "dalston.engines.fake:FakeDiarizer"}
+#: The same for full pipelines (``DALSTON_WHISPERX_FULL_ENGINE=fake``): a stand-in for
+#: whisperx-full, whose weights cannot be had offline, so its canvas can be tested.
+TEST_PIPELINES = {"fake": "dalston.engines.fake:FakeFullPipeline"}
 
 
 def _engine(stage: str, registry: dict[str, str], name: str):
@@ -61,3 +77,11 @@ def get_diarizer(name: str | None = None):
     name = name or configured or "dvector"
     registry = {**DIARIZERS, **TEST_DIARIZERS} if name == configured else DIARIZERS
     return _engine("diarize", registry, name)
+
+
+def get_pipeline(name: str = "whisperx-full"):
+    """The full-pipeline engine ``name``; ``DALSTON_WHISPERX_FULL_ENGINE=fake`` swaps in the
+    test stand-in for whisperx-full."""
+    if name == "whisperx-full" and os.environ.get("DALSTON_WHISPERX_FULL_ENGINE") == "fake":
+        return _engine("pipeline", TEST_PIPELINES, "fake")
+    return _engine("pipeline", PIPELINES, name)

@@ -1,8 +1,10 @@
 """align: refine one chunk's word timestamps against its audio.
 
-English chunks go through the forced aligner (pocketsphinx); a word it cannot place keeps
-Whisper's time. Other languages keep Whisper's word timings. Each word says which method
-timed it. The output has the chunk transcript's shape, under ``jobs/<id>/align/``.
+The aligner is the request's ``align_engine`` (default the worker's ``DALSTON_ALIGN_ENGINE``).
+An aligner says which languages it covers (``languages``; pocketsphinx: English, whisperX:
+any, with the chunk's language passed on; ``whisper``: none). A chunk in another language
+keeps Whisper's word timings, and so does a word the aligner cannot place. Each word says
+which method timed it. The output has the chunk transcript's shape, under ``jobs/<id>/align/``.
 """
 
 from __future__ import annotations
@@ -14,15 +16,21 @@ from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
+#: Languages of an aligner that does not say (pocketsphinx's en-us model).
 ALIGNABLE_LANGUAGES = ("en",)
 
 
 def run(job_id: str, index: int, store: ArtifactStore, aligner) -> dict:
     chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
-    if chunk["language"] in ALIGNABLE_LANGUAGES and chunk["segments"]:
+    languages = getattr(aligner, "languages", ALIGNABLE_LANGUAGES)
+    if chunk["segments"] and (languages is None or chunk["language"] in languages):
         plan = {c["index"]: c for c in load_manifest(job_id, store)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
-        chunk = dict(chunk, segments=aligner.align(samples, plan["start"], chunk["segments"]))
+        # Aligners for any language are told which one the chunk is in.
+        options = {"language": chunk["language"] or "en"} if languages is None else {}
+        chunk = dict(
+            chunk, segments=aligner.align(samples, plan["start"], chunk["segments"], **options)
+        )
     else:
         chunk = dict(
             chunk,

@@ -1,0 +1,63 @@
+"""whisperx_full: transcribe, align and diarize the whole prepared audio in one task.
+
+For ``transcribe_engine=whisperx-full``. prepare plans a single chunk covering the file for
+these jobs, and this stage writes its output in the shapes merge already reads: that chunk's
+aligned transcript (``jobs/<id>/align/chunk_0000.json``) and, when the job is diarized, the
+speaker turns (``jobs/<id>/diarize/turns.json``). merge then stitches, assigns speakers and
+renders exports exactly as for the chunked pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from dalston import audio
+from dalston.contracts import ChunkTranscript
+from dalston.errors import StageError
+from dalston.stages.prepare import load_manifest
+from dalston.stages.transcribe import _check_segments
+from dalston.storage import keys
+from dalston.storage.base import ArtifactStore
+
+
+def run(
+    job_id: str,
+    store: ArtifactStore,
+    engine,
+    options: dict,
+    on_progress: Callable[[float], None] | None = None,
+) -> tuple[ChunkTranscript, list[dict]]:
+    """Run the full-pipeline ``engine`` on the prepared audio; returns (transcript, turns).
+
+    Args:
+        options: engine options (model, model_dir, device, compute_type, batch_size,
+            language, diarize, num_speakers, min_speakers, max_speakers).
+    """
+    manifest = load_manifest(job_id, store)
+    if len(manifest["chunks"]) != 1:
+        raise StageError(
+            "internal_error",
+            f"whisperx_full expects one chunk covering the file; the plan has "
+            f"{len(manifest['chunks'])}",
+        )
+    (chunk,) = manifest["chunks"]
+    samples = audio.read_wav_bytes(store.get_bytes(manifest["audio_key"]))
+    result = engine.run(samples, on_progress=on_progress, **options)
+    _check_segments(result["segments"])  # malformed output fails here, not in merge
+    transcript = ChunkTranscript(
+        index=chunk["index"],
+        channel=None,
+        language=result["language"],
+        language_probability=result["language_probability"],
+        segments=result["segments"],
+    )
+    store.put_bytes(
+        keys.aligned_chunk(job_id, chunk["index"]),
+        json.dumps(transcript).encode(),
+        "application/json",
+    )
+    turns = result["turns"]
+    if options.get("diarize"):
+        store.put_bytes(keys.turns(job_id), json.dumps(turns).encode(), "application/json")
+    return transcript, turns
