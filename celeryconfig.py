@@ -26,7 +26,9 @@ import os
 from kombu import Exchange, Queue
 
 #: The pipeline stages, in canvas order; each has one queue and one task ``dalston.<stage>``.
-STAGE_QUEUES = ("prepare", "transcribe", "align", "diarize", "merge")
+#: ``whisperx_full`` replaces transcribe, align and diarize for jobs that ask for the
+#: whisperx-full engine (one GPU task for the whole file).
+STAGE_QUEUES = ("prepare", "transcribe", "align", "diarize", "whisperx_full", "merge")
 
 _redis_default = "redis://127.0.0.1:6379/0"
 

@@ -31,6 +31,7 @@ from dalston.stages import diarize as diarize_stage
 from dalston.stages import merge as merge_stage
 from dalston.stages import prepare as prepare_stage
 from dalston.stages import transcribe as transcribe_stage
+from dalston.stages import whisperx_full as whisperx_full_stage
 from dalston.storage import keys, make_store
 
 log = get_task_logger(__name__)
@@ -173,7 +174,8 @@ def prepare(self: StageTask, job_id: str):
     manifest = prepare_stage.run(
         job_id,
         self.store,
-        settings.chunk_seconds,
+        # whisperx-full takes the whole file in one task: one chunk, however long.
+        float("inf") if builder.uses_whisperx_full(params) else settings.chunk_seconds,
         per_channel=params.get("speaker_detection") == "per_channel",
     )
     plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
@@ -189,13 +191,16 @@ def prepare(self: StageTask, job_id: str):
                 queries.ensure_stage(session, job_id, stage, part)
                 continue
             chunk_stage = stage in (Stage.TRANSCRIBE.value, Stage.ALIGN.value)
+            whole_file = stage == Stage.WHISPERX_FULL.value
             queries.ensure_stage(
                 session,
                 job_id,
                 stage,
                 part,
                 task_id=task_id,
-                audio_seconds=seconds[part] if chunk_stage else None,
+                audio_seconds=(
+                    seconds[part] if chunk_stage else manifest["duration"] if whole_file else None
+                ),
             )
         if queries.job_status(session, job_id) not in queries.ACTIVE:
             return _cancelled(self, job_id)
@@ -249,13 +254,15 @@ def align(self: StageTask, job_id: str, part: int):
         return {"job_id": job_id, "part": part, "skipped": True}
     from dalston.engines import get_aligner
 
-    result = align_stage.run(job_id, part, self.store, get_aligner())
+    with self.session() as session:
+        params = dict(queries.get_job(session, job_id).params)
+    result = align_stage.run(job_id, part, self.store, get_aligner(params.get("align_engine")))
     self.finish(job_id, part)
     words = [w for s in result["segments"] for w in s.get("words", [])]
     return {
         "job_id": job_id,
         "part": part,
-        "aligned": sum(w.get("timing") == "forced_alignment" for w in words),
+        "aligned": sum(w.get("timing", "whisper") != "whisper" for w in words),
         "words": len(words),
     }
 
@@ -277,6 +284,44 @@ def diarize(self: StageTask, job_id: str):
     return {"job_id": job_id, "turns": len(turns), "speakers": len({t["speaker"] for t in turns})}
 
 
+@_stage_task(Stage.WHISPERX_FULL)
+def whisperx_full(self: StageTask, job_id: str):
+    """Transcribe, align and diarize the whole file with the whisperx-full engine."""
+    if not self.start(job_id):
+        return {"job_id": job_id, "skipped": True}
+    from dalston.engines import get_pipeline
+
+    settings = self.settings
+    with self.session() as session:
+        params = dict(queries.get_job(session, job_id).params)
+    options = dict(
+        model=params["model"],
+        model_dir=settings.model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        batch_size=settings.batch_size,
+        language=params.get("language"),
+        diarize=builder.wants_diarization(params),
+        **{k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")},
+    )
+    try:
+        transcript, turns = whisperx_full_stage.run(
+            job_id,
+            self.store,
+            get_pipeline(params["transcribe_engine"]),
+            options,
+            on_progress=self.progress_reporter(job_id),
+        )
+    except JobCancelled:
+        return _cancelled(self, job_id)
+    self.finish(job_id)
+    return {
+        "job_id": job_id,
+        "segments": len(transcript["segments"]),
+        "speakers": len({t["speaker"] for t in turns}),
+    }
+
+
 #: How long merge waits for chunks still running when the chord fired early.
 MERGE_WAIT_SECONDS = 2.0
 
@@ -287,7 +332,7 @@ def merge(self: StageTask, job_id: str):
     with self.session() as session:
         active = queries.job_status(session, job_id) in queries.ACTIVE
         pending = collections.Counter()
-        for stage in (Stage.TRANSCRIBE, Stage.ALIGN, Stage.DIARIZE):
+        for stage in (Stage.TRANSCRIBE, Stage.ALIGN, Stage.DIARIZE, Stage.WHISPERX_FULL):
             pending.update(queries.stage_summary(session, job_id, stage.value))
     if active and (pending.get("running") or pending.get("pending")):
         # A chunk delivered twice (its worker died, or it outlived the visibility timeout)
@@ -300,7 +345,7 @@ def merge(self: StageTask, job_id: str):
         params = dict(queries.get_job(session, job_id).params)
     manifest = prepare_stage.load_manifest(job_id, self.store)
     chunks = merge_stage.load_chunks(
-        job_id, self.store, manifest, aligned=builder.wants_alignment(params)
+        job_id, self.store, manifest, aligned=builder.merges_aligned(params)
     )
     turns = (
         diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None

@@ -34,7 +34,7 @@ K8S_DIR = ROOT / "deploy" / "k8s"
 README = ROOT / "README.md"
 
 #: Stages whose engines need a GPU in a deployment (design.md §4).
-GPU_QUEUES = {"transcribe", "align", "diarize"}
+GPU_QUEUES = {"transcribe", "align", "diarize", "whisperx_full"}
 #: ``workers/*.py`` entry points that are processes but not stage queues (design.md §2).
 NON_QUEUE_ENTRY_POINTS = {"realtime", "beat", "flower"}
 #: ``python -m workers.<name>`` anywhere in a command.
@@ -349,3 +349,18 @@ def test_every_queue_has_a_k8s_deployment(queue):
             assert (
                 str(limits.get("nvidia.com/gpu")) == "1"
             ), f"Deployment {name} (GPU queue {queue!r}) does not request nvidia.com/gpu: 1"
+
+
+# The gpu extra -------------------------------------------------------------------------------
+
+
+def test_gpu_extra_holds_the_hub_engines_and_the_gpu_image_installs_it():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    gpu = cfg["options.extras_require"]["gpu"]
+    assert "pyannote.audio" in gpu and "whisperx" in gpu, gpu
+    dockerfile = (ROOT / "deploy" / "Dockerfile.worker-gpu").read_text()
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert any("gpu" in line for line in installs), installs

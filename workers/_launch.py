@@ -18,6 +18,7 @@ DEFAULTS = {
     "transcribe": ("solo", 1, []),
     "align": ("solo", 1, []),
     "diarize": ("solo", 1, []),
+    "whisperx_full": ("solo", 1, []),
     "merge": ("prefork", 2, []),
 }
 

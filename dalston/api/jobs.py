@@ -24,7 +24,7 @@ from dalston import audio, fetch
 from dalston.api import db, services
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus, StageRun
-from dalston.engines import DIARIZERS, models
+from dalston.engines import ALIGNERS, DIARIZERS, TRANSCRIBE_ENGINES, models
 from dalston.errors import ApiError
 from dalston.pipeline import builder, dispatch
 from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
@@ -65,6 +65,18 @@ def get_job_or_404(job_id: str) -> Job:
     return job
 
 
+def _check_engine(name: str | None, known, field: str) -> None:
+    """422 ``unknown_engine`` when a request names an engine this server does not have."""
+    if name is not None and name not in known:
+        raise ApiError(
+            422,
+            "unknown_engine",
+            f"unknown {field.split('_')[0]} engine {name!r}; "
+            f"choose one of {', '.join(sorted(known))}",
+            field,
+        )
+
+
 def _job_options(data: dict, model: str) -> dict:
     if data["speaker_detection"] == "per_channel" and any(
         data.get(k) is not None for k in ("num_speakers", "min_speakers", "max_speakers")
@@ -84,6 +96,17 @@ def _job_options(data: dict, model: str) -> dict:
             f"choose one of {', '.join(sorted(DIARIZERS))}",
             "diarize_engine",
         )
+    _check_engine(data.get("align_engine"), ALIGNERS, "align_engine")
+    _check_engine(data.get("transcribe_engine"), TRANSCRIBE_ENGINES, "transcribe_engine")
+    whisperx_full = data.get("transcribe_engine") == builder.WHISPERX_FULL
+    if whisperx_full and data["speaker_detection"] == "per_channel":
+        raise ApiError(
+            422,
+            "unsupported_option",
+            "transcribe_engine=whisperx-full transcribes the mono mix in one task; "
+            "speaker_detection=per_channel needs transcribe_engine=faster_whisper",
+            "speaker_detection",
+        )
     language = data.get("language")
     return {
         "model": model,
@@ -91,6 +114,8 @@ def _job_options(data: dict, model: str) -> dict:
         "timestamps_granularity": data["timestamps_granularity"],
         "speaker_detection": data["speaker_detection"],
         "diarize_engine": data["diarize_engine"],
+        "align_engine": data.get("align_engine"),
+        "transcribe_engine": data.get("transcribe_engine") or "faster_whisper",
         "num_speakers": data.get("num_speakers"),
         "min_speakers": data.get("min_speakers"),
         "max_speakers": data.get("max_speakers"),

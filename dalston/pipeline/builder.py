@@ -7,9 +7,12 @@ rest, which prepare puts in its own place with ``Task.replace``::
     prepare ─► chord([transcribe i → align i, …], merge)           # word timestamps
     prepare ─► chord([transcribe i → align i, …, diarize], merge)  # + diarize
     prepare ─► merge                                              # no speech at all
+    prepare ─► whisperx_full ─► merge                             # transcribe_engine=whisperx-full
 
 diarize sits in the chord's header beside the transcribe tasks, so it runs at the same time
-as transcription, on any diarize worker.
+as transcription, on any diarize worker. The whisperx-full engine transcribes, aligns and
+diarizes the whole file in one task (whisperX's own pipeline), so its jobs are a plain chain:
+prepare plans a single chunk for them and nothing runs in parallel.
 
 Signatures are built by name, so the API never imports engine code; ``task_routes`` in
 ``celeryconfig`` sends each to its queue. Every signature is immutable (``.si``): stages read
@@ -55,6 +58,8 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
     merge = _sig(app, Stage.MERGE, job_id, None, ids)
     if not chunk_indexes:
         return Plan(merge, ids)
+    if uses_whisperx_full(params):
+        return Plan(chain(_sig(app, Stage.WHISPERX_FULL, job_id, None, ids), merge), ids)
     if wants_alignment(params):
         # Each chunk is aligned as soon as it is transcribed, on an align worker, while
         # other chunks are still being transcribed.
@@ -71,8 +76,21 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
     return Plan(chord(header, merge), ids)
 
 
+#: The ``transcribe_engine`` that runs the whole pipeline in one ``whisperx_full`` task.
+WHISPERX_FULL = "whisperx-full"
+
+
+def uses_whisperx_full(params: dict) -> bool:
+    return params.get("transcribe_engine") == WHISPERX_FULL
+
+
 def wants_alignment(params: dict) -> bool:
     return params.get("timestamps_granularity", "word") == "word"
+
+
+def merges_aligned(params: dict) -> bool:
+    """Whether merge reads aligned chunk artifacts (whisperx_full writes its output as those)."""
+    return wants_alignment(params) or uses_whisperx_full(params)
 
 
 def wants_diarization(params: dict) -> bool:
@@ -81,6 +99,8 @@ def wants_diarization(params: dict) -> bool:
 
 def planned_stages(params: dict) -> list[Stage]:
     """The stages a job with these options runs, for progress weighting and display."""
+    if uses_whisperx_full(params):
+        return [Stage.PREPARE, Stage.WHISPERX_FULL, Stage.MERGE]
     stages = [Stage.PREPARE, Stage.TRANSCRIBE]
     if wants_alignment(params):
         stages.append(Stage.ALIGN)

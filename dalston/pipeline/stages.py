@@ -10,6 +10,8 @@ class Stage(str, enum.Enum):
     TRANSCRIBE = "transcribe"
     ALIGN = "align"
     DIARIZE = "diarize"
+    #: transcribe + align + diarize in one task (the whisperx-full engine), on its own queue
+    WHISPERX_FULL = "whisperx_full"
     MERGE = "merge"
 
     @property
@@ -27,5 +29,6 @@ PROGRESS_WEIGHTS = {
     Stage.TRANSCRIBE: 80.0,
     Stage.ALIGN: 5.0,
     Stage.DIARIZE: 5.0,
+    Stage.WHISPERX_FULL: 90.0,
     Stage.MERGE: 5.0,
 }

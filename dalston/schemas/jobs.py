@@ -75,7 +75,23 @@ class JobCreateSchema(Schema):
     diarize_engine = fields.String(
         load_default=None,
         validate=validate.Length(1, 64),
-        metadata={"description": "Diarization engine (default dvector)"},
+        metadata={"description": "Diarization engine: dvector (default) or pyannote (GPU hosts)"},
+    )
+    align_engine = fields.String(
+        load_default=None,
+        validate=validate.Length(1, 64),
+        metadata={
+            "description": "Word-timing engine: pocketsphinx (default; English forced "
+            "alignment), whisper (keep Whisper's word times) or whisperx (wav2vec2; GPU hosts)"
+        },
+    )
+    transcribe_engine = fields.String(
+        load_default="faster_whisper",
+        validate=validate.Length(1, 64),
+        metadata={
+            "description": "faster_whisper (default; chunked pipeline) or whisperx-full "
+            "(whisperX transcribes, aligns and diarizes in one task; GPU hosts)"
+        },
     )
     num_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
     min_speakers = fields.Integer(load_default=None, validate=validate.Range(1, 32))
@@ -121,7 +137,10 @@ class WordSchema(Schema):
         allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}
     )
     timing = fields.String(
-        metadata={"description": "How the times were found: whisper, forced_alignment"}
+        metadata={
+            "description": "How the times were found: whisper, forced_alignment, wav2vec2, "
+            "interpolated"
+        }
     )
 
 

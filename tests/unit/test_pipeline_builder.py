@@ -67,3 +67,35 @@ def test_messages_carry_ids_only():
     assert (
         len(json.dumps(plan.signature)) < 50 * 600
     ), "a signature holds ids and options, never audio"
+
+
+def test_whisperx_full_is_prepare_then_one_task_then_merge():
+    params = {"transcribe_engine": "whisperx-full", "speaker_detection": "diarize"}
+    plan = builder.after_prepare(app, "job-1", params, [0])
+    first, merge = plan.signature.tasks
+    assert [first.task, merge.task] == ["dalston.whisperx_full", "dalston.merge"]
+    assert first.args == ("job-1",) and first.immutable and merge.immutable
+    assert app.amqp.router.route(first.options, first.task, ())["queue"].name == "whisperx_full"
+    assert set(plan.task_ids) == {("whisperx_full", 0), ("merge", 0)}
+    assert plan.task_ids[("whisperx_full", 0)] == first.options["task_id"]
+    assert [s.value for s in builder.planned_stages(params)] == [
+        "prepare",
+        "whisperx_full",
+        "merge",
+    ]
+    assert builder.merges_aligned({**params, "timestamps_granularity": "segment"})
+
+
+def test_whisperx_full_with_no_speech_goes_straight_to_merge():
+    plan = builder.after_prepare(app, "job-1", {"transcribe_engine": "whisperx-full"}, [])
+    assert plan.signature.task == "dalston.merge"
+
+
+def test_the_align_engine_does_not_change_the_canvas():
+    """align_engine is read by the align task; every choice chains align after transcribe."""
+    shapes = []
+    for engine in (None, "pocketsphinx", "whisper", "whisperx"):
+        plan = builder.after_prepare(app, "job-1", {"align_engine": engine}, [0, 1])
+        shapes.append([[t.task for t in link.tasks] for link in plan.signature.tasks])
+        assert builder.planned_stages({"align_engine": engine})[2].value == "align"
+    assert all(shape == [["dalston.transcribe", "dalston.align"]] * 2 for shape in shapes)
