@@ -7,7 +7,7 @@ library classes), so any stage can be re-run from storage alone.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class SpeechRegion(TypedDict):
@@ -40,22 +40,53 @@ class PreparedAudio(TypedDict):
     warnings: list[str]
 
 
-class Word(TypedDict, total=False):
+class Character(TypedDict):
+    """One character of a word, timed inside the word ([word.start, word.end], in order)."""
+
     text: str
     start: float
     end: float
-    confidence: float | None  # the model's word probability
-    speaker: str | None
+
+
+class Word(TypedDict, total=False):
+    """A word. ``confidence`` and ``logprob`` carry one number, Whisper's word probability,
+    on the two scales the APIs want: ``confidence`` in [0, 1] (OpenAI's word probability)
+    and ``logprob`` its natural log (ElevenLabs' ``logprob``, ≤ 0), taken before rounding
+    as ``ln(max(p, 1e-10))`` so it is never -inf. An audio event joined from several words
+    has their product / sum."""
+
+    text: str
+    start: float
+    end: float
+    confidence: float | None  # Whisper's word probability, 0–1
+    logprob: float | None  # ln(confidence), ≤ 0
+    type: str  # "word", or "audio_event" for "[Music]", "(laughs)"… (tag_audio_events)
     timing: str  # how the times were obtained: "whisper", "forced_alignment", ...
+    characters: list[Character]  # always present; from phones when forced-aligned
+    speaker: str | None
+    channel: int | None  # per-channel jobs
 
 
 class Segment(TypedDict, total=False):
+    """A segment. The decoder fields mirror faster-whisper's Segment (and OpenAI's
+    verbose_json): ``seek`` is the start of the 30-second window that produced it, in mel
+    frames (100 per second) on the job timeline; ``tokens`` its token ids (timestamp tokens
+    included); ``temperature`` the one it was decoded at; ``avg_logprob``,
+    ``compression_ratio`` and ``no_speech_prob`` as Whisper computes them. Segments split by
+    speaker keep their original segment's decoder fields."""
+
     id: int
     start: float
     end: float
     text: str
+    type: str  # "speech", or "audio_event" when its text is only events
     speaker: str | None
+    channel: int | None
+    seek: int
+    tokens: list[int]
+    temperature: float
     avg_logprob: float | None
+    compression_ratio: float
     no_speech_prob: float | None
     words: list[Word]
 
@@ -65,9 +96,10 @@ class ChunkTranscript(TypedDict):
 
     index: int
     channel: int | None
-    language: str | None
+    language: str | None  # the spoken language, also when translated
     language_probability: float | None
     segments: list[Segment]
+    task: NotRequired[str]  # "transcribe" or "translate" (English text); absent: transcribe
 
 
 class Transcript(TypedDict):

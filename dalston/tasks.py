@@ -230,7 +230,10 @@ def transcribe(self: StageTask, job_id: str, part: int):
         vocabulary=params.get("vocabulary"),
         temperature=params.get("temperature"),
         beam_size=params.get("beam_size") or 5,
-        word_timestamps=params.get("timestamps_granularity", "word") == "word",
+        word_timestamps=params.get("timestamps_granularity", "word") in ("word", "character"),
+        seed=params.get("seed"),
+        task=params.get("task", "transcribe"),
+        tag_audio_events=bool(params.get("tag_audio_events")),
     )
     try:
         result = transcribe_stage.run(

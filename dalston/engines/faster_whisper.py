@@ -12,11 +12,33 @@ Models are loaded once per worker process and kept, keyed by (name, device, comp
 threads). ``transcribe()`` consumes the lazy segment generator completely and returns plain
 dicts, reporting progress (and so giving the caller a chance to stop on cancellation) after
 every batch.
+
+Options beyond faster-whisper's own:
+
+* ``temperature > 0`` samples. The batched pipeline hands CTranslate2 the temperature but
+  not ``sampling_topk``, whose default (1) is greedy, so the temperature alone changes
+  nothing; here the decoder samples from the whole distribution, ``BEST_OF`` candidates per
+  window, and keeps the likeliest — what Whisper itself does at temperature > 0.
+* ``seed`` makes that sampling repeatable. ``ctranslate2.set_random_seed`` only seeds a
+  decoding thread's generator when the thread first samples (CTranslate2 keeps one
+  ``thread_local`` generator per worker thread), so reseeding a model that has sampled
+  before changes nothing. A seeded chunk therefore decodes on a fresh replica of the model,
+  whose one worker thread seeds its generator from the seed set right before its first
+  batch; the replica is dropped afterwards (loading it took 0.15–1.8 s for tiny.en or base
+  on a busy 2-core CPU). The result depends on the seed and on how the chunk's windows are
+  batched (``batch_size``), so it repeats on the same configuration. At temperature 0 beam
+  search is deterministic and the seed is not needed.
+* ``task="translate"`` makes a multilingual model write English; English-only models
+  cannot (``model_cannot_translate``).
+* ``tag_audio_events`` lets Whisper write non-speech annotations ("[Music]", "(laughs)"),
+  which it is otherwise prevented from writing, and labels them (``audio_events``).
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -24,11 +46,18 @@ from typing import Callable
 
 import numpy as np
 
-from dalston.contracts import Segment
-from dalston.engines import models
+from dalston.contracts import Segment, Word
+from dalston.engines import audio_events, models
+from dalston.engines.forced_align import character_times
 from dalston.errors import ModelNotAvailable, StageError
 
 log = logging.getLogger(__name__)
+
+#: Candidates sampled per 30-second window at temperature > 0 (Whisper's ``best_of``).
+BEST_OF = 5
+TASKS = ("transcribe", "translate")
+#: Seeding happens when a fresh replica first samples; one seeding at a time per process.
+_seed_lock = threading.Lock()
 
 
 def _sec(value) -> float:
@@ -41,6 +70,7 @@ class FasterWhisperTranscriber:
 
     def __init__(self):
         self._models: dict[tuple, object] = {}
+        self._paths: dict[tuple, str] = {}
         self._lock = threading.Lock()
 
     def load(
@@ -62,17 +92,14 @@ class FasterWhisperTranscriber:
                 return self._models[key]
             from faster_whisper import WhisperModel
 
-            path = models.resolve(model, model_dir)
             offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
             try:
+                path = self._local_path(models.resolve(model, model_dir), model_dir, offline)
                 loaded = WhisperModel(
-                    path,
-                    device=device,
-                    compute_type=compute_type,
-                    cpu_threads=cpu_threads,
-                    download_root=str(model_dir),
-                    local_files_only=offline,
+                    path, device=device, compute_type=compute_type, cpu_threads=cpu_threads
                 )
+            except ModelNotAvailable:
+                raise
             except Exception as exc:  # hub errors, missing files, bad CTranslate2 models
                 raise ModelNotAvailable(
                     f"could not load model {model!r}: {exc.__class__.__name__}: {str(exc)[:300]}. "
@@ -84,7 +111,46 @@ class FasterWhisperTranscriber:
                 "loaded model %s (%s, %s, threads=%s)", model, device, compute_type, cpu_threads
             )
             self._models[key] = loaded
+            self._paths[key] = path
             return loaded
+
+    @staticmethod
+    def _local_path(path: str, model_dir: Path, offline: bool) -> str:
+        """The model's directory, downloading a hub model first (as WhisperModel would).
+
+        Kept so that a seeded decode can load a fresh replica from the same files.
+        """
+        if os.path.isdir(path):
+            return path
+        from faster_whisper.utils import download_model
+
+        return download_model(path, local_files_only=offline, cache_dir=str(model_dir))
+
+    def _replica(self, whisper, key: tuple, seed: int):
+        """A copy of ``whisper`` on a fresh CTranslate2 replica that samples with ``seed``."""
+        import ctranslate2
+
+        model, device, compute_type, cpu_threads = key
+        fresh = ctranslate2.models.Whisper(
+            self._paths[key],
+            device=device,
+            compute_type=compute_type,
+            intra_threads=cpu_threads,
+            inter_threads=1,
+        )
+        replica = copy.copy(whisper)
+        replica.model = _Sampling(fresh, seed)
+        return replica
+
+    def _decoder(self, whisper, key: tuple, temperature: float, seed: int | None):
+        """The model to decode with: as loaded, or sampling (seeded on a fresh replica)."""
+        if temperature <= 0:
+            return whisper
+        if seed is None:
+            replica = copy.copy(whisper)
+            replica.model = _Sampling(whisper.model, None)
+            return replica
+        return self._replica(whisper, key, seed)
 
     def transcribe(
         self,
@@ -102,26 +168,37 @@ class FasterWhisperTranscriber:
         beam_size: int = 5,
         batch_size: int = 8,
         word_timestamps: bool = True,
+        seed: int | None = None,
+        task: str = "transcribe",
+        tag_audio_events: bool = False,
         offset: float = 0.0,
         on_progress: Callable[[float], None] | None = None,
     ) -> tuple[list[Segment], str | None, float | None]:
-        """Transcribe 16 kHz mono float32 samples.
+        """Transcribe (or translate into English) 16 kHz mono float32 samples.
+
+        Args:
+            seed: makes sampling (temperature > 0) repeatable; see the module docstring.
+            task: ``transcribe`` or ``translate`` (multilingual models only).
+            tag_audio_events: let Whisper write "[Music]"-style events and keep them as
+                ``type: "audio_event"`` words; otherwise such words are dropped.
 
         Returns:
             (segments on the job timeline — ``offset`` added —, language, language probability)
+
+        Raises:
+            StageError: ``unsupported_language`` / ``model_cannot_translate`` for an
+                English-only model asked for another language or for translation.
         """
         whisper = self.load(model, model_dir, device, compute_type, cpu_threads)
-        if language and not whisper.model.is_multilingual and language != "en":
-            raise StageError(
-                "unsupported_language",
-                f"model {model!r} is English-only; it cannot transcribe language {language!r}",
-            )
+        _check_model(whisper, model, language, task)
         from faster_whisper import BatchedInferencePipeline
 
         from dalston.stages.prepare import VAD_OPTIONS
 
+        temperature = 0.0 if temperature is None else float(temperature)
         kwargs = dict(
             language=language or None,
+            task=task,
             beam_size=beam_size,
             word_timestamps=word_timestamps,
             vad_filter=True,
@@ -129,36 +206,119 @@ class FasterWhisperTranscriber:
             initial_prompt=prompt or None,
             hotwords=" ".join(vocabulary) if vocabulary else None,
             batch_size=batch_size,
-            temperature=0.0 if temperature is None else temperature,
+            temperature=temperature,
+            suppress_tokens=_suppress_tokens(whisper, tag_audio_events),
         )
+        decoder = self._decoder(
+            whisper, (model, device, compute_type, cpu_threads), temperature, seed
+        )
+        generator, info = BatchedInferencePipeline(decoder).transcribe(samples, **kwargs)
         duration = max(len(samples) / 16000.0, 1e-6)
-        generator, info = BatchedInferencePipeline(whisper).transcribe(samples, **kwargs)
         segments: list[Segment] = []
         for seg in generator:
-            words = [
-                {
-                    "text": w.word.strip(),
-                    "start": _sec(w.start + offset),
-                    "end": _sec(w.end + offset),
-                    "confidence": round(float(w.probability), 4),
-                    "timing": "whisper",
-                }
-                for w in (seg.words or [])
-                if w.word.strip()
-            ]
-            text = seg.text.strip()
-            if not text:
-                continue
-            segments.append(
-                Segment(
-                    start=_sec(seg.start + offset),
-                    end=_sec(seg.end + offset),
-                    text=text,
-                    avg_logprob=round(float(seg.avg_logprob), 4),
-                    no_speech_prob=round(float(seg.no_speech_prob), 4),
-                    words=words,
-                )
-            )
+            segment = _segment(seg, offset, whisper.frames_per_second, tag_audio_events)
+            if segment is not None:
+                segments.append(segment)
             if on_progress:
                 on_progress(min(1.0, float(seg.end) / duration))
         return segments, info.language, round(float(info.language_probability), 4)
+
+
+class _Sampling:
+    """A CTranslate2 Whisper model as the batched pipeline sees it, made to really sample.
+
+    Every ``generate`` call becomes ``BEST_OF`` samples from the whole distribution
+    (``beam_size=1, sampling_topk=0``; CTranslate2 returns the likeliest first, which the
+    pipeline keeps). With a seed, the first call sets it under a process-wide lock: that
+    call creates the replica's thread generator, which later calls keep drawing from.
+    """
+
+    def __init__(self, inner, seed: int | None):
+        self._inner = inner
+        self._seed = seed
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def generate(self, *args, **kwargs):
+        kwargs.update(beam_size=1, sampling_topk=0, num_hypotheses=BEST_OF)
+        if self._seed is None:
+            return self._inner.generate(*args, **kwargs)
+        import ctranslate2
+
+        with _seed_lock:
+            ctranslate2.set_random_seed(self._seed)
+            self._seed = None
+            return self._inner.generate(*args, **kwargs)
+
+
+def _check_model(whisper, model: str, language: str | None, task: str) -> None:
+    """Refuse what an English-only model cannot do, before decoding anything."""
+    if task not in TASKS:
+        raise StageError("invalid_option", f"task must be one of {TASKS}, not {task!r}")
+    if whisper.model.is_multilingual:
+        return
+    if task == "translate":
+        raise StageError(
+            "model_cannot_translate",
+            f"model {model!r} is English-only and cannot translate; "
+            "use a multilingual model such as 'base'",
+        )
+    if language and language != "en":
+        raise StageError(
+            "unsupported_language",
+            f"model {model!r} is English-only; it cannot transcribe language {language!r}",
+        )
+
+
+def _suppress_tokens(whisper, tag_audio_events: bool) -> list[int]:
+    """Whisper's default suppression (``[-1]``: non-speech symbols and special tokens), or,
+    when audio events are wanted, the special tokens only.
+
+    faster-whisper adds the special tokens (sot, transcribe, translate, …) to any non-empty
+    list but skips an empty one, so the list names one of them rather than being empty.
+    """
+    if not tag_audio_events:
+        return [-1]
+    sot = whisper.hf_tokenizer.token_to_id("<|startoftranscript|>")
+    return [sot] if sot is not None else []
+
+
+def _word(w, offset: float) -> Word:
+    """A faster-whisper Word as a contract Word (characters are added per segment)."""
+    text, start, end = w.word.strip(), _sec(w.start + offset), _sec(w.end + offset)
+    probability = float(w.probability)
+    return Word(
+        text=text,
+        start=start,
+        end=end,
+        confidence=round(probability, 4),
+        logprob=round(math.log(max(probability, 1e-10)), 4),
+        type="word",
+        timing="whisper",
+    )
+
+
+def _segment(seg, offset: float, frames_per_second: int, keep_events: bool) -> Segment | None:
+    """A faster-whisper Segment on the job timeline, with its events labelled or dropped;
+    None when nothing is left of it."""
+    words = audio_events.label_words(
+        [_word(w, offset) for w in (seg.words or []) if w.word.strip()], keep_events
+    )
+    text = seg.text.strip() if keep_events else audio_events.strip_events(seg.text)
+    if not text:
+        return None
+    return Segment(
+        start=_sec(seg.start + offset),
+        end=_sec(seg.end + offset),
+        text=text,
+        type=audio_events.segment_type(text),
+        seek=int(seg.seek) + int(round(offset * frames_per_second)),
+        tokens=[int(t) for t in seg.tokens],
+        temperature=float(seg.temperature or 0.0),
+        avg_logprob=round(float(seg.avg_logprob), 4),
+        compression_ratio=round(float(seg.compression_ratio), 4),
+        no_speech_prob=round(float(seg.no_speech_prob), 4),
+        # Spread evenly over each word until the align stage times them from phones.
+        words=[dict(w, characters=character_times(w["text"], w["start"], w["end"])) for w in words],
+    )

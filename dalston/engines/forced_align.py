@@ -6,7 +6,13 @@ words Whisper heard are normalised to dictionary words (numbers spelled out, pun
 dropped, hyphenated words split), aligned against the segment's audio with wide beams,
 and given the aligned times. A word that cannot be placed — not in the dictionary, or the
 alignment failed or moved it implausibly far — keeps Whisper's time. Every word says which
-method timed it (``timing``: ``forced_alignment`` or ``whisper``).
+method timed it (``timing``: ``forced_alignment`` or ``whisper``). Audio-event words
+(``type: "audio_event"``, e.g. "[Music]") are never aligned: their text is not speech.
+
+Character times (``characters``: ``[{text, start, end}]`` on every word) come from a second,
+phone-level pass over the same audio (``Decoder.set_alignment``): each aligned word keeps
+the spans of its phones and its characters are mapped onto them (``character_times``).
+Words timed by Whisper have no phones, so their characters share the word evenly.
 """
 
 from __future__ import annotations
@@ -54,6 +60,135 @@ def tokens_for(word: str) -> list[str]:
     return out
 
 
+#: Pseudo-words pocketsphinx puts between aligned words.
+FILLERS = ("<s>", "</s>", "<sil>", "[NOISE]")
+
+
+#: CMU (ARPAbet) vowel phones, to pair vowel letters with vowel sounds.
+VOWEL_PHONES = frozenset("AA AE AH AO AW AY EH ER EY IH IY OW OY UH UW".split())
+#: Weight of keeping to the proportional diagonal, against a vowel/consonant mismatch (1).
+DRIFT = 0.5
+
+Phone = tuple[str | None, float, float]  # (ARPAbet name or None, start, end)
+
+
+def _mismatch(letter: str, phone: str | None) -> float:
+    """1 when a vowel letter meets a consonant phone or the reverse; 0 when either is unknown
+    (no phone name, a digit, "y", which can be either)."""
+    if phone is None or not letter.isalpha() or letter.lower() == "y":
+        return 0.0
+    return float((letter.lower() in "aeiou") != (phone in VOWEL_PHONES))
+
+
+def letter_phone_path(letters: str, phones: list[str | None]) -> list[tuple[int, int]]:
+    """Monotone pairing of letters with phones: the (letter, phone) cells of the cheapest path
+    from (0, 0) to (n-1, m-1), stepping to the next letter, the next phone, or both.
+
+    Each cell costs its vowel/consonant mismatch plus ``DRIFT`` times its distance from the
+    proportional diagonal, so without phone names the letters spread evenly (pure).
+    """
+    n, m = len(letters), len(phones)
+    inf = float("inf")
+    cost = [[inf] * m for _ in range(n)]
+    back: dict[tuple[int, int], tuple[int, int]] = {}
+    for i in range(n):
+        for k in range(m):
+            here = _mismatch(letters[i], phones[k]) + DRIFT * abs((i + 0.5) / n - (k + 0.5) / m)
+            if i == 0 and k == 0:
+                cost[i][k] = here
+                continue
+            steps = [(i - 1, k - 1), (i - 1, k), (i, k - 1)]
+            prev = min(
+                (s for s in steps if s[0] >= 0 and s[1] >= 0), key=lambda s: cost[s[0]][s[1]]
+            )
+            cost[i][k] = cost[prev[0]][prev[1]] + here
+            back[(i, k)] = prev
+    path, cell = [(n - 1, m - 1)], (n - 1, m - 1)
+    while cell in back:
+        cell = back[cell]
+        path.append(cell)
+    return path[::-1]
+
+
+def _letter_spans(letters: str, phones: list[Phone]) -> list[tuple[float, float]]:
+    """(start, end) of each letter: letters sharing a phone split it evenly, a letter paired
+    with several phones runs from the first to the last."""
+    path = letter_phone_path(letters, [name for name, _, _ in phones])
+    sharing: dict[int, list[int]] = {}
+    for i, k in path:
+        sharing.setdefault(k, []).append(i)
+    spans: dict[int, tuple[float, float]] = {}
+    for i, k in path:
+        _, t0, t1 = phones[k]
+        share, r = len(sharing[k]), sharing[k].index(i)
+        s0, s1 = t0 + (t1 - t0) * r / share, t0 + (t1 - t0) * (r + 1) / share
+        spans[i] = (spans[i][0], s1) if i in spans else (s0, s1)
+    return [spans[i] for i in range(len(letters))]
+
+
+def character_times(
+    text: str, start: float, end: float, phones: list[Phone] | None = None
+) -> list[dict]:
+    """``[{text, start, end}]`` for every character of a word timed [start, end].
+
+    Method: a monotone grapheme-to-phone alignment. The word's sounding characters (letters
+    and digits) are paired in order with its phones (``letter_phone_path``): vowel letters
+    prefer vowel phones and consonants consonants, and otherwise the letters keep to an even
+    spread. Characters sharing a phone split its span evenly; a character paired with
+    several phones spans them. Other characters (punctuation, apostrophes, hyphens) take a
+    zero-length span where the previous character ends (the word start if they lead).
+    Without phones the word is one span that its characters share evenly — the timing of
+    Whisper-timed words.
+
+    Limits: English spelling is not phonemic and the pairing knows only vowel versus
+    consonant, so silent letters and digraphs borrow time from a neighbour ("knight": k and n
+    share N, g and h share T with t) and digits spread over the phones of their spoken
+    number ("30" over TH ER T IY). A character can be off by about a phone (50–100 ms) but
+    never leaves its word: times are rounded to the millisecond, clamped into [start, end],
+    and never go backwards.
+    """
+    lo, hi = start, end  # bounds after rounding: characters must never leave the word
+    sounding = [i for i, c in enumerate(text) if c.isalnum()] or list(range(len(text)))
+    letters = "".join(text[i] for i in sounding)
+    spans = _letter_spans(letters, phones or [(None, start, end)]) if letters else []
+    times = dict(zip(sounding, spans))
+    out, previous = [], lo
+    for i, char in enumerate(text):
+        t0, t1 = times.get(i, (previous, previous))
+        t0 = min(max(round(t0, 3), previous), hi)
+        t1 = min(max(round(t1, 3), t0), hi)
+        out.append({"text": char, "start": t0, "end": t1})
+        previous = t1
+    return out
+
+
+def with_characters(word: dict) -> dict:
+    """``word`` with evenly spread ``characters``, unless it has valid ones already.
+
+    Valid: they spell the word and lie, in order, inside its [start, end]. Any aligner that
+    re-times a word without re-timing its characters gets them respread here.
+    """
+    chars = word.get("characters")
+    if word.get("start") is None or word.get("end") is None:  # untimed: characters are too
+        return dict(
+            word, characters=[{"text": c, "start": None, "end": None} for c in word["text"]]
+        )
+    if chars and _characters_fit(word, chars):
+        return word
+    return dict(word, characters=character_times(word["text"], word["start"], word["end"]))
+
+
+def _characters_fit(word: dict, chars: list[dict]) -> bool:
+    if "".join(c["text"] for c in chars) != word["text"]:
+        return False
+    previous = word["start"]
+    for c in chars:
+        if not previous <= c["start"] <= c["end"] <= word["end"]:
+            return False
+        previous = c["end"]
+    return True
+
+
 class PocketsphinxAligner:
     name = "pocketsphinx"
 
@@ -75,6 +210,53 @@ class PocketsphinxAligner:
             )
         return self._decoder
 
+    def _decode(self, text: str, pcm: bytes) -> list[tuple[float, float, list]] | None:
+        """Align ``text`` (dictionary words) with the audio: per word (start, end, phones).
+
+        Seconds from the start of ``pcm``. The word pass gives the word times; a second,
+        phone-level pass over the same audio (pocketsphinx tracks phones only when asked)
+        gives each word's phone spans, or none for every word when it fails.
+        """
+        decoder = self._load()
+        try:
+            decoder.set_align_text(text)
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            result = decoder.seg()
+            if result is None:
+                return None
+            words = [
+                (s.start_frame / 100, (s.end_frame + 1) / 100)
+                for s in result
+                if s.word not in FILLERS
+            ]
+        except RuntimeError:
+            return None
+        phones = self._phones(pcm, len(words))
+        return [(t0, t1, spans) for (t0, t1), spans in zip(words, phones)]
+
+    def _phones(self, pcm: bytes, count: int) -> list[list[Phone]]:
+        """(name, start, end) of the phones of each of the ``count`` words just aligned
+        (empty lists on failure)."""
+        decoder = self._load()
+        try:
+            decoder.set_alignment()
+            decoder.start_utt()
+            decoder.process_raw(pcm, full_utt=True)
+            decoder.end_utt()
+            alignment = decoder.get_alignment()
+            # Read each entry while its iterator is current: pocketsphinx's entries point
+            # into the iterator, and reading one after the iterator has moved on crashes.
+            phones = [
+                [(p.name, p.start / 100, (p.start + p.duration) / 100) for p in w]
+                for w in (alignment or [])
+                if w.name not in FILLERS
+            ]
+        except RuntimeError:
+            phones = []
+        return phones if len(phones) == count else [[] for _ in range(count)]
+
     def _align_words(
         self,
         samples: np.ndarray,
@@ -89,6 +271,8 @@ class PocketsphinxAligner:
         decoder = self._load()
         plan = []  # (word index, tokens)
         for i in range(first, last):
+            if words[i].get("type") == "audio_event":
+                continue
             tokens = tokens_for(words[i]["text"])
             if tokens and all(decoder.lookup_word(t) is not None for t in tokens):
                 plan.append((i, tokens))
@@ -99,21 +283,7 @@ class PocketsphinxAligner:
         pcm = (
             np.clip(samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], -1, 1) * 32767
         ).astype("<i2")
-        aligned = None
-        try:
-            decoder.set_align_text(" ".join(t for _, tokens in plan for t in tokens))
-            decoder.start_utt()
-            decoder.process_raw(pcm.tobytes(), full_utt=True)
-            decoder.end_utt()
-            result = decoder.seg()
-            if result is not None:
-                aligned = [
-                    (s.start_frame / 100, (s.end_frame + 1) / 100)
-                    for s in result
-                    if s.word not in ("<s>", "</s>", "<sil>", "[NOISE]")
-                ]
-        except RuntimeError:
-            aligned = None
+        aligned = self._decode(" ".join(t for _, tokens in plan for t in tokens), pcm.tobytes())
         if aligned is None or len(aligned) != sum(len(tokens) for _, tokens in plan):
             if last - first >= 4 and depth < 6:
                 middle = (first + last) // 2
@@ -122,26 +292,34 @@ class PocketsphinxAligner:
             return
         k = 0
         for i, tokens in plan:
-            t0, t1 = (
-                aligned[k][0] + start + offset,
-                aligned[k + len(tokens) - 1][1] + start + offset,
-            )
+            self._place(out, i, words[i], aligned[k : k + len(tokens)], start + offset)
             k += len(tokens)
-            if (
-                abs(t0 - words[i]["start"]) <= MAX_SHIFT
-                and abs(t1 - words[i]["end"]) <= MAX_SHIFT
-                and t1 > t0
-            ):
-                out[i].update(start=round(t0, 3), end=round(t1, 3), timing="forced_alignment")
+
+    @staticmethod
+    def _place(out: list[dict], i: int, word: dict, aligned: list, shift: float) -> None:
+        """Give word i its aligned times and phone-timed characters, if they are plausible."""
+        t0, t1 = aligned[0][0] + shift, aligned[-1][1] + shift
+        if abs(t0 - word["start"]) > MAX_SHIFT or abs(t1 - word["end"]) > MAX_SHIFT or t1 <= t0:
+            return
+        phones = [(name, p0 + shift, p1 + shift) for *_, ps in aligned for name, p0, p1 in ps]
+        t0, t1 = round(t0, 3), round(t1, 3)
+        out[i].update(
+            start=t0,
+            end=t1,
+            timing="forced_alignment",
+            characters=character_times(word["text"], t0, t1, phones or None),
+        )
 
     def _align_segment(self, samples: np.ndarray, offset: float, seg: dict) -> list[dict]:
         words = seg.get("words") or []
-        out = [dict(w, timing="whisper") for w in words]
+        out = [with_characters(dict(w, timing="whisper")) for w in words]
         if words:
             self._align_words(samples, offset, words, out, 0, len(words))
         return out
 
-    def align(self, samples: np.ndarray, offset: float, segments: list[dict]) -> list[dict]:
+    def align(
+        self, samples: np.ndarray, offset: float, segments: list[dict], **_options
+    ) -> list[dict]:
         """Segments with refined word times; ``samples`` start at ``offset`` on the job timeline."""
         with self._lock:  # one decoder per process, used by one task at a time
             return [dict(seg, words=self._align_segment(samples, offset, seg)) for seg in segments]

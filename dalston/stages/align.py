@@ -3,8 +3,11 @@
 The aligner is the request's ``align_engine`` (default the worker's ``DALSTON_ALIGN_ENGINE``).
 An aligner says which languages it covers (``languages``; pocketsphinx: English, whisperX:
 any, with the chunk's language passed on; ``whisper``: none). A chunk in another language
-keeps Whisper's word timings, and so does a word the aligner cannot place. Each word says
-which method timed it. The output has the chunk transcript's shape, under ``jobs/<id>/align/``.
+keeps Whisper's word timings, and so does a word the aligner cannot place. So does a
+translated chunk (``task: "translate"``): its English words were never spoken in the audio,
+so aligning them would pin them to the wrong sounds. Each word says which method timed it,
+and leaves with characters timed inside it. The output has the chunk transcript's shape,
+under ``jobs/<id>/align/``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 
 from dalston import audio
+from dalston.engines.forced_align import with_characters
 from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
@@ -23,7 +27,9 @@ ALIGNABLE_LANGUAGES = ("en",)
 def run(job_id: str, index: int, store: ArtifactStore, aligner) -> dict:
     chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
     languages = getattr(aligner, "languages", ALIGNABLE_LANGUAGES)
-    if chunk["segments"] and (languages is None or chunk["language"] in languages):
+    translated = chunk.get("task", "transcribe") == "translate"
+    covered = languages is None or chunk["language"] in languages
+    if chunk["segments"] and covered and not translated:
         plan = {c["index"]: c for c in load_manifest(job_id, store)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
         # Aligners for any language are told which one the chunk is in.
@@ -39,6 +45,10 @@ def run(job_id: str, index: int, store: ArtifactStore, aligner) -> dict:
                 for s in chunk["segments"]
             ],
         )
+    # Whichever engine re-timed the words, their characters must lie inside them.
+    chunk["segments"] = [
+        dict(s, words=[with_characters(w) for w in s.get("words") or []]) for s in chunk["segments"]
+    ]
     store.put_bytes(
         keys.aligned_chunk(job_id, index), json.dumps(chunk).encode(), "application/json"
     )

@@ -41,7 +41,11 @@ def run(
 
     Args:
         options: engine options (model, language, prompt, vocabulary, temperature, beam_size,
-            word_timestamps, plus model_dir/device/compute_type/cpu_threads).
+            word_timestamps, seed, task, tag_audio_events, plus
+            model_dir/device/compute_type/cpu_threads).
+
+    The chunk transcript records its ``task``: the align stage must know that a translated
+    chunk's English words were not spoken in its audio.
     """
     manifest = load_manifest(job_id, store)
     chunks = {c["index"]: c for c in manifest["chunks"]}
@@ -59,6 +63,7 @@ def run(
         language=language,
         language_probability=probability,
         segments=segments,
+        task=options.get("task") or "transcribe",
     )
     store.put_bytes(
         keys.chunk_transcript(job_id, index), json.dumps(result).encode(), "application/json"

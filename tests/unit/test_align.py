@@ -48,6 +48,46 @@ def test_forced_alignment_is_within_50_ms(timed, whisper_segments):
     assert all(a["start"] <= a["end"] for a in words)
 
 
+def check_characters(word: dict) -> None:
+    """Characters spell the word, in order, inside the word's [start, end]."""
+    chars = word["characters"]
+    assert "".join(c["text"] for c in chars) == word["text"], word
+    previous = word["start"]
+    for c in chars:
+        assert previous <= c["start"] <= c["end"] <= word["end"], (word, c)
+        previous = c["end"]
+
+
+def test_characters_are_timed_inside_aligned_words(timed, whisper_segments):
+    samples, _ = timed
+    aligned = PocketsphinxAligner().align(samples, 0.0, whisper_segments)
+    words = [w for s in aligned for w in s["words"]]
+    for word in words:
+        check_characters(word)
+    # From the phones: aligned words' letters do not all get the same share of the word.
+    aligned_words = [w for w in words if w["timing"] == "forced_alignment" and len(w["text"]) > 3]
+    uneven = [
+        w
+        for w in aligned_words
+        if len({round(c["end"] - c["start"], 3) for c in w["characters"]}) > 1
+    ]
+    assert len(uneven) >= 0.8 * len(aligned_words)
+
+
+def test_audio_events_are_not_aligned(timed):
+    samples, truth = timed
+    _, start, end = truth[3]
+    seg = {
+        "start": start - 0.2,
+        "end": end + 0.2,
+        "text": "[Music]",
+        "words": [{"text": "[Music]", "start": start, "end": end, "type": "audio_event"}],
+    }
+    (out,) = PocketsphinxAligner().align(samples, 0.0, [seg])
+    assert out["words"][0]["timing"] == "whisper"
+    check_characters(out["words"][0])
+
+
 def test_words_it_cannot_place_keep_whisper_times(timed):
     samples, truth = timed
     _, start, end = truth[3]
@@ -99,3 +139,32 @@ def test_other_languages_keep_whisper_timings(tmp_path):
     out = align.run("j", 0, store, aligner=None)
     assert out["segments"][0]["words"][0]["timing"] == "whisper"
     assert json.loads(store.get_bytes(keys.aligned_chunk("j", 0))) == out
+
+
+def test_translated_chunks_keep_whisper_timings(tmp_path):
+    """English text translated from foreign speech is never force-aligned to that speech."""
+    store = LocalStore(tmp_path)
+    chunk = {
+        "index": 0,
+        "channel": None,
+        "language": "en",  # detected wrongly, or English translated: either way not aligned
+        "language_probability": 0.6,
+        "task": "translate",
+        "segments": [
+            {
+                "start": 0.0,
+                "end": 1.0,
+                "text": "Good morning",
+                "words": [
+                    {"text": "Good", "start": 0.1, "end": 0.4},
+                    {"text": "morning", "start": 0.4, "end": 0.9},
+                ],
+            }
+        ],
+    }
+    store.put_bytes(keys.chunk_transcript("j", 0), json.dumps(chunk).encode())
+    out = align.run("j", 0, store, aligner=PocketsphinxAligner())  # never called: no manifest
+    words = out["segments"][0]["words"]
+    assert [w["timing"] for w in words] == ["whisper", "whisper"]
+    for word in words:
+        check_characters(word)

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from dalston.engines import get_transcriber
+from dalston.engines.forced_align import PocketsphinxAligner
 from dalston.errors import StageError
-from dalston.stages import merge, prepare, transcribe
+from dalston.stages import align, merge, prepare, transcribe
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
 from tests.audio_helpers import JFK_TEXT, wer
@@ -57,11 +58,49 @@ def test_merge_builds_one_transcript(prepared, tmp_path):
     )
 
 
+SEGMENT_FIELDS = {"seek", "tokens", "temperature", "avg_logprob", "compression_ratio"}
+WORD_FIELDS = {"text", "start", "end", "confidence", "logprob", "type", "timing", "characters"}
+
+
+def test_decoder_fields_survive_align_and_merge(prepared, tmp_path):
+    """What the OpenAI verbose_json and ElevenLabs responses need reaches the transcript."""
+    chunk = transcribe.run(
+        "jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, task="transcribe")
+    )
+    assert chunk["task"] == "transcribe"
+    align.run("jfk", 0, prepared, PocketsphinxAligner())
+    manifest = prepare.load_manifest("jfk", prepared)
+    transcript = merge.stitch(
+        manifest, merge.load_chunks("jfk", prepared, manifest, aligned=True), None
+    )
+    for seg in transcript["segments"]:
+        assert SEGMENT_FIELDS | {"no_speech_prob", "type", "id"} <= set(seg), seg.keys()
+        assert isinstance(seg["seek"], int) and all(isinstance(t, int) for t in seg["tokens"])
+    words = transcript["words"]
+    assert words and all(WORD_FIELDS <= set(w) for w in words)
+    assert sum(w["timing"] == "forced_alignment" for w in words) >= 0.8 * len(words)
+    for w in words:
+        assert "".join(c["text"] for c in w["characters"]) == w["text"]
+        assert all(w["start"] <= c["start"] <= c["end"] <= w["end"] for c in w["characters"])
+
+
 def test_english_only_model_refuses_other_languages(prepared, tmp_path):
     with pytest.raises(StageError, match="English-only"):
         transcribe.run(
             "jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, language="de")
         )
+
+
+def test_english_only_model_cannot_translate(prepared, tmp_path):
+    with pytest.raises(StageError, match="cannot translate") as info:
+        transcribe.run(
+            "jfk",
+            0,
+            prepared,
+            get_transcriber("faster_whisper"),
+            options(tmp_path, task="translate"),
+        )
+    assert info.value.code == "model_cannot_translate"
 
 
 def test_malformed_engine_output_is_a_stage_error(prepared, tmp_path, monkeypatch):
