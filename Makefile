@@ -8,7 +8,7 @@ PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit test-integration bench migrate api worker-% flower deploy compose-up lint clean system-deps
+.PHONY: install run test test-unit test-integration bench eval migrate api worker-% flower deploy compose-up lint clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-integration: $(STAMP) system-deps
 
 bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the pipeline on a 10-minute file
 	$(PY) -m dalston.bench
+
+eval: $(STAMP) system-deps  ## accuracy: WER, DER on the AMI excerpts, word-timing MAE, dialogue speakers (a minute)
+	$(PY) -m dalston.evaluation --json bench-results/eval.json
 
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
 	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head
