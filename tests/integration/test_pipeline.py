@@ -12,6 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+import celeryconfig
 from dalston.db.models import Job, StageRun
 from dalston.db.session import session_scope
 from tests.audio_helpers import JFK_TEXT, encode, load, silence, wer, write_wav
@@ -255,7 +256,7 @@ def test_system_status_shows_queues_and_workers(cluster):
         and body["storage"] == {"ok": True, "kind": "s3"}
     )
     queues = {q["name"]: q for q in body["queues"]}
-    assert set(queues) == {"prepare", "transcribe", "align", "diarize", "merge"}
+    assert set(queues) == set(celeryconfig.STAGE_QUEUES)
     # Failed jobs above (bad audio, missing model) left every worker alive.
     assert all(cluster.alive(w) for w in cluster.workers)
     for name, queue in queues.items():
