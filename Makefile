@@ -7,6 +7,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
+JS_SDK  = tests/compat/js/node_modules/.installed
 
 .PHONY: install run test test-unit test-integration bench eval migrate api worker-% flower deploy compose-up lint clean system-deps
 
@@ -27,7 +28,13 @@ system-deps:  ## espeak-ng makes the synthetic speech the tests and the benchmar
 run: $(STAMP)  ## Dalston in embedded mode on http://127.0.0.1:8000 (SQLite, local files, one in-process worker)
 	$(PY) -m dalston.embedded
 
-test: $(STAMP) system-deps  ## the whole suite: unit, API and distributed-mode integration tests
+# The official ElevenLabs JS SDK, the compatibility tests' strict client (npm registry).
+$(JS_SDK): tests/compat/js/package.json tests/compat/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd tests/compat/js && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else echo "npm not found: the JS SDK tests are skipped (and fail with CI=true)"; fi
+
+test: $(STAMP) system-deps $(JS_SDK)  ## the whole suite: unit, API, distributed-mode integration and SDK compatibility tests
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

@@ -48,10 +48,12 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     services = Services(settings)
     app.extensions["dalston"] = services
 
-    from dalston.api import health, jobs
+    from dalston.api import elevenlabs, health, jobs, openai
 
     app.register_blueprint(jobs.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(elevenlabs.bp)
+    openai.register(app)
 
     @app.teardown_appcontext
     def _close_session(_exc):

@@ -415,6 +415,7 @@ class Cluster:
                 f"{self.base_url}/v1/audio/transcriptions",
                 files={"file": (path.name, audio_file)},
                 data={"model": model},
+                headers={"Prefer": "respond-async"},  # the native, asynchronous API
                 timeout=300,
             )
         if resp.status_code != 201:

@@ -46,6 +46,12 @@ class Settings:
     max_stage_attempts: int
     api_host: str
     api_port: int
+    sync_timeout: float
+    openai_sync_timeout: float
+    webhook_url: str | None
+    webhook_secret: str | None
+    elevenlabs_models: str
+    api_key: str | None
 
     @property
     def uses_s3(self) -> bool:
@@ -75,6 +81,14 @@ class Settings:
             max_stage_attempts=int(env.get("DALSTON_MAX_STAGE_ATTEMPTS", "3")),
             api_host=env.get("DALSTON_HOST", "127.0.0.1"),
             api_port=int(env.get("DALSTON_PORT", "8000")),
+            # Below the ElevenLabs SDK's 240 s default timeout, so the client hears back.
+            sync_timeout=float(env.get("DALSTON_SYNC_TIMEOUT", "220")),
+            # Below the OpenAI SDK's 600 s default timeout.
+            openai_sync_timeout=float(env.get("DALSTON_OPENAI_SYNC_TIMEOUT", "580")),
+            webhook_url=env.get("DALSTON_WEBHOOK_URL") or None,
+            webhook_secret=env.get("DALSTON_WEBHOOK_SECRET") or None,
+            elevenlabs_models=env.get("DALSTON_ELEVENLABS_MODELS", ""),
+            api_key=env.get("DALSTON_API_KEY") or None,
         )
 
 

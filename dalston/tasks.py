@@ -20,6 +20,7 @@ import sqlalchemy.exc
 from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 
+from dalston import notify
 from dalston.config import get_settings
 from dalston.db import queries
 from dalston.db.session import session_scope
@@ -132,7 +133,9 @@ class StageTask(Task):
             )
         try:
             with self.session() as session:
-                queries.fail_job(session, job_id, code, message, stage=stage, part=part)
+                ended = queries.fail_job(session, job_id, code, message, stage=stage, part=part)
+                params = dict(queries.get_job(session, job_id).params or {}) if ended else {}
+            notify.job_ended(self.app, job_id, params)
         except Exception:  # the database itself is down: the log is all we have
             log.exception("could not record the failure of job %s", job_id)
 
@@ -367,4 +370,6 @@ def merge(self: StageTask, job_id: str):
         return {"job_id": job_id, "deleted": True}
     with self.session() as session:
         done = queries.complete_job(session, job_id, transcript)
+    if done:
+        notify.job_ended(self.app, job_id, params)
     return {"job_id": job_id, "completed": done, "segments": len(transcript["segments"])}

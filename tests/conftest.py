@@ -172,3 +172,72 @@ def make_bucket(s3_endpoint):
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+#: The secret the test cluster signs its webhooks with.
+WEBHOOK_SECRET = "whsec_dalston_tests"
+
+
+@pytest.fixture(scope="session")
+def webhook_receiver():
+    from tests.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="session")
+def cluster(postgres_url, redis_url, s3_endpoint, tmp_root, webhook_receiver):
+    """Distributed Dalston: one worker process per queue, the API over HTTP, moto S3.
+
+    One per test run (workers of two clusters would share the Redis queues), used by the
+    integration and the SDK compatibility tests alike.
+    """
+    import boto3
+
+    import celeryconfig
+    from tests.integration.cluster import Cluster
+
+    bucket = "dalston-integration"
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(
+        Bucket=bucket
+    )
+    settings = {
+        "DALSTON_S3_BUCKET": bucket,
+        "DALSTON_S3_ENDPOINT_URL": s3_endpoint,
+        "DALSTON_DATABASE_URL": postgres_url,
+        "DALSTON_CPU_THREADS": "1",
+        "DALSTON_ALLOW_PRIVATE_URLS": "false",
+        "DALSTON_WEBHOOK_URL": webhook_receiver.url,
+        "DALSTON_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    log_dir = tmp_root / "logs"
+    log_dir.mkdir(exist_ok=True)
+    c = Cluster(log_dir, settings)
+    c.bucket = bucket
+    c.s3_endpoint = s3_endpoint
+    try:
+        names = [c.start_worker(queue) for queue in celeryconfig.STAGE_QUEUES]
+        c.start_api(settings)
+        c.wait_for_workers(names, timeout=90)
+        yield c
+    finally:
+        c.stop_api()
+        c.stop_all()
+
+
+@pytest.fixture(scope="session")
+def s3(cluster):
+    """``keys(prefix)``: the object keys under ``prefix`` in the cluster's bucket."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1")
+
+    def keys(prefix: str) -> list[str]:
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=cluster.bucket, Prefix=prefix
+        )
+        return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+    return keys

@@ -11,22 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import os
-import tempfile
-import uuid
-from pathlib import Path
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from dalston import audio, fetch
-from dalston.api import db, services
+from dalston.api import db, services, submission
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus, StageRun
 from dalston.engines import ALIGNERS, DIARIZERS, TRANSCRIBE_ENGINES, models
 from dalston.errors import ApiError
-from dalston.pipeline import builder, dispatch
+from dalston.pipeline import builder
 from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
 from dalston.schemas.jobs import (
     job_create_schema,
@@ -35,13 +30,9 @@ from dalston.schemas.jobs import (
     job_list_schema,
     job_schema,
 )
-from dalston.stages.prepare import MAX_CHANNELS
 from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
-
-#: Shorter uploads are refused at once: there is nothing in them to transcribe.
-MIN_AUDIO_SECONDS = 0.05
 
 
 def load_or_422(schema, data) -> dict:
@@ -126,42 +117,17 @@ def _job_options(data: dict, model: str) -> dict:
     }
 
 
-def _store_upload(job_id: str, upload, per_channel: bool = False) -> str:
-    """Check the upload is non-empty, decodable audio and store it; returns its file name."""
-    name = os.path.basename(upload.filename or "upload")[:255]
-    with tempfile.TemporaryDirectory(prefix="dalston-upload-") as tmp:
-        path = Path(tmp) / "upload"
-        upload.save(path)
-        if path.stat().st_size == 0:
-            raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
-        try:
-            info = audio.probe(path)
-        except ValueError as exc:
-            raise ApiError(
-                415, "unsupported_media_type", f"could not read audio from {name!r}: {exc}", "file"
-            ) from exc
-        if per_channel and not 2 <= info.channels <= MAX_CHANNELS:
-            raise ApiError(
-                422,
-                "unsupported_option",
-                f"speaker_detection=per_channel needs 2 to {MAX_CHANNELS} channels; {name!r} has "
-                f"{info.channels}",
-                "speaker_detection",
-            )
-        if info.duration is not None and info.duration < MIN_AUDIO_SECONDS:
-            raise ApiError(
-                400,
-                "audio_too_short",
-                f"{name!r} holds {info.duration * 1000:.0f} ms of audio; nothing to transcribe",
-                "file",
-            )
-        services().store.put_file(keys.source(job_id), path)
-    return name
-
-
 @bp.post("")
 def create_job():
-    """Submit a transcription job (multipart: ``file`` or ``audio_url`` plus options)."""
+    """Submit a transcription job (multipart: ``file`` or ``audio_url`` plus options).
+
+    The path is shared with the OpenAI API: see ``dalston.api.openai`` for the rule that
+    sends a request there (in short: a ``model`` and no native opt-in means OpenAI).
+    """
+    from dalston.api import openai
+
+    if openai.is_openai_request():
+        return openai.transcriptions()
     settings = services().settings
     data = load_or_422(job_create_schema, request.form.to_dict())
     upload = request.files.get("file")
@@ -176,7 +142,7 @@ def create_job():
             "send the audio as a multipart field 'file', or an audio_url",
             "file",
         )
-    model = data["model"] or settings.default_model
+    model = data["model"] if data["model"] not in (None, "auto") else settings.default_model
     if not models.is_known_name(model):
         raise ApiError(
             422,
@@ -185,31 +151,7 @@ def create_job():
             "model",
         )
     params = _job_options(data, model)
-    if data["audio_url"]:
-        try:
-            fetch.check_url(data["audio_url"], settings.allow_private_urls)
-        except fetch.UrlNotAllowed as exc:
-            raise ApiError(400, "url_not_allowed", str(exc), "audio_url") from exc
-    job_id = str(uuid.uuid4())
-    per_channel = params["speaker_detection"] == "per_channel"
-    source_name = (
-        _store_upload(job_id, upload, per_channel)
-        if upload is not None
-        else data["audio_url"].rsplit("/", 1)[-1]
-    )
-    job = Job(
-        id=job_id,
-        status=JobStatus.PENDING.value,
-        model=model,
-        params=params,
-        source_name=source_name[:255] or None,
-        source_url=data["audio_url"],
-    )
-    session = db()
-    try:
-        dispatch.submit(services().celery, session, job)
-    except Exception as exc:
-        raise ApiError(503, "broker_unavailable", f"the job queue is unreachable: {exc}") from exc
+    job = submission.submit_job(params, upload=upload, audio_url=data["audio_url"])
     return jsonify(job_created_schema.dump(job)), 201
 
 

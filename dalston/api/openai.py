@@ -16,7 +16,7 @@ Everything else is an OpenAI request *whatever the model name*: OpenAI clients (
 Open WebUI, LiveKit) send arbitrary model names and fail silently on a job object
 (api-compat.md §4.3–4.4). ``/openai/v1/...`` is an alias that is always OpenAI.
 
-Model names: a model this server has (``GET /v1/models``) is used as named; any other name
+Model names: a model this server has ready (``GET /v1/models``) is used as named; any other name
 (``whisper-1``, ``gpt-4o-transcribe``, …) means the server's default model. Translation
 needs a multilingual model: an English-only default (``*.en``) is replaced by ``base``.
 
@@ -96,8 +96,8 @@ def _choose_model(name: str, task: str) -> str:
     from dalston.engines import models
 
     settings = services().settings
-    names = {m["name"] for m in models.list_models(settings.model_dir, settings.default_model)}
-    model = name if name in names or name in models.BUILTIN else settings.default_model
+    ready = models.is_known_name(name) and models.is_ready(name, settings.model_dir)
+    model = name if ready else settings.default_model
     if task == "translate" and model.endswith(".en"):
         if name == model:
             raise ApiError(

@@ -199,7 +199,10 @@ def parse(form, args, *, has_file: bool, models_spec: str = ""):
     urls = {k: _one(form, k) for k in ("cloud_storage_url", "source_url")}
     given = [k for k, v in urls.items() if v] + (["file"] if has_file else [])
     if len(given) > 1:
-        raise bad(f"send exactly one of file, cloud_storage_url, source_url; got {given}", given[1])
+        raise bad(
+            f"send exactly one of file, cloud_storage_url, source_url; got {', '.join(given)}",
+            given[0],
+        )
     if not given:
         raise bad("send the audio as file, cloud_storage_url or source_url", "file", "missing_file")
     source_url = urls["cloud_storage_url"] or urls["source_url"]
@@ -242,19 +245,13 @@ def parse(form, args, *, has_file: bool, models_spec: str = ""):
         raise bad(str(exc), "additional_formats") from exc
     try:
         detection = entities.parse_entity_selection(_values(form, "entity_detection"))
-        redaction = entities.parse_entity_selection(_values(form, "entity_redaction"))
-        if redaction and not (detection and redaction <= detection):
-            raise entities.EntityError(
-                "entity_redaction must be a subset of entity_detection", "entity_redaction"
-            )
+        redaction = entities.parse_entity_selection(
+            _values(form, "entity_redaction"), param="entity_redaction"
+        )
+        entities.check_redaction(detection, redaction)
+        redaction_mode = entities.parse_redaction_mode(_one(form, "entity_redaction_mode"))
     except entities.EntityError as exc:
-        raise bad(str(exc), getattr(exc, "param", None) or "entity_detection") from exc
-    redaction_mode = _choice(
-        form,
-        "entity_redaction_mode",
-        ("redacted", "entity_type", "enumerated_entity_type"),
-        "redacted",
-    )
+        raise bad(str(exc), exc.param) from exc
     transcript_edit = _one(form, "transcript_edit")
     if transcript_edit is not None and len(transcript_edit) > 2000:
         raise bad("transcript_edit is at most 2000 characters", "transcript_edit")

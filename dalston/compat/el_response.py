@@ -200,31 +200,23 @@ def webhook_ack(request_id: str, transcription_id: str, message: str) -> dict:
     return {"message": message, "request_id": request_id, "transcription_id": transcription_id}
 
 
-def placeholder(entity_type: str, mode: str, numbers: dict[tuple[str, str], int], text: str):
-    """The text that replaces one entity in redaction ``mode``."""
-    if mode == "entity_type":
-        return f"[{entity_type.upper()}]"
-    if mode == "enumerated_entity_type":
-        key = (entity_type, text.lower())
-        if key not in numbers:
-            numbers[key] = 1 + sum(1 for t, _ in numbers if t == entity_type)
-        return f"[{entity_type.upper()}_{numbers[key]}]"
-    return "[REDACTED]"
-
-
 def redact_tokens(tokens: list[dict], found: list[dict], mode: str) -> list[dict]:
-    """Replace every token an entity touches: the first by the placeholder, the rest dropped.
-
-    Tokens, not just ``text``, are redacted, so no word list leaks what the text hides.
+    """Replace every token an entity touches: the first by the entity's marker, the rest
+    dropped. Tokens, not just ``text``, are redacted, so no word list leaks what the text
+    hides. Markers (``{REDACTED}``, ``{EMAIL_ADDRESS}``, ``{EMAIL_ADDRESS_0}``) come from
+    :func:`dalston.compat.entities.markers`.
     """
+    from dalston.compat import entities
+
     spans, pos = [], 0
     for token in tokens:
         spans.append((pos, pos + len(token["text"])))
         pos += len(token["text"])
-    numbers: dict = {}
+    found = sorted(found, key=lambda e: e["start_char"])
     replace: dict[int, str] = {}
+    last_of: dict[int, int] = {}
     drop: set[int] = set()
-    for entity in sorted(found, key=lambda e: e["start_char"]):
+    for entity, marker in zip(found, entities.markers(found, mode)):
         hit = [
             i
             for i, (a, b) in enumerate(spans)
@@ -232,15 +224,15 @@ def redact_tokens(tokens: list[dict], found: list[dict], mode: str) -> list[dict
         ]
         if not hit or hit[0] in replace:
             continue
-        replace[hit[0]] = placeholder(entity["entity_type"], mode, numbers, entity["text"])
+        replace[hit[0]] = marker
+        last_of[hit[0]] = hit[-1]
         drop.update(hit[1:])
     out = []
     for i, token in enumerate(tokens):
         if i in drop:
             continue
         if i in replace:
-            last = max([j for j in drop if j > i] or [i])
-            token = dict(token, text=replace[i], type="word", end=tokens[last]["end"])
+            token = dict(token, text=replace[i], type="word", end=tokens[last_of[i]]["end"])
             if "characters" in token:
                 token["characters"] = [
                     {"text": ch, "start": token["start"], "end": token["end"]}
@@ -262,7 +254,7 @@ def apply_entities(chunk: dict, options: dict) -> None:
     if redaction:
         hidden = [e for e in found if e["entity_type"] in redaction]
         chunk["words"] = redact_tokens(
-            chunk["words"], hidden, options.get("entity_redaction_mode") or "redacted"
+            chunk["words"], hidden, options.get("entity_redaction_mode") or "enumerated_entity_type"
         )
         chunk["text"] = "".join(t["text"] for t in chunk["words"])
         return

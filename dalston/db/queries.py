@@ -199,3 +199,12 @@ def unfinished_jobs(session: Session, older_than: dt.datetime | None = None) -> 
     if older_than is not None:
         query = query.where(Job.created_at < older_than)
     return list(session.scalars(query))
+
+
+def delete_job(session: Session, job_id: str) -> bool:
+    """Delete the job and its stage rows (the caller deletes its stored objects)."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return False
+    session.delete(job)
+    return True

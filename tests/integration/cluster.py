@@ -116,7 +116,11 @@ class Cluster:
     def submit(self, path: Path | None = None, **data) -> str:
         files = {"file": (path.name, path.read_bytes())} if path else None
         resp = requests.post(
-            self.url("/v1/audio/transcriptions"), files=files, data=data, timeout=60
+            self.url("/v1/audio/transcriptions"),
+            files=files,
+            data=data,
+            headers={"Prefer": "respond-async"},  # native, not OpenAI (same path)
+            timeout=60,
         )
         assert resp.status_code == 201, resp.text
         return resp.json()["id"]

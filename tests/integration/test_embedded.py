@@ -116,6 +116,7 @@ def test_a_job_interrupted_by_a_restart_completes_after_it(data_dir):
                 f"{server.base}/v1/audio/transcriptions",
                 files={"file": f},
                 data={"model": "tiny.en"},
+                headers={"Prefer": "respond-async"},
                 timeout=60,
             ).json()["id"]
         server.wait(job_id, until=("running", "completed"))
