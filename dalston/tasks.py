@@ -283,6 +283,8 @@ def diarize(self: StageTask, job_id: str):
     with self.session() as session:
         params = dict(queries.get_job(session, job_id).params)
     options = {k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")}
+    if params.get("diarization_threshold") is not None:  # ElevenLabs' diarization_threshold
+        options["threshold"] = params["diarization_threshold"]
     turns = diarize_stage.run(
         job_id, self.store, get_diarizer(params.get("diarize_engine")), options
     )

@@ -217,6 +217,7 @@ def cluster(postgres_url, redis_url, s3_endpoint, tmp_root, webhook_receiver):
     c = Cluster(log_dir, settings)
     c.bucket = bucket
     c.s3_endpoint = s3_endpoint
+    c.settings = settings
     try:
         names = [c.start_worker(queue) for queue in celeryconfig.STAGE_QUEUES]
         c.start_api(settings)

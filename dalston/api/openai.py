@@ -162,12 +162,17 @@ def _parse(task: str) -> tuple[dict, dict]:
     words = response_format == "diarized_json" or (
         response_format == "verbose_json" and "word" in granularities
     )
+    include_logprobs = "logprobs" in _form_list("include")
     keywords = _form_list("keywords")
     params = {
         "model": _choose_model(name, task),
         "language": language,
         "task": task,
-        "timestamps_granularity": "word" if words and task == "transcribe" else "segment",
+        "timestamps_granularity": (
+            "word" if (words or include_logprobs) and task == "transcribe" else "segment"
+        ),
+        # Word logprobs alone need Whisper's words, not forced-aligned times.
+        "align_engine": None if words else "whisper",
         "speaker_detection": "diarize" if response_format == "diarized_json" else "none",
         "diarize_engine": None,
         "num_speakers": None,
@@ -183,7 +188,7 @@ def _parse(task: str) -> tuple[dict, dict]:
         "task": task,
         "response_format": response_format,
         "granularities": granularities,
-        "include_logprobs": "logprobs" in _form_list("include"),
+        "include_logprobs": include_logprobs,
         "stream": stream,
     }
     return params, answer

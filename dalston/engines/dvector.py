@@ -48,6 +48,7 @@ WINDOW_FRAMES = 80  # 0.8 s, fixed by the embedder
 STEP_FRAMES = 20  # 0.2 s between windows
 SMOOTH_FRAMES = 20  # ±0.2 s of windows averaged into each d-vector
 THRESHOLD = 0.45  # cosine distance between clusters of different speakers (tuned on espeak pairs)
+DEFAULT_SENSITIVITY = 0.22  # ElevenLabs' default diarization_threshold, which THRESHOLD stands for
 MIN_TURN = 0.4
 
 
@@ -140,8 +141,13 @@ class DVectorDiarizer:
         num_speakers: int | None,
         min_speakers: int | None,
         max_speakers: int | None,
+        threshold: float | None = None,
     ) -> np.ndarray:
-        """Cluster labels for each d-vector (agglomerative, cosine, average linkage)."""
+        """Cluster labels for each d-vector (agglomerative, cosine, average linkage).
+
+        ``threshold`` is ElevenLabs' ``diarization_threshold`` (0.1–0.4, default 0.22): higher
+        means fewer speakers. It scales the cosine-distance threshold, 0.22 ↔ ``THRESHOLD``.
+        """
         from sklearn.cluster import AgglomerativeClustering
 
         n = len(vectors)
@@ -157,7 +163,8 @@ class DVectorDiarizer:
 
         if num_speakers:
             return fit(n_clusters=min(num_speakers, n))
-        labels = _reassign_small(vectors, fit(n_clusters=None, distance_threshold=THRESHOLD))
+        distance = THRESHOLD * (threshold / DEFAULT_SENSITIVITY if threshold else 1.0)
+        labels = _reassign_small(vectors, fit(n_clusters=None, distance_threshold=distance))
         count = len(set(labels))
         lo, hi = min_speakers or 1, max_speakers or count
         if count < lo or count > hi:
@@ -172,6 +179,7 @@ class DVectorDiarizer:
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        threshold: float | None = None,
     ) -> list[dict]:
         """Speaker turns ``[{start, end, speaker}]`` (speaker ids ``SPEAKER_00``…)."""
         feats = self.features(samples)
@@ -180,7 +188,7 @@ class DVectorDiarizer:
             return [
                 {"start": r["start"], "end": r["end"], "speaker": "SPEAKER_00"} for r in regions
             ]
-        labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers)
+        labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers, threshold)
         turns = []
         half_step = STEP_FRAMES * HOP / SAMPLE_RATE / 2
         for region in regions:

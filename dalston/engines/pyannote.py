@@ -130,10 +130,13 @@ class PyannoteDiarizer:
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
+        threshold: float | None = None,
     ) -> list[dict]:
         """Speaker turns ``[{start, end, speaker}]`` (speaker ids ``SPEAKER_00``…).
 
         ``regions`` (Dalston's VAD) are not needed: pyannote finds speech itself.
+        ``threshold`` (ElevenLabs' ``diarization_threshold``) is ignored: the pipeline's own
+        clustering threshold is part of its configuration.
         """
         torch, pipeline = self._load()
         waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)[None, :])

@@ -127,11 +127,23 @@ class JobCreateSchema(Schema):
             )
 
 
+class CharacterSchema(Schema):
+    text = fields.String()
+    start = fields.Float()
+    end = fields.Float()
+
+
 class WordSchema(Schema):
     text = fields.String()
     start = fields.Float()
     end = fields.Float()
-    confidence = fields.Float(allow_none=True)
+    type = fields.String(metadata={"description": "word, or audio_event (e.g. [Music])"})
+    confidence = fields.Float(allow_none=True, metadata={"description": "Word probability"})
+    logprob = fields.Float(allow_none=True, metadata={"description": "ln(confidence)"})
+    characters = fields.List(
+        fields.Nested(CharacterSchema),
+        metadata={"description": "Per-character times, from the aligner's phone alignment"},
+    )
     speaker = fields.String(allow_none=True)
     channel = fields.Integer(
         allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}
@@ -149,6 +161,11 @@ class SegmentSchema(Schema):
     start = fields.Float()
     end = fields.Float()
     text = fields.String()
+    type = fields.String(metadata={"description": "speech, or audio_event"})
+    avg_logprob = fields.Float(allow_none=True)
+    no_speech_prob = fields.Float(allow_none=True)
+    compression_ratio = fields.Float(allow_none=True)
+    temperature = fields.Float(allow_none=True)
     speaker = fields.String(allow_none=True)
     channel = fields.Integer(
         allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}

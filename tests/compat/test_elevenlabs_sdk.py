@@ -319,3 +319,52 @@ def test_entities_detected_and_redacted(eleven, tmp_path):
     )
     assert "{MONEY}" in hidden.text and "25" not in hidden.text, hidden.text
     assert not any("25" in w.text for w in hidden.words)
+
+
+@pytest.fixture
+def impatient_api(cluster):
+    """A second API on the same cluster that waits only 0.3 s for a synchronous answer."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from dalston.app import create_app
+
+    server = make_server(
+        "127.0.0.1",
+        0,
+        create_app({**cluster.settings, "DALSTON_SYNC_TIMEOUT": "0.3"}),
+        threaded=True,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_long_jobs_say_how_to_go_asynchronous(impatient_api, jfk):
+    """Past the sync timeout the answer is the ack shape with a transcript id to fetch."""
+    import time
+
+    from elevenlabs import ElevenLabs, SpeechToTextWebhookResponseModel
+
+    client = ElevenLabs(api_key="k", base_url=impatient_api)
+    resp = client.speech_to_text.with_raw_response.convert(model_id="scribe_v1", file=jfk.open("rb"))
+    assert resp._response.status_code == 202
+    ack = strict(SpeechToTextWebhookResponseModel, resp._response.json())
+    assert f"/v1/speech-to-text/transcripts/{ack.transcription_id}" in ack.message
+    pending = requests.get(
+        f"{impatient_api}/v1/speech-to-text/transcripts/{ack.transcription_id}", timeout=30
+    )
+    if pending.status_code == 404:  # still running: 404 + Retry-After, never a retried 409
+        assert pending.headers["Retry-After"] and pending.json()["detail"]["code"] == (
+            "transcript_not_ready"
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        got = requests.get(
+            f"{impatient_api}/v1/speech-to-text/transcripts/{ack.transcription_id}", timeout=30
+        )
+        if got.status_code == 200:
+            break
+        time.sleep(0.5)
+    assert wer(JFK, got.json()["text"]) <= 0.10

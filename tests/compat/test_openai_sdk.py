@@ -138,3 +138,17 @@ def test_errors_have_openai_shape(openai_client, tmp_path):
             model="whisper-1", file=bogus.open("rb"), response_format="yaml"
         )
     assert err.value.param == "response_format"
+
+
+def test_newer_fields_are_accepted(openai_client, jfk):
+    """include[], chunking_strategy, known speaker names, keywords: accepted, never a 500."""
+    result = openai_client.audio.transcriptions.create(
+        model="gpt-4o-transcribe",
+        file=jfk.open("rb"),
+        include=["logprobs"],
+        chunking_strategy={"type": "server_vad", "threshold": 0.5},
+        extra_body={"keywords": ["Americans"], "languages": ["en"]},
+    )
+    assert wer(JFK, result.text) <= 0.10
+    assert result.logprobs and all(lp.logprob <= 0 for lp in result.logprobs)
+    assert [lp.token for lp in result.logprobs][:2] == ["And", "so"]

@@ -99,3 +99,17 @@ def test_words_outside_every_turn_take_the_nearest():
         "words": [{"text": "um", "start": 4.0, "end": 4.5}],
     }
     assert merge.assign_speakers([seg], turns)[0]["speaker"] == "SPEAKER_01"
+
+
+def test_threshold_trades_splitting_for_merging(dialogue):
+    """ElevenLabs' diarization_threshold: higher means fewer speakers (0.22 is the default)."""
+    samples, _truth = dialogue
+    regions = prepare.find_speech(samples)
+
+    def count(threshold):
+        turns = DVectorDiarizer().diarize(samples, regions, threshold=threshold)
+        return len({t["speaker"] for t in turns})
+
+    assert count(0.22) == count(None) == 2
+    assert count(0.1) > 2
+    assert count(0.4) == 1
