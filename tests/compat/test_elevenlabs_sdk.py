@@ -368,3 +368,25 @@ def test_long_jobs_say_how_to_go_asynchronous(impatient_api, jfk):
             break
         time.sleep(0.5)
     assert wer(JFK, got.json()["text"]) <= 0.10
+
+
+def test_webhook_with_enable_logging_false_deletes_after_delivery(
+    eleven, jfk, webhook_receiver, cluster, s3
+):
+    import time
+
+    ack = eleven.speech_to_text.convert(
+        model_id="scribe_v1", file=jfk.open("rb"), webhook=True, enable_logging=False
+    )
+    webhook_receiver.wait_for(
+        lambda d: json.loads(d["body"])["data"]["transcription_id"] == ack.transcription_id
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the job is deleted right after the delivery
+        status = requests.get(
+            cluster.url(f"/v1/speech-to-text/transcripts/{ack.transcription_id}"), timeout=30
+        ).status_code
+        if status == 404 and not s3(f"jobs/{ack.transcription_id}/"):
+            break
+        time.sleep(0.3)
+    assert status == 404 and s3(f"jobs/{ack.transcription_id}/") == []
