@@ -203,7 +203,9 @@ class PocketsphinxAligner:
             self._decoder = Decoder(
                 samprate=SAMPLE_RATE,
                 bestpath=False,
-                loglevel="ERROR",
+                # A span it cannot align is reported as a C-level ERROR line before the
+                # RuntimeError we handle (Whisper's times are kept): expected, not news.
+                loglevel="FATAL",
                 beam=1e-80,
                 wbeam=1e-60,
                 pbeam=1e-80,
