@@ -90,6 +90,11 @@ class StageTask(Task):
                 return False
         return True
 
+    def params(self, job_id: str) -> dict:
+        """The job's request options, as stored when it was submitted."""
+        with self.session() as session:
+            return dict(queries.get_job(session, job_id).params or {})
+
     def finish(self, job_id: str, part: int = 0) -> bool:
         """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
         with self.session() as session:
@@ -142,6 +147,18 @@ class StageTask(Task):
 
 def _stage_task(stage: Stage):
     return shared_task(bind=True, base=StageTask, name=stage.task_name, **RETRY)
+
+
+def _model_options(settings, params: dict) -> dict:
+    """What every Whisper-running engine is given: the model, where and how to run it."""
+    return dict(
+        model=params["model"],
+        model_dir=settings.model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        batch_size=settings.batch_size,
+        language=params.get("language"),
+    )
 
 
 def _cancelled(task: StageTask, job_id: str, part: int = 0) -> dict:
@@ -219,16 +236,10 @@ def transcribe(self: StageTask, job_id: str, part: int):
     from dalston.engines import get_transcriber
 
     settings = self.settings
-    with self.session() as session:
-        params = dict(queries.get_job(session, job_id).params)
+    params = self.params(job_id)
     options = dict(
-        model=params["model"],
-        model_dir=settings.model_dir,
-        device=settings.device,
-        compute_type=settings.compute_type,
+        _model_options(settings, params),
         cpu_threads=settings.cpu_threads,
-        batch_size=settings.batch_size,
-        language=params.get("language"),
         prompt=params.get("prompt"),
         vocabulary=params.get("vocabulary"),
         temperature=params.get("temperature"),
@@ -260,8 +271,7 @@ def align(self: StageTask, job_id: str, part: int):
         return {"job_id": job_id, "part": part, "skipped": True}
     from dalston.engines import get_aligner
 
-    with self.session() as session:
-        params = dict(queries.get_job(session, job_id).params)
+    params = self.params(job_id)
     result = align_stage.run(job_id, part, self.store, get_aligner(params.get("align_engine")))
     self.finish(job_id, part)
     words = [w for s in result["segments"] for w in s.get("words", [])]
@@ -280,8 +290,7 @@ def diarize(self: StageTask, job_id: str):
         return {"job_id": job_id, "skipped": True}
     from dalston.engines import get_diarizer
 
-    with self.session() as session:
-        params = dict(queries.get_job(session, job_id).params)
+    params = self.params(job_id)
     options = {k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")}
     if params.get("diarization_threshold") is not None:  # ElevenLabs' diarization_threshold
         options["threshold"] = params["diarization_threshold"]
@@ -300,15 +309,9 @@ def whisperx_full(self: StageTask, job_id: str):
     from dalston.engines import get_pipeline
 
     settings = self.settings
-    with self.session() as session:
-        params = dict(queries.get_job(session, job_id).params)
+    params = self.params(job_id)
     options = dict(
-        model=params["model"],
-        model_dir=settings.model_dir,
-        device=settings.device,
-        compute_type=settings.compute_type,
-        batch_size=settings.batch_size,
-        language=params.get("language"),
+        _model_options(settings, params),
         diarize=builder.wants_diarization(params),
         **{k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")},
     )
@@ -349,8 +352,7 @@ def merge(self: StageTask, job_id: str):
         raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
     if not self.start(job_id):
         return {"job_id": job_id, "skipped": True}
-    with self.session() as session:
-        params = dict(queries.get_job(session, job_id).params)
+    params = self.params(job_id)
     manifest = prepare_stage.load_manifest(job_id, self.store)
     chunks = merge_stage.load_chunks(
         job_id, self.store, manifest, aligned=builder.merges_aligned(params)

@@ -20,7 +20,7 @@ import uuid
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from dalston.api import db, services, submission
+from dalston.api import api_key_accepted, db, services, submission
 from dalston.compat import el_request, el_response
 from dalston.db import queries
 from dalston.db.models import JobStatus
@@ -47,11 +47,7 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
 @bp.before_request
 def _request_id():
     g.request_id = str(uuid.uuid4())
-    key = services().settings.api_key
-    if key and key not in (
-        request.headers.get("xi-api-key"),
-        request.headers.get("Authorization", "").removeprefix("Bearer ").strip(),
-    ):
+    if not api_key_accepted():
         raise ApiError(401, "invalid_api_key", "Invalid API key")
 
 
@@ -120,7 +116,7 @@ def convert():
             202,
         )
     if job.status != JobStatus.COMPLETED.value:
-        raise ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+        raise submission.job_failure(job)
     body = el_response.render(job.result or {}, options, job.id)
     if not req.enable_logging:
         submission.delete_job(job)
@@ -146,7 +142,7 @@ def get_transcript(transcription_id: str):
         )
         return jsonify(body), 404, {"Retry-After": "2"}
     if job.status != JobStatus.COMPLETED.value:
-        raise ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+        raise submission.job_failure(job)
     options = (job.params or {}).get("elevenlabs") or {"granularity": "word"}
     return jsonify(el_response.render(job.result or {}, options, job.id))
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
 
-from dalston.api import services, submission
+from dalston.api import api_key_accepted, services, submission
 from dalston.compat import languages, openai_response
 from dalston.db.models import JobStatus
 from dalston.errors import ApiError
@@ -86,9 +86,7 @@ def _as_openai_error(exc: Exception):
 
 
 def _check_key() -> None:
-    key = services().settings.api_key
-    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if key and given != key and request.headers.get("xi-api-key") != key:
+    if not api_key_accepted():
         raise ApiError(401, "invalid_api_key", "Incorrect API key provided")
 
 
@@ -234,7 +232,7 @@ def _finished(job, timeout: float) -> dict:
             f"{job.id}: GET /v1/audio/transcriptions/{job.id} (native API) fetches it",
         )
     if job.status != JobStatus.COMPLETED.value:
-        raise ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+        raise submission.job_failure(job)
     return job.result or {}
 
 

@@ -156,6 +156,11 @@ def wait_for_job(job_id: str, timeout: float, poll: float = 0.2) -> Job | None:
         time.sleep(poll)
 
 
+def job_failure(job: Job) -> ApiError:
+    """A failed or cancelled job as the error a synchronous answer reports (400, its code)."""
+    return ApiError(400, job.error_code or job.status, job.error or f"the job {job.status}")
+
+
 def delete_job(job: Job) -> None:
     """Remove every trace of a terminal job: its stored objects and its rows."""
     services().store.delete_prefix(keys.job_prefix(job.id))

@@ -8,8 +8,9 @@ tests. Decisions where ElevenLabs publishes nothing exact:
   and entity character offsets index both.
 * ``logprob`` is ``ln(p)`` of the word probability faster-whisper reports (0.0 for a
   spacing token, and for a word whose probability is unknown).
-* ``speaker_id`` is ``speaker_<n>``, numbered by first appearance; null when the job had
-  no speaker detection. In multichannel jobs the speaker is the channel: ``speaker_<channel>``.
+* ``speaker_id`` is ``speaker_<n>`` for Dalston's ``SPEAKER_<n>`` (numbered by first
+  appearance by the diarizer; the channel in multichannel jobs), the same ids the
+  ``additional_formats`` use; null when the job had no speaker detection.
 * ``timestamps_granularity=none`` still lists the words, with null ``start``/``end``.
 * ``characters`` (granularity ``character``) carry the per-character times the aligner
   derived from its phone alignment.
@@ -18,29 +19,8 @@ tests. Decisions where ElevenLabs publishes nothing exact:
 
 from __future__ import annotations
 
-import math
-
-from dalston.compat import languages
-
-
-def logprob(confidence: float | None) -> float:
-    if confidence is None:
-        return 0.0
-    return round(math.log(min(max(confidence, 1e-10), 1.0)), 4)
-
-
-def speaker_ids(words: list[dict], per_channel: bool) -> dict[str, str]:
-    """Dalston speaker id → ``speaker_<n>`` (by first appearance, or by channel)."""
-    out: dict[str, str] = {}
-    for w in words:
-        sid = w.get("speaker")
-        if sid is None or sid in out:
-            continue
-        if per_channel and w.get("channel") is not None:
-            out[sid] = f"speaker_{w['channel']}"
-        else:
-            out[sid] = f"speaker_{len(out)}"
-    return out
+from dalston.compat import languages, word_logprob
+from dalston.compat.el_formats import el_speaker_id
 
 
 def _time(value, timed: bool):
@@ -51,7 +31,6 @@ def word_tokens(
     words: list[dict],
     *,
     granularity: str,
-    speakers: dict[str, str] | None,
     channel_index: bool = False,
 ) -> list[dict]:
     """ElevenLabs word list: word / audio_event tokens with ``spacing`` tokens between them."""
@@ -59,7 +38,6 @@ def word_tokens(
     tokens: list[dict] = []
     prev = None
     for w in words:
-        speaker = speakers.get(w.get("speaker")) if speakers else None
         if prev is not None:
             start = prev["end"] if timed else None
             end = max(prev["end"], w["start"]) if timed else None
@@ -83,8 +61,8 @@ def word_tokens(
             "start": _time(w.get("start"), timed),
             "end": _time(w.get("end"), timed),
             "type": "audio_event" if w.get("type") == "audio_event" else "word",
-            "speaker_id": speaker,
-            "logprob": logprob(w.get("confidence")),
+            "speaker_id": el_speaker_id(w.get("speaker")),
+            "logprob": word_logprob(w.get("confidence")),
         }
         if granularity == "character":
             token["characters"] = _characters(w)
@@ -134,7 +112,6 @@ def chunk_model(
     transcription_id: str | None,
     granularity: str,
     words: list[dict] | None = None,
-    per_channel: bool = False,
     channel_index: int | None = None,
     words_channel_index: bool = False,
 ) -> dict:
@@ -142,19 +119,12 @@ def chunk_model(
 
     Args:
         words: the Dalston words to show (default: all of the transcript's).
-        per_channel: speakers are channels (``use_multi_channel``).
         channel_index: the model's own ``channel_index`` (``separate`` output).
         words_channel_index: put ``channel_index`` on every word (``combined`` output).
     """
     if words is None:
-        words = transcript.get("words") or untimed_words(transcript)
-    speakers = speaker_ids(words, per_channel)
-    tokens = word_tokens(
-        words,
-        granularity=granularity,
-        speakers=speakers or None,
-        channel_index=words_channel_index,
-    )
+        words = transcript_words(transcript)
+    tokens = word_tokens(words, granularity=granularity, channel_index=words_channel_index)
     return {
         "language_code": languages.to_iso3(transcript.get("language")) or "und",
         "language_probability": round(float(transcript.get("language_probability") or 0.0), 4),
@@ -167,8 +137,13 @@ def chunk_model(
     }
 
 
+def transcript_words(transcript: dict) -> list[dict]:
+    """The words to list: the transcript's, or its segments' text split when untimed."""
+    return transcript.get("words") or untimed_words(transcript)
+
+
 def channels_of(transcript: dict) -> list[int]:
-    found = {w.get("channel") for w in transcript.get("words") or untimed_words(transcript)}
+    found = {w.get("channel") for w in transcript_words(transcript)}
     found |= {s.get("channel") for s in transcript.get("segments", [])}
     return sorted(c for c in found if c is not None)
 
@@ -177,7 +152,7 @@ def multichannel_model(
     transcript: dict, *, transcription_id: str, granularity: str, channels: list[int]
 ) -> dict:
     """``MultichannelSpeechToTextResponseModel``: one chunk model per channel."""
-    all_words = transcript.get("words") or untimed_words(transcript)
+    all_words = transcript_words(transcript)
     return {
         "transcripts": [
             chunk_model(
@@ -185,7 +160,6 @@ def multichannel_model(
                 transcription_id=transcription_id,
                 granularity=granularity,
                 words=[w for w in all_words if w.get("channel") == ch],
-                per_channel=True,
                 channel_index=ch,
             )
             for ch in channels
@@ -280,7 +254,6 @@ def render(transcript: dict, options: dict, transcription_id: str) -> dict:
             transcript,
             transcription_id=transcription_id,
             granularity=granularity,
-            per_channel=style == "combined",
             words_channel_index=style == "combined",
         )
         chunks = [body]

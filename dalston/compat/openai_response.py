@@ -17,10 +17,9 @@ check with ``_strict_response_validation=True``. Choices:
 from __future__ import annotations
 
 import json
-import math
 import string
 
-from dalston.compat import languages
+from dalston.compat import languages, word_logprob
 
 TEXT_FORMATS = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
@@ -30,16 +29,12 @@ def _usage(transcript: dict) -> dict:
     return {"type": "duration", "seconds": round(float(transcript.get("duration") or 0.0), 3)}
 
 
-def _logprob(p) -> float:
-    return round(math.log(min(max(float(p), 1e-10), 1.0)), 4) if p is not None else 0.0
-
-
 def word_logprobs(transcript: dict) -> list[dict]:
     return [
         {
             "token": w["text"],
             "bytes": list(w["text"].encode()),
-            "logprob": _logprob(w.get("confidence")),
+            "logprob": word_logprob(w.get("confidence")),
         }
         for w in transcript.get("words", [])
     ]
@@ -107,8 +102,10 @@ def render(
     if response_format == "verbose_json":
         body = {
             "task": task,
-            "language": "english" if task == "translate" else languages.english_name(
-                transcript.get("language")
+            "language": (
+                "english"
+                if task == "translate"
+                else languages.english_name(transcript.get("language"))
             ),
             "duration": round(float(transcript.get("duration") or 0.0), 3),
             "text": text,
@@ -158,7 +155,9 @@ def stream_events(transcript: dict, response_format: str, include_logprobs: bool
         delta = seg["text"] if i == 0 else " " + seg["text"]
         event = {"type": "transcript.text.delta", "delta": delta}
         if include_logprobs:
-            seg_words = seg.get("words") or [w for w in words if seg["start"] <= w["start"] < seg["end"]]
+            seg_words = seg.get("words") or [
+                w for w in words if seg["start"] <= w["start"] < seg["end"]
+            ]
             event["logprobs"] = word_logprobs({"words": seg_words})
         yield sse(event)
     done = {"type": "transcript.text.done", "text": transcript.get("text") or ""}

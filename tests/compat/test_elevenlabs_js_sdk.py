@@ -40,9 +40,7 @@ def js_results(cluster, fixtures_dir, two_voices, tmp_path_factory):
     formats = ["srt", "txt", "segmented_json", "html", "docx", "pdf"]
     cases = [
         dict(name="plain", request=base, model=CHUNK, then="delete"),
-        dict(
-            name="diarize", request={**base, "file": voices, "diarize": True}, model=CHUNK
-        ),
+        dict(name="diarize", request={**base, "file": voices, "diarize": True}, model=CHUNK),
         dict(
             name="character",
             request={**base, "timestampsGranularity": "character"},

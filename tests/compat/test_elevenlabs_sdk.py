@@ -266,7 +266,10 @@ def test_malformed_additional_formats_json(cluster, jfk):
     """Sent by hand: the SDKs serialise additional_formats themselves."""
     resp = requests.post(
         cluster.url("/v1/speech-to-text"),
-        files={"file": jfk.open("rb"), "additional_formats": (None, "[{format: srt", "application/json")},
+        files={
+            "file": jfk.open("rb"),
+            "additional_formats": (None, "[{format: srt", "application/json"),
+        },
         data={"model_id": "scribe_v1"},
         timeout=60,
     )
@@ -348,7 +351,9 @@ def test_long_jobs_say_how_to_go_asynchronous(impatient_api, jfk):
     from elevenlabs import ElevenLabs, SpeechToTextWebhookResponseModel
 
     client = ElevenLabs(api_key="k", base_url=impatient_api)
-    resp = client.speech_to_text.with_raw_response.convert(model_id="scribe_v1", file=jfk.open("rb"))
+    resp = client.speech_to_text.with_raw_response.convert(
+        model_id="scribe_v1", file=jfk.open("rb")
+    )
     assert resp._response.status_code == 202
     ack = strict(SpeechToTextWebhookResponseModel, resp._response.json())
     assert f"/v1/speech-to-text/transcripts/{ack.transcription_id}" in ack.message

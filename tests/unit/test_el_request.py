@@ -59,7 +59,10 @@ def test_repeated_keyterms_become_vocabulary():
 
 def test_additional_formats_as_json_text():
     req = parse(
-        [("model_id", "scribe_v1"), ("additional_formats", '[{"format": "srt"}, {"format": "pdf"}]')]
+        [
+            ("model_id", "scribe_v1"),
+            ("additional_formats", '[{"format": "srt"}, {"format": "pdf"}]'),
+        ]
     )
     assert [f["format"] for f in req.response["additional_formats"]] == ["srt", "pdf"]
 
