@@ -41,14 +41,7 @@ def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
     return f"t={timestamp},v0={mac.hexdigest()}"
 
 
-def wants_webhook(params: dict) -> bool:
-    return bool((params.get("elevenlabs") or {}).get("webhook"))
-
-
-def job_ended(app, job_id: str, params: dict) -> None:
-    """Queue the webhook of a job that ended, if it asked for one. Called by the stages."""
-    if wants_webhook(params):
-        app.send_task("dalston.webhook", args=(job_id,))
+TASK_NAME = "dalston.webhook"
 
 
 def event(job, options: dict) -> dict:
@@ -68,7 +61,7 @@ def event(job, options: dict) -> dict:
 
 @shared_task(
     bind=True,
-    name="dalston.webhook",
+    name=TASK_NAME,
     autoretry_for=(DeliveryFailed, ConnectionError, TimeoutError, OSError),
     retry_backoff=2,
     retry_backoff_max=300,
@@ -88,7 +81,7 @@ def deliver(self, job_id: str):
         job = queries.get_job(session, job_id)
         if job is None:
             return {"job_id": job_id, "delivered": False, "reason": "job deleted"}
-        options = (job.params or {}).get("elevenlabs") or {}
+        options = job.reply or {}
         body = json.dumps(event(job, options)).encode()
     if not settings.webhook_url:
         log.warning("job %s asked for a webhook but DALSTON_WEBHOOK_URL is not set", job_id)

@@ -20,11 +20,11 @@ import sqlalchemy.exc
 from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 
-from dalston import notify
 from dalston.config import get_settings
 from dalston.db import queries
 from dalston.db.session import session_scope
 from dalston.errors import JobCancelled, StageError
+from dalston.options import JobOptions
 from dalston.pipeline import builder
 from dalston.pipeline.stages import Stage
 from dalston.stages import align as align_stage
@@ -90,10 +90,10 @@ class StageTask(Task):
                 return False
         return True
 
-    def params(self, job_id: str) -> dict:
-        """The job's request options, as stored when it was submitted."""
+    def options(self, job_id: str) -> JobOptions:
+        """The job's plan, as stored when it was submitted."""
         with self.session() as session:
-            return dict(queries.get_job(session, job_id).params or {})
+            return JobOptions.from_dict(queries.get_job(session, job_id).options)
 
     def finish(self, job_id: str, part: int = 0) -> bool:
         """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
@@ -126,6 +126,14 @@ class StageTask(Task):
 
         return report
 
+    def job_ended(self, job_id: str) -> None:
+        """Tell whoever asked (a family's webhook task, named on the job) that it ended."""
+        with self.session() as session:
+            job = queries.get_job(session, job_id)
+            notify_task = job.notify_task if job is not None else None
+        if notify_task:
+            self.app.send_task(notify_task, args=(job_id,))
+
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         job_id, part = args[0], (args[1] if len(args) > 1 else 0)
         stage = self.name.split(".", 1)[1]
@@ -139,8 +147,8 @@ class StageTask(Task):
         try:
             with self.session() as session:
                 ended = queries.fail_job(session, job_id, code, message, stage=stage, part=part)
-                params = dict(queries.get_job(session, job_id).params or {}) if ended else {}
-            notify.job_ended(self.app, job_id, params)
+            if ended:
+                self.job_ended(job_id)
         except Exception:  # the database itself is down: the log is all we have
             log.exception("could not record the failure of job %s", job_id)
 
@@ -149,15 +157,15 @@ def _stage_task(stage: Stage):
     return shared_task(bind=True, base=StageTask, name=stage.task_name, **RETRY)
 
 
-def _model_options(settings, params: dict) -> dict:
+def _model_options(settings, options: JobOptions) -> dict:
     """What every Whisper-running engine is given: the model, where and how to run it."""
     return dict(
-        model=params["model"],
+        model=options.model,
         model_dir=settings.model_dir,
         device=settings.device,
         compute_type=settings.compute_type,
         batch_size=settings.batch_size,
-        language=params.get("language"),
+        language=options.language,
     )
 
 
@@ -174,7 +182,7 @@ def prepare(self: StageTask, job_id: str):
     settings = self.settings
     with self.session() as session:
         job = queries.get_job(session, job_id)
-        params, source_url = dict(job.params), job.source_url
+        options, source_url = JobOptions.from_dict(job.options), job.source_url
     if source_url and not self.store.exists(keys.source(job_id)):
         from dalston import fetch
 
@@ -195,10 +203,10 @@ def prepare(self: StageTask, job_id: str):
         job_id,
         self.store,
         # whisperx-full takes the whole file in one task: one chunk, however long.
-        float("inf") if builder.uses_whisperx_full(params) else settings.chunk_seconds,
-        per_channel=params.get("speaker_detection") == "per_channel",
+        float("inf") if options.whole_file_engine else settings.chunk_seconds,
+        per_channel=options.per_channel,
     )
-    plan = builder.after_prepare(self.app, job_id, params, [c["index"] for c in manifest["chunks"]])
+    plan = builder.after_prepare(self.app, job_id, options, [c["index"] for c in manifest["chunks"]])
     if not self.finish(job_id):
         return {"job_id": job_id, "deleted": True}
     with self.session() as session:
@@ -236,18 +244,18 @@ def transcribe(self: StageTask, job_id: str, part: int):
     from dalston.engines import get_transcriber
 
     settings = self.settings
-    params = self.params(job_id)
+    job = self.options(job_id)
     options = dict(
-        _model_options(settings, params),
+        _model_options(settings, job),
         cpu_threads=settings.cpu_threads,
-        prompt=params.get("prompt"),
-        vocabulary=params.get("vocabulary"),
-        temperature=params.get("temperature"),
-        beam_size=params.get("beam_size") or 5,
-        word_timestamps=params.get("timestamps_granularity", "word") in ("word", "character"),
-        seed=params.get("seed"),
-        task=params.get("task", "transcribe"),
-        tag_audio_events=bool(params.get("tag_audio_events")),
+        prompt=job.prompt,
+        vocabulary=list(job.vocabulary) if job.vocabulary else None,
+        temperature=job.temperature,
+        beam_size=job.beam_size,
+        word_timestamps=job.word_timestamps,
+        seed=job.seed,
+        task=job.task,
+        tag_audio_events=job.tag_audio_events,
     )
     try:
         result = transcribe_stage.run(
@@ -271,8 +279,7 @@ def align(self: StageTask, job_id: str, part: int):
         return {"job_id": job_id, "part": part, "skipped": True}
     from dalston.engines import get_aligner
 
-    params = self.params(job_id)
-    result = align_stage.run(job_id, part, self.store, get_aligner(params.get("align_engine")))
+    result = align_stage.run(job_id, part, self.store, get_aligner(self.options(job_id).align_engine))
     self.finish(job_id, part)
     words = [w for s in result["segments"] for w in s.get("words", [])]
     return {
@@ -290,13 +297,11 @@ def diarize(self: StageTask, job_id: str):
         return {"job_id": job_id, "skipped": True}
     from dalston.engines import get_diarizer
 
-    params = self.params(job_id)
-    options = {k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")}
-    if params.get("diarization_threshold") is not None:  # ElevenLabs' diarization_threshold
-        options["threshold"] = params["diarization_threshold"]
-    turns = diarize_stage.run(
-        job_id, self.store, get_diarizer(params.get("diarize_engine")), options
-    )
+    job = self.options(job_id)
+    options = dict(job.speaker_constraints)
+    if job.diarization_threshold is not None:  # ElevenLabs' diarization_threshold
+        options["threshold"] = job.diarization_threshold
+    turns = diarize_stage.run(job_id, self.store, get_diarizer(job.diarize_engine), options)
     self.finish(job_id)
     return {"job_id": job_id, "turns": len(turns), "speakers": len({t["speaker"] for t in turns})}
 
@@ -309,17 +314,15 @@ def whisperx_full(self: StageTask, job_id: str):
     from dalston.engines import get_pipeline
 
     settings = self.settings
-    params = self.params(job_id)
+    job = self.options(job_id)
     options = dict(
-        _model_options(settings, params),
-        diarize=builder.wants_diarization(params),
-        **{k: params.get(k) for k in ("num_speakers", "min_speakers", "max_speakers")},
+        _model_options(settings, job), diarize=job.needs_diarize, **job.speaker_constraints
     )
     try:
         transcript, turns = whisperx_full_stage.run(
             job_id,
             self.store,
-            get_pipeline(params["transcribe_engine"]),
+            get_pipeline(job.transcribe_engine),
             options,
             on_progress=self.progress_reporter(job_id),
         )
@@ -352,22 +355,14 @@ def merge(self: StageTask, job_id: str):
         raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
     if not self.start(job_id):
         return {"job_id": job_id, "skipped": True}
-    params = self.params(job_id)
+    options = self.options(job_id)
     manifest = prepare_stage.load_manifest(job_id, self.store)
-    chunks = merge_stage.load_chunks(
-        job_id, self.store, manifest, aligned=builder.merges_aligned(params)
-    )
-    turns = (
-        diarize_stage.load_turns(job_id, self.store) if builder.wants_diarization(params) else None
-    )
-    if params.get("speaker_detection") == "per_channel":
+    chunks = merge_stage.load_chunks(job_id, self.store, manifest, aligned=options.merges_aligned)
+    turns = diarize_stage.load_turns(job_id, self.store) if options.needs_diarize else None
+    if options.per_channel:
         turns = merge_stage.channel_turns(manifest, chunks)
     transcript = merge_stage.stitch(
-        manifest,
-        chunks,
-        params.get("language"),
-        word_level=params.get("timestamps_granularity", "word") == "word",
-        turns=turns,
+        manifest, chunks, options.language, word_level=options.word_timestamps, turns=turns
     )
     merge_stage.write_outputs(job_id, self.store, transcript)
     if not self.finish(job_id):
@@ -375,5 +370,5 @@ def merge(self: StageTask, job_id: str):
     with self.session() as session:
         done = queries.complete_job(session, job_id, transcript)
     if done:
-        notify.job_ended(self.app, job_id, params)
+        self.job_ended(job_id)
     return {"job_id": job_id, "completed": done, "segments": len(transcript["segments"])}

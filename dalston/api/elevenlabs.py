@@ -20,6 +20,7 @@ import uuid
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from dalston import notify
 from dalston.api import api_key_accepted, db, services, submission
 from dalston.compat import el_request, el_response
 from dalston.db import queries
@@ -73,7 +74,11 @@ def convert():
     settings = services().settings
     has_file = "file" in request.files
     req = el_request.parse(
-        request.form, request.args, has_file=has_file, models_spec=settings.elevenlabs_models
+        request.form,
+        request.args,
+        has_file=has_file,
+        models_spec=settings.elevenlabs_models,
+        default_model=settings.default_model,
     )
     if req.webhook and not settings.webhook_url:
         raise ApiError(
@@ -84,9 +89,10 @@ def convert():
             "webhook",
         )
     options = dict(req.response, enable_logging=req.enable_logging)
-    params = {"model": req.model or settings.default_model, **req.params, "elevenlabs": options}
     job = submission.submit_job(
-        params,
+        req.options,
+        reply=options,
+        notify_task=notify.TASK_NAME if req.webhook else None,
         upload=request.files.get("file") if has_file else None,
         audio_url=req.source_url,
         url_field="source_url" if request.form.get("source_url") else "cloud_storage_url",
@@ -143,7 +149,7 @@ def get_transcript(transcription_id: str):
         return jsonify(body), 404, {"Retry-After": "2"}
     if job.status != JobStatus.COMPLETED.value:
         raise submission.job_failure(job)
-    options = (job.params or {}).get("elevenlabs") or {"granularity": "word"}
+    options = job.reply or {"granularity": "word"}
     return jsonify(el_response.render(job.result or {}, options, job.id))
 
 

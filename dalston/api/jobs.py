@@ -21,8 +21,8 @@ from dalston.db import queries
 from dalston.db.models import Job, JobStatus, StageRun
 from dalston.engines import ALIGNERS, DIARIZERS, TRANSCRIBE_ENGINES, models
 from dalston.errors import ApiError
-from dalston.pipeline import builder
-from dalston.pipeline.stages import PROGRESS_WEIGHTS, Stage
+from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
+from dalston.pipeline import progress
 from dalston.schemas.jobs import (
     job_create_schema,
     job_created_schema,
@@ -68,7 +68,7 @@ def _check_engine(name: str | None, known, field: str) -> None:
         )
 
 
-def _job_options(data: dict, model: str) -> dict:
+def _job_options(data: dict, model: str) -> JobOptions:
     if data["speaker_detection"] == "per_channel" and any(
         data.get(k) is not None for k in ("num_speakers", "min_speakers", "max_speakers")
     ):
@@ -89,7 +89,7 @@ def _job_options(data: dict, model: str) -> dict:
         )
     _check_engine(data.get("align_engine"), ALIGNERS, "align_engine")
     _check_engine(data.get("transcribe_engine"), TRANSCRIBE_ENGINES, "transcribe_engine")
-    whisperx_full = data.get("transcribe_engine") == builder.WHISPERX_FULL
+    whisperx_full = data.get("transcribe_engine") in WHOLE_FILE_ENGINES
     if whisperx_full and data["speaker_detection"] == "per_channel":
         raise ApiError(
             422,
@@ -99,22 +99,22 @@ def _job_options(data: dict, model: str) -> dict:
             "speaker_detection",
         )
     language = data.get("language")
-    return {
-        "model": model,
-        "language": None if not language or language.lower() == "auto" else language.lower(),
-        "timestamps_granularity": data["timestamps_granularity"],
-        "speaker_detection": data["speaker_detection"],
-        "diarize_engine": data["diarize_engine"],
-        "align_engine": data.get("align_engine"),
-        "transcribe_engine": data.get("transcribe_engine") or "faster_whisper",
-        "num_speakers": data.get("num_speakers"),
-        "min_speakers": data.get("min_speakers"),
-        "max_speakers": data.get("max_speakers"),
-        "vocabulary": data.get("vocabulary"),
-        "prompt": data.get("prompt"),
-        "temperature": data.get("temperature"),
-        "beam_size": data.get("beam_size"),
-    }
+    return JobOptions(
+        model=model,
+        language=None if not language or language.lower() == "auto" else language.lower(),
+        timestamps_granularity=data["timestamps_granularity"],
+        speaker_detection=data["speaker_detection"],
+        diarize_engine=data["diarize_engine"],
+        align_engine=data.get("align_engine"),
+        transcribe_engine=data.get("transcribe_engine") or CHUNKED_ENGINE,
+        num_speakers=data.get("num_speakers"),
+        min_speakers=data.get("min_speakers"),
+        max_speakers=data.get("max_speakers"),
+        vocabulary=data.get("vocabulary"),
+        prompt=data.get("prompt"),
+        temperature=data.get("temperature"),
+        beam_size=data.get("beam_size") or 5,
+    )
 
 
 @bp.post("")
@@ -150,8 +150,8 @@ def create_job():
             f"unknown model {model!r}; GET /v1/models lists the models this server offers",
             "model",
         )
-    params = _job_options(data, model)
-    job = submission.submit_job(params, upload=upload, audio_url=data["audio_url"])
+    options = _job_options(data, model)
+    job = submission.submit_job(options, upload=upload, audio_url=data["audio_url"])
     return jsonify(job_created_schema.dump(job)), 201
 
 
@@ -160,29 +160,6 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.timezone.utc)
     return value
-
-
-def _progress(job: Job, runs: list[StageRun]) -> int:
-    if job.status == JobStatus.COMPLETED.value:
-        return 100
-    by_stage: dict[str, list[StageRun]] = {}
-    for run in runs:
-        by_stage.setdefault(run.stage, []).append(run)
-    prepared = any(r.stage == Stage.PREPARE.value and r.status == "completed" for r in runs)
-    total = done = 0.0
-    for stage in builder.planned_stages(job.params or {}):
-        weight = PROGRESS_WEIGHTS[stage]
-        total += weight
-        rows = by_stage.get(stage.value, [])
-        if stage in (Stage.TRANSCRIBE, Stage.ALIGN):
-            seconds = sum(r.audio_seconds or 0 for r in rows)
-            if seconds > 0:
-                done += weight * sum((r.audio_seconds or 0) * r.progress for r in rows) / seconds
-            elif prepared:  # nothing to transcribe
-                done += weight
-        elif rows:
-            done += weight * rows[0].progress
-    return int(100 * done / total)
 
 
 def _stage_view(run: StageRun) -> dict:
@@ -206,12 +183,14 @@ def _stage_view(run: StageRun) -> dict:
 def job_view(job: Job) -> dict:
     """The job as the API shows it (see JobSchema)."""
     result = job.result or {}
-    runs = sorted(job.stages, key=lambda r: (list(Stage).index(Stage(r.stage)), r.part))
+    runs = sorted(job.stages, key=progress.stage_order)
     return {
         "id": job.id,
         "status": job.status,
         "error": {"code": job.error_code, "message": job.error} if job.error else None,
-        "progress": _progress(job, runs),
+        "progress": progress.job_progress(
+            JobOptions.from_dict(job.options), runs, job.status == JobStatus.COMPLETED.value
+        ),
         "current_stage": job.current_stage,
         "stages": [_stage_view(r) for r in runs],
         "created_at": utc(job.created_at),
@@ -225,7 +204,7 @@ def job_view(job: Job) -> dict:
         "words": result.get("words", []),
         "speakers": result.get("speakers", []),
         "warnings": result.get("warnings", []),
-        "options": job.params,
+        "options": job.options,
     }
 
 

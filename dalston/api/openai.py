@@ -32,6 +32,7 @@ from dalston.api import api_key_accepted, services, submission
 from dalston.compat import languages, openai_response
 from dalston.db.models import JobStatus
 from dalston.errors import ApiError
+from dalston.options import JobOptions
 
 NATIVE_FIELDS = frozenset(
     {
@@ -112,8 +113,8 @@ def _form_list(name: str) -> list[str]:
     return [v for v in request.form.getlist(name) + request.form.getlist(f"{name}[]") if v]
 
 
-def _parse(task: str) -> tuple[dict, dict]:
-    """Validate the form: the job's params and how to answer."""
+def _parse(task: str) -> tuple[JobOptions, dict]:
+    """Validate the form: the job's plan and how to answer."""
     form = request.form
     if "file" not in request.files:
         raise ApiError(400, "missing_file", "the audio file is required (multipart 'file')", "file")
@@ -162,41 +163,37 @@ def _parse(task: str) -> tuple[dict, dict]:
     )
     include_logprobs = "logprobs" in _form_list("include")
     keywords = _form_list("keywords")
-    params = {
-        "model": _choose_model(name, task),
-        "language": language,
-        "task": task,
-        "timestamps_granularity": (
+    options = JobOptions(
+        model=_choose_model(name, task),
+        language=language,
+        task=task,
+        timestamps_granularity=(
             "word" if (words or include_logprobs) and task == "transcribe" else "segment"
         ),
         # Word logprobs alone need Whisper's words, not forced-aligned times.
-        "align_engine": None if words else "whisper",
-        "speaker_detection": "diarize" if response_format == "diarized_json" else "none",
-        "diarize_engine": None,
-        "num_speakers": None,
-        "min_speakers": None,
-        "max_speakers": None,
-        "vocabulary": keywords[:100] or None,
-        "prompt": form.get("prompt") or None,
-        "temperature": temperature,
-        "beam_size": 5,
-        "openai": {"model": name, "response_format": response_format},
-    }
+        align_engine=None if words else "whisper",
+        speaker_detection="diarize" if response_format == "diarized_json" else "none",
+        vocabulary=keywords[:100] or None,
+        prompt=form.get("prompt") or None,
+        temperature=temperature,
+    )
     answer = {
+        "api": "openai",
+        "model": name,
         "task": task,
         "response_format": response_format,
         "granularities": granularities,
         "include_logprobs": include_logprobs,
         "stream": stream,
     }
-    return params, answer
+    return options, answer
 
 
 def _handle(task: str):
     try:
         _check_key()
-        params, answer = _parse(task)
-        job = submission.submit_job(params, upload=request.files["file"])
+        options, answer = _parse(task)
+        job = submission.submit_job(options, reply=answer, upload=request.files["file"])
     except Exception as exc:  # every error in OpenAI's shape
         return _as_openai_error(exc)
     timeout = services().settings.openai_sync_timeout

@@ -22,8 +22,8 @@ from dalston.api import db, services
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
 from dalston.errors import ApiError
+from dalston.options import MAX_CHANNELS, JobOptions
 from dalston.pipeline import dispatch
-from dalston.stages.prepare import MAX_CHANNELS
 from dalston.storage import keys
 
 #: Shorter uploads are refused at once: there is nothing in them to transcribe.
@@ -99,8 +99,10 @@ def check_url(url: str, field: str) -> None:
 
 
 def submit_job(
-    params: dict,
+    options: JobOptions,
     *,
+    reply: dict | None = None,
+    notify_task: str | None = None,
     upload=None,
     audio_url: str | None = None,
     url_field: str = "audio_url",
@@ -109,12 +111,16 @@ def submit_job(
 ) -> Job:
     """Store the audio (or check the URL), commit the job and dispatch its canvas.
 
-    ``params`` must hold ``model``; it is stored on the job and read by every stage.
+    Args:
+        options: the typed job plan, stored on the job row and read by every stage.
+        reply: how the calling API family wants its answer; stored apart from the plan
+            and read only by that family.
+        notify_task: a task name sent ``(job_id,)`` once the job ends (a family's webhook).
     """
     if audio_url:
         check_url(audio_url, url_field)
     job_id = str(uuid.uuid4())
-    per_channel = params.get("speaker_detection") == "per_channel"
+    per_channel = options.per_channel
     if upload is not None:
         source_name = store_upload(
             job_id, upload, per_channel=per_channel, max_channels=max_channels, raw_pcm=raw_pcm
@@ -124,8 +130,10 @@ def submit_job(
     job = Job(
         id=job_id,
         status=JobStatus.PENDING.value,
-        model=params["model"],
-        params=params,
+        model=options.model,
+        options=options.to_dict(),
+        reply=reply,
+        notify_task=notify_task,
         source_name=source_name[:255] or None,
         source_url=audio_url,
     )

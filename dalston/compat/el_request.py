@@ -23,6 +23,7 @@ from typing import Any
 
 from dalston.compat import languages
 from dalston.errors import ApiError
+from dalston.options import JobOptions
 
 #: ElevenLabs batch model ids → the Dalston model (``None``: the server default).
 #: Override or extend with ``DALSTON_ELEVENLABS_MODELS="scribe_v1=base,scribe_v2=large-v3"``.
@@ -60,7 +61,7 @@ class ElevenLabsRequest:
 
     model_id: str
     model: str | None  # Dalston model; None = server default
-    params: dict[str, Any]  # pipeline params (without "model")
+    options: JobOptions  # the job plan (its model: the server default when ``model`` is None)
     response: dict[str, Any]  # everything the response renderer needs, stored on the job
     source_url: str | None
     raw_pcm: bool
@@ -168,7 +169,7 @@ def _keyterms(form) -> list[str] | None:
     return terms or None
 
 
-def parse(form, args, *, has_file: bool, models_spec: str = ""):
+def parse(form, args, *, has_file: bool, models_spec: str = "", default_model: str = "base"):
     """Validate the form (``request.form``) and query (``request.args``)."""
     from dalston.compat import el_formats, entities
 
@@ -260,23 +261,19 @@ def parse(form, args, *, has_file: bool, models_spec: str = ""):
         _bool(form, flag, False)  # validated; see the README's compatibility matrix
     tag_audio_events = _bool(form, "tag_audio_events", True)
 
-    params = {
-        "language": language,
-        "timestamps_granularity": "segment" if granularity == "none" else "word",
-        "speaker_detection": "per_channel" if multi else ("diarize" if diarize else "none"),
-        "diarize_engine": None,
-        "num_speakers": None,
-        "min_speakers": None,
+    options = JobOptions(
+        model=model or default_model,
+        language=language,
+        timestamps_granularity="segment" if granularity == "none" else "word",
+        speaker_detection="per_channel" if multi else ("diarize" if diarize else "none"),
         # ElevenLabs' num_speakers is the most speakers that may be talking.
-        "max_speakers": num_speakers if diarize else None,
-        "diarization_threshold": threshold,
-        "vocabulary": _keyterms(form),
-        "prompt": None,
-        "temperature": _number(form, "temperature", float, 0.0, 2.0),
-        "seed": _number(form, "seed", int, 0, 2147483647),
-        "tag_audio_events": tag_audio_events,
-        "beam_size": 5,
-    }
+        max_speakers=num_speakers if diarize else None,
+        diarization_threshold=threshold,
+        vocabulary=_keyterms(form),
+        temperature=_number(form, "temperature", float, 0.0, 2.0),
+        seed=_number(form, "seed", int, 0, 2147483647),
+        tag_audio_events=tag_audio_events,
+    )
     response = {
         "api": "elevenlabs",
         "model_id": model_id,
@@ -297,7 +294,7 @@ def parse(form, args, *, has_file: bool, models_spec: str = ""):
     return ElevenLabsRequest(
         model_id=model_id,
         model=model,
-        params=params,
+        options=options,
         response=response,
         source_url=source_url,
         raw_pcm=_choice(form, "file_format", ("pcm_s16le_16", "other"), "other") == "pcm_s16le_16",

@@ -55,8 +55,14 @@ class Job(Base):
     )
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
-    #: The validated request (model, language, options); stages read their options here.
-    params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    #: The typed job plan (``dalston.options.JobOptions.to_dict()``); the pipeline reads it.
+    options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    #: How the API family that took the request wants its answer (its own format options,
+    #: webhook metadata, …); read only by that family's package, never by the pipeline.
+    reply: Mapped[dict | None] = mapped_column(sa.JSON)
+    #: A Celery task name sent ``(job_id,)`` once the job ends (completed, failed or
+    #: cancelled): how a family's webhook hears of it without the pipeline knowing families.
+    notify_task: Mapped[str | None] = mapped_column(sa.String(64))
     model: Mapped[str] = mapped_column(sa.String(255))
     source_name: Mapped[str | None] = mapped_column(sa.String(255))
     source_url: Mapped[str | None] = mapped_column(sa.Text)

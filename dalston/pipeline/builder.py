@@ -28,6 +28,7 @@ import uuid
 from celery import Celery, chain, chord
 from celery.canvas import Signature
 
+from dalston.options import JobOptions
 from dalston.pipeline.stages import Stage
 
 
@@ -52,15 +53,17 @@ def initial(app: Celery, job_id: str) -> Plan:
     return Plan(_sig(app, Stage.PREPARE, job_id, None, ids), ids)
 
 
-def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[int]) -> Plan:
+def after_prepare(
+    app: Celery, job_id: str, options: JobOptions, chunk_indexes: list[int]
+) -> Plan:
     """The rest of the canvas, once prepare has cut the audio into ``chunk_indexes``."""
     ids: dict = {}
     merge = _sig(app, Stage.MERGE, job_id, None, ids)
     if not chunk_indexes:
         return Plan(merge, ids)
-    if uses_whisperx_full(params):
+    if options.whole_file_engine:
         return Plan(chain(_sig(app, Stage.WHISPERX_FULL, job_id, None, ids), merge), ids)
-    if wants_alignment(params):
+    if options.needs_align:
         # Each chunk is aligned as soon as it is transcribed, on an align worker, while
         # other chunks are still being transcribed.
         header = [
@@ -71,39 +74,18 @@ def after_prepare(app: Celery, job_id: str, params: dict, chunk_indexes: list[in
         ]
     else:
         header = [_sig(app, Stage.TRANSCRIBE, job_id, i, ids) for i in chunk_indexes]
-    if wants_diarization(params):
+    if options.needs_diarize:
         header.append(_sig(app, Stage.DIARIZE, job_id, None, ids))
     return Plan(chord(header, merge), ids)
 
 
-#: The ``transcribe_engine`` that runs the whole pipeline in one ``whisperx_full`` task.
-WHISPERX_FULL = "whisperx-full"
-
-
-def uses_whisperx_full(params: dict) -> bool:
-    return params.get("transcribe_engine") == WHISPERX_FULL
-
-
-def wants_alignment(params: dict) -> bool:
-    return params.get("timestamps_granularity", "word") == "word"
-
-
-def merges_aligned(params: dict) -> bool:
-    """Whether merge reads aligned chunk artifacts (whisperx_full writes its output as those)."""
-    return wants_alignment(params) or uses_whisperx_full(params)
-
-
-def wants_diarization(params: dict) -> bool:
-    return params.get("speaker_detection") == "diarize"
-
-
-def planned_stages(params: dict) -> list[Stage]:
+def planned_stages(options: JobOptions) -> list[Stage]:
     """The stages a job with these options runs, for progress weighting and display."""
-    if uses_whisperx_full(params):
+    if options.whole_file_engine:
         return [Stage.PREPARE, Stage.WHISPERX_FULL, Stage.MERGE]
     stages = [Stage.PREPARE, Stage.TRANSCRIBE]
-    if wants_alignment(params):
+    if options.needs_align:
         stages.append(Stage.ALIGN)
-    if wants_diarization(params):
+    if options.needs_diarize:
         stages.append(Stage.DIARIZE)
     return stages + [Stage.MERGE]

@@ -191,7 +191,7 @@ def test_unknown_job_id(client, method, suffix):
 def _job_row(postgres_url, status: str) -> str:
     job_id = str(uuid.uuid4())
     with session_scope(postgres_url) as session:
-        session.add(Job(id=job_id, status=status, model="tiny.en", params={"model": "tiny.en"}))
+        session.add(Job(id=job_id, status=status, model="tiny.en", options={"model": "tiny.en"}))
     return job_id
 
 

@@ -27,8 +27,8 @@ def test_python_sdk_minimal_call_treats_null_as_absent():
     assert req.model is None and req.model_id == "scribe_v2"  # server default model
     assert req.response["webhook_metadata"] is None
     assert req.response["entity_detection"] is None and req.response["entity_redaction"] is None
-    assert req.params["timestamps_granularity"] == "word"
-    assert req.params["tag_audio_events"] is True
+    assert req.options.timestamps_granularity == "word"
+    assert req.options.tag_audio_events is True
     assert req.enable_logging is True and not req.raw_pcm and not req.webhook
 
 
@@ -54,7 +54,7 @@ def test_entity_detection_every_encoding():
 
 def test_repeated_keyterms_become_vocabulary():
     req = parse([("model_id", "scribe_v1"), ("keyterms", "Dalston"), ("keyterms", "ComfyUI")])
-    assert req.params["vocabulary"] == ["Dalston", "ComfyUI"]
+    assert req.options.vocabulary == ("Dalston", "ComfyUI")
 
 
 def test_additional_formats_as_json_text():
@@ -79,8 +79,8 @@ def test_model_map_from_settings():
 
 def test_num_speakers_is_a_maximum_with_diarize():
     req = parse([("model_id", "scribe_v1"), ("diarize", "true"), ("num_speakers", "3")])
-    assert req.params["speaker_detection"] == "diarize"
-    assert req.params["max_speakers"] == 3 and req.params["num_speakers"] is None
+    assert req.options.speaker_detection == "diarize"
+    assert req.options.max_speakers == 3 and req.options.num_speakers is None
 
 
 @pytest.mark.parametrize(

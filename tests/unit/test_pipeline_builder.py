@@ -3,7 +3,12 @@
 from celery import chord
 
 from dalston.celery_app import app
+from dalston.options import JobOptions
 from dalston.pipeline import builder
+
+
+def opts(**fields) -> JobOptions:
+    return JobOptions(**{"model": "tiny.en", **fields})
 
 
 def test_initial_canvas_is_prepare_on_its_queue():
@@ -15,7 +20,7 @@ def test_initial_canvas_is_prepare_on_its_queue():
 
 
 def test_word_timestamps_chain_an_align_task_after_each_chunk():
-    plan = builder.after_prepare(app, "job-1", {"timestamps_granularity": "word"}, [0, 1, 2])
+    plan = builder.after_prepare(app, "job-1", opts(timestamps_granularity="word"), [0, 1, 2])
     canvas = plan.signature
     assert isinstance(canvas, chord)
     for i, link in enumerate(canvas.tasks):
@@ -32,7 +37,7 @@ def test_word_timestamps_chain_an_align_task_after_each_chunk():
 
 def test_diarize_joins_the_header():
     plan = builder.after_prepare(
-        app, "job-1", {"timestamps_granularity": "segment", "speaker_detection": "diarize"}, [0, 1]
+        app, "job-1", opts(timestamps_granularity="segment", speaker_detection="diarize"), [0, 1]
     )
     assert [t.task for t in plan.signature.tasks] == ["dalston.transcribe"] * 2 + [
         "dalston.diarize"
@@ -40,7 +45,7 @@ def test_diarize_joins_the_header():
 
 
 def test_after_prepare_fans_out_one_transcribe_task_per_chunk():
-    plan = builder.after_prepare(app, "job-1", {"timestamps_granularity": "segment"}, [0, 1, 2, 3])
+    plan = builder.after_prepare(app, "job-1", opts(timestamps_granularity="segment"), [0, 1, 2, 3])
     canvas = plan.signature
     assert isinstance(canvas, chord)
     header = list(canvas.tasks)
@@ -54,7 +59,7 @@ def test_after_prepare_fans_out_one_transcribe_task_per_chunk():
 
 
 def test_no_speech_goes_straight_to_merge():
-    plan = builder.after_prepare(app, "job-1", {}, [])
+    plan = builder.after_prepare(app, "job-1", opts(), [])
     assert plan.signature.task == "dalston.merge"
 
 
@@ -62,7 +67,7 @@ def test_messages_carry_ids_only():
     import json
 
     plan = builder.after_prepare(
-        app, "job-1", {"model": "tiny.en", "speaker_detection": "diarize"}, list(range(50))
+        app, "job-1", opts(model="tiny.en", speaker_detection="diarize"), list(range(50))
     )
     assert (
         len(json.dumps(plan.signature)) < 50 * 600
@@ -70,24 +75,24 @@ def test_messages_carry_ids_only():
 
 
 def test_whisperx_full_is_prepare_then_one_task_then_merge():
-    params = {"transcribe_engine": "whisperx-full", "speaker_detection": "diarize"}
-    plan = builder.after_prepare(app, "job-1", params, [0])
+    options = opts(transcribe_engine="whisperx-full", speaker_detection="diarize")
+    plan = builder.after_prepare(app, "job-1", options, [0])
     first, merge = plan.signature.tasks
     assert [first.task, merge.task] == ["dalston.whisperx_full", "dalston.merge"]
     assert first.args == ("job-1",) and first.immutable and merge.immutable
     assert app.amqp.router.route(first.options, first.task, ())["queue"].name == "whisperx_full"
     assert set(plan.task_ids) == {("whisperx_full", 0), ("merge", 0)}
     assert plan.task_ids[("whisperx_full", 0)] == first.options["task_id"]
-    assert [s.value for s in builder.planned_stages(params)] == [
+    assert [s.value for s in builder.planned_stages(options)] == [
         "prepare",
         "whisperx_full",
         "merge",
     ]
-    assert builder.merges_aligned({**params, "timestamps_granularity": "segment"})
+    assert options.replace(timestamps_granularity="segment").merges_aligned
 
 
 def test_whisperx_full_with_no_speech_goes_straight_to_merge():
-    plan = builder.after_prepare(app, "job-1", {"transcribe_engine": "whisperx-full"}, [])
+    plan = builder.after_prepare(app, "job-1", opts(transcribe_engine="whisperx-full"), [])
     assert plan.signature.task == "dalston.merge"
 
 
@@ -95,7 +100,7 @@ def test_the_align_engine_does_not_change_the_canvas():
     """align_engine is read by the align task; every choice chains align after transcribe."""
     shapes = []
     for engine in (None, "pocketsphinx", "whisper", "whisperx"):
-        plan = builder.after_prepare(app, "job-1", {"align_engine": engine}, [0, 1])
+        plan = builder.after_prepare(app, "job-1", opts(align_engine=engine), [0, 1])
         shapes.append([[t.task for t in link.tasks] for link in plan.signature.tasks])
-        assert builder.planned_stages({"align_engine": engine})[2].value == "align"
+        assert builder.planned_stages(opts(align_engine=engine))[2].value == "align"
     assert all(shape == [["dalston.transcribe", "dalston.align"]] * 2 for shape in shapes)
