@@ -1,11 +1,12 @@
 """The only Celery configuration of Dalston.
 
 Read by ``dalston.celery_app`` (``app.config_from_object("celeryconfig")``) in the API,
-in every worker and in Flower. It reads nothing but ``os.environ``, so
+in every worker and in Flower. Its settings come from ``dalston.config`` (the one reader
+of the environment) and its queues from the stage table (``dalston.pipeline.stages``), so
 ``python -m celeryconfig`` is a syntax and environment check.
 
-Queues are declared once, here: one queue per pipeline stage. ``task_routes`` maps each
-stage task (``dalston.<stage>``) to its queue and ``task_create_missing_queues`` is off, so
+Queues are declared once, from the stage table: one queue per pipeline stage.
+``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and ``task_create_missing_queues`` is off, so
 a misspelt queue raises instead of silently creating a queue nobody consumes. Celery's own
 bookkeeping tasks (none with the Redis result backend; ``celery.chord_unlock`` with others)
 go to the ``merge`` queue, which is cheap CPU work.
@@ -21,29 +22,38 @@ Settings that matter for minutes-long GPU tasks (see design.md §3):
   must be longer than the slowest task, or a healthy long task is run twice.
 """
 
-import os
-
 from kombu import Exchange, Queue
 
-#: The pipeline stages, in canvas order; each has one queue and one task ``dalston.<stage>``.
-#: ``whisperx_full`` replaces transcribe, align and diarize for jobs that ask for the
-#: whisperx-full engine (one GPU task for the whole file).
-STAGE_QUEUES = ("prepare", "transcribe", "align", "diarize", "whisperx_full", "merge")
+from dalston.config import get_settings
+from dalston.pipeline.stages import STAGES, StageSpec
 
-_redis_default = "redis://127.0.0.1:6379/0"
+_settings = get_settings()
 
-broker_url = os.environ.get("DALSTON_BROKER_URL", _redis_default)
-# Redis as the result backend lets chords count completions atomically instead of polling
-# with ``celery.chord_unlock``.
-result_backend = os.environ.get("DALSTON_RESULT_BACKEND", broker_url)
+#: The pipeline stages' queues, in canvas order, from the stage table.
+STAGE_QUEUES = tuple(spec.queue for spec in STAGES)
+
+broker_url = _settings.broker_url
+result_backend = _settings.result_backend
 
 _exchange = Exchange("dalston", type="direct")
-task_queues = tuple(Queue(q, _exchange, routing_key=q) for q in STAGE_QUEUES)
+
+
+def queues_for(stages: tuple[StageSpec, ...]) -> tuple[Queue, ...]:
+    """One kombu queue per stage (a test feeds it a stage table with an extra stage)."""
+    return tuple(Queue(s.queue, _exchange, routing_key=s.queue) for s in stages)
+
+
+def routes_for(stages: tuple[StageSpec, ...]) -> dict[str, dict[str, str]]:
+    """Each stage's task (``dalston.<stage>``) to its queue."""
+    return {s.task_name: {"queue": s.queue, "routing_key": s.queue} for s in stages}
+
+
+task_queues = queues_for(STAGES)
 task_default_queue = "merge"
 task_default_exchange = "dalston"
 task_default_routing_key = "merge"
 task_create_missing_queues = False
-task_routes = {f"dalston.{q}": {"queue": q, "routing_key": q} for q in STAGE_QUEUES}
+task_routes = routes_for(STAGES)
 
 task_acks_late = True
 task_reject_on_worker_lost = True
@@ -54,11 +64,11 @@ worker_send_task_events = True
 
 broker_transport_options = {
     # Longer than the slowest stage (a multi-hour file on a slow CPU worker).
-    "visibility_timeout": int(os.environ.get("DALSTON_VISIBILITY_TIMEOUT", 6 * 3600)),
+    "visibility_timeout": _settings.visibility_timeout,
     # How often a worker sweeps for unacknowledged messages whose visibility timeout ran
     # out (a task whose worker died): every interval × throttle seconds.
-    "unacked_restore_interval": int(os.environ.get("DALSTON_RESTORE_INTERVAL", 10)),
-    "unacked_restore_throttle": int(os.environ.get("DALSTON_RESTORE_THROTTLE", 6)),
+    "unacked_restore_interval": _settings.restore_interval,
+    "unacked_restore_throttle": _settings.restore_throttle,
 }
 result_backend_transport_options = {
     "visibility_timeout": broker_transport_options["visibility_timeout"]

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+
 
 def _bool(value: str | None, default: bool = False) -> bool:
     if value is None or value == "":
@@ -52,6 +54,24 @@ class Settings:
     webhook_secret: str | None
     elevenlabs_models: str
     api_key: str | None
+    # Celery (read by celeryconfig.py)
+    broker_url: str
+    result_backend: str
+    visibility_timeout: int
+    restore_interval: int
+    restore_throttle: int
+    # Workers
+    log_level: str
+    worker_args: str
+    # Engines: the worker's defaults when a request names none, and where weights are
+    transcribe_engine: str
+    align_engine: str
+    diarize_engine: str
+    engine_plugins: tuple[str, ...]
+    hf_hub_offline: bool
+    hf_token: str | None
+    pyannote_pipeline: str | None
+    whisperx_align_model: str | None
 
     @property
     def uses_s3(self) -> bool:
@@ -89,10 +109,54 @@ class Settings:
             webhook_secret=env.get("DALSTON_WEBHOOK_SECRET") or None,
             elevenlabs_models=env.get("DALSTON_ELEVENLABS_MODELS", ""),
             api_key=env.get("DALSTON_API_KEY") or None,
+            broker_url=env.get("DALSTON_BROKER_URL") or REDIS_DEFAULT,
+            # Redis as the result backend lets chords count completions atomically instead
+            # of polling with ``celery.chord_unlock``.
+            result_backend=env.get("DALSTON_RESULT_BACKEND")
+            or env.get("DALSTON_BROKER_URL")
+            or REDIS_DEFAULT,
+            visibility_timeout=int(env.get("DALSTON_VISIBILITY_TIMEOUT", 6 * 3600)),
+            restore_interval=int(env.get("DALSTON_RESTORE_INTERVAL", 10)),
+            restore_throttle=int(env.get("DALSTON_RESTORE_THROTTLE", 6)),
+            log_level=env.get("DALSTON_LOG_LEVEL", "INFO"),
+            worker_args=env.get("DALSTON_WORKER_ARGS", ""),
+            transcribe_engine=env.get("DALSTON_TRANSCRIBE_ENGINE") or "faster_whisper",
+            align_engine=env.get("DALSTON_ALIGN_ENGINE") or "pocketsphinx",
+            diarize_engine=env.get("DALSTON_DIARIZE_ENGINE") or "dvector",
+            engine_plugins=tuple(
+                m.strip() for m in env.get("DALSTON_ENGINE_PLUGINS", "").split(",") if m.strip()
+            ),
+            hf_hub_offline=_bool(env.get("HF_HUB_OFFLINE")),
+            hf_token=env.get("HF_TOKEN") or None,
+            pyannote_pipeline=env.get("DALSTON_PYANNOTE_PIPELINE") or None,
+            whisperx_align_model=(env.get("DALSTON_WHISPERX_ALIGN_MODEL") or "").strip() or None,
         )
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
 
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
     return Settings.from_env()
+
+
+#: What embedded mode changes when the caller has not chosen: a broker and result backend
+#: that need no server (Celery's in-memory transport, one process).
+EMBEDDED_DEFAULTS = {
+    "DALSTON_BROKER_URL": "memory://",
+    "DALSTON_RESULT_BACKEND": "cache+memory://",
+}
+
+
+def apply_embedded_defaults() -> Settings:
+    """Embedded mode's defaults, for this process and the Celery app it is about to import.
+
+    Written into the environment (variables the caller set win) because ``celeryconfig``
+    is imported by Celery itself; returns the settings read afresh.
+    """
+    for name, value in EMBEDDED_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    get_settings.cache_clear()
+    return get_settings()

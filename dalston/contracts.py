@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
+from dalston.errors import StageError
+
 
 class SpeechRegion(TypedDict):
     start: float
@@ -113,3 +115,23 @@ class Transcript(TypedDict):
     words: list[Word]
     speakers: list[dict]
     warnings: list[str]
+
+
+def check_segments(segments, engine: str) -> None:
+    """Refuse malformed engine output at the stage that ran the engine, not as a crash in merge.
+
+    Raises:
+        StageError: ``engine_error`` naming the first malformed segment.
+    """
+    for seg in segments:
+        ok = (
+            isinstance(seg, dict)
+            and isinstance(seg.get("text"), str)
+            and isinstance(seg.get("start"), (int, float))
+            and isinstance(seg.get("end"), (int, float))
+            and seg["end"] >= seg["start"]
+        )
+        if not ok:
+            raise StageError(
+                "engine_error", f"the {engine} engine returned a malformed segment: {seg!r:.200}"
+            )

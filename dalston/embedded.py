@@ -14,33 +14,22 @@ embedded mode uses those.
 from __future__ import annotations
 
 import logging
-import os
+import socket
 import sys
 import threading
 
+from dalston.config import apply_embedded_defaults
+from dalston.pipeline.stages import QUEUES
+
 log = logging.getLogger("dalston.embedded")
-
-EMBEDDED_DEFAULTS = {
-    "DALSTON_BROKER_URL": "memory://",
-    "DALSTON_RESULT_BACKEND": "cache+memory://",
-}
-
-
-def configure_environment() -> None:
-    for name, value in EMBEDDED_DEFAULTS.items():
-        os.environ.setdefault(name, value)
 
 
 def start_worker(celery, hostname: str | None = None):
     """Start one worker thread consuming every stage queue; returns the WorkController."""
-    import socket
-
-    import celeryconfig
-
     worker = celery.WorkController(
         pool_cls="solo",
         concurrency=1,
-        queues=list(celeryconfig.STAGE_QUEUES),
+        queues=list(QUEUES),
         hostname=hostname or f"embedded@{socket.gethostname()}",
         without_heartbeat=True,
         without_mingle=True,
@@ -53,23 +42,22 @@ def start_worker(celery, hostname: str | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    configure_environment()
+    settings = apply_embedded_defaults()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
+    # Imported only now: the Celery app reads its broker from the settings just applied.
     from werkzeug.serving import make_server
 
     from dalston.app import create_app
     from dalston.celery_app import app as celery
-    from dalston.config import get_settings
     from dalston.db.migrate import upgrade
     from dalston.db.session import session_scope
     from dalston.engines import models
     from dalston.pipeline.dispatch import resubmit_unfinished
 
-    settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database_url.startswith("sqlite"):
         upgrade(settings.database_url)

@@ -110,13 +110,14 @@ class JobOptions:
         """merge reads aligned chunk artifacts (whole-file engines write theirs as those)."""
         return self.needs_align or self.whole_file_engine
 
-    @property
-    def speaker_constraints(self) -> dict[str, int | None]:
+    def engine_for(self, kind: str) -> str | None:
+        """The engine the request chose for an engine kind; None: the worker's default."""
         return {
-            "num_speakers": self.num_speakers,
-            "min_speakers": self.min_speakers,
-            "max_speakers": self.max_speakers,
-        }
+            "transcriber": self.transcribe_engine,
+            "aligner": self.align_engine,
+            "diarizer": self.diarize_engine,
+            "pipeline": self.transcribe_engine,
+        }[kind]
 
     # -- (de)serialisation: the job row's ``options`` column ---------------------------
 

@@ -19,7 +19,8 @@ from marshmallow import ValidationError
 from dalston.api import db, services, submission
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus, StageRun
-from dalston.engines import ALIGNERS, DIARIZERS, TRANSCRIBE_ENGINES, models
+from dalston import engines
+from dalston.engines import models
 from dalston.errors import ApiError
 from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
 from dalston.pipeline import progress
@@ -79,16 +80,13 @@ def _job_options(data: dict, model: str) -> JobOptions:
             "num_speakers, min_speakers and max_speakers do not apply",
             "num_speakers",
         )
-    if data["diarize_engine"] is not None and data["diarize_engine"] not in DIARIZERS:
-        raise ApiError(
-            422,
-            "unknown_engine",
-            f"unknown diarize engine {data['diarize_engine']!r}; "
-            f"choose one of {', '.join(sorted(DIARIZERS))}",
-            "diarize_engine",
-        )
-    _check_engine(data.get("align_engine"), ALIGNERS, "align_engine")
-    _check_engine(data.get("transcribe_engine"), TRANSCRIBE_ENGINES, "transcribe_engine")
+    _check_engine(data["diarize_engine"], engines.names("diarizer"), "diarize_engine")
+    _check_engine(data.get("align_engine"), engines.names("aligner"), "align_engine")
+    _check_engine(
+        data.get("transcribe_engine"),
+        engines.names("transcriber") + engines.names("pipeline"),
+        "transcribe_engine",
+    )
     whisperx_full = data.get("transcribe_engine") in WHOLE_FILE_ENGINES
     if whisperx_full and data["speaker_detection"] == "per_channel":
         raise ApiError(

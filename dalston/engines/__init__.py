@@ -1,87 +1,120 @@
-"""Engines behind one registry: each stage asks for an engine by name.
+"""Engines behind one registry: ``get_engine(kind, name)``.
 
-``DALSTON_TRANSCRIBE_ENGINE`` picks the transcriber (``faster_whisper``, the default, or
-``fake`` for fault injection in tests); ``DALSTON_ALIGN_ENGINE`` the default aligner
-(``pocketsphinx``; ``whisper`` keeps Whisper's word times; ``whisperx`` is wav2vec2 CTC
-alignment); ``DALSTON_DIARIZE_ENGINE`` the default diarizer (``dvector``, the offline
-default, or ``pyannote``). A request may name its own aligner (``align_engine``) and
-diarizer (``diarize_engine``) from these registries, and ``transcribe_engine=whisperx-full``
-sends the whole job to one ``PIPELINES`` engine. Engines are created once per worker
-process, lazily, inside the process that uses them (CUDA does not survive a fork).
+``ENGINES`` maps each kind (``transcriber``, ``aligner``, ``diarizer``, ``pipeline``) to its
+engines by name, as ``"module:Class"`` strings imported on first use, so importing this
+package loads no model library. Adding an engine is one module and one line here (plus its
+extra in ``setup.cfg``).
+
+Which engine runs: the request's choice (``JobOptions.align_engine`` …) when it names one,
+else the worker's default from the settings (``DALSTON_ALIGN_ENGINE``, ``DALSTON_DIARIZE_ENGINE``,
+``DALSTON_TRANSCRIBE_ENGINE``). Instances are created once per process, lazily, with the
+process settings (``Engine(settings)``), inside the process that uses them (CUDA does not
+survive a fork).
+
+Test fakes are not in this table: a test registers them with :func:`register`, in its own
+process or, for worker processes it starts, through ``DALSTON_ENGINE_PLUGINS`` (modules the
+registry imports once before the first lookup; each calls :func:`register`).
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import threading
 
-_lock = threading.Lock()
+from dalston.config import Settings, get_settings
+from dalston.engines.base import KINDS, EngineKind
+
+ENGINES: dict[EngineKind, dict[str, str]] = {
+    "transcriber": {
+        "faster_whisper": "dalston.engines.faster_whisper:FasterWhisperTranscriber",
+    },
+    "aligner": {
+        "pocketsphinx": "dalston.engines.forced_align:PocketsphinxAligner",
+        "whisper": "dalston.engines.whisper_timing:WhisperTimings",
+        "whisperx": "dalston.engines.whisperx:WhisperXAligner",
+    },
+    "diarizer": {
+        "dvector": "dalston.engines.dvector:DVectorDiarizer",
+        "pyannote": "dalston.engines.pyannote:PyannoteDiarizer",
+    },
+    #: Engines that transcribe, align and diarize a whole file in one task (their own stage).
+    "pipeline": {
+        "whisperx-full": "dalston.engines.whisperx:WhisperXFull",
+    },
+}
+
+_lock = threading.RLock()
 _instances: dict[tuple[str, str], object] = {}
-
-TRANSCRIBERS = {
-    "faster_whisper": "dalston.engines.faster_whisper:FasterWhisperTranscriber",
-    "fake": "dalston.engines.fake:FakeTranscriber",
-}
-ALIGNERS = {
-    "pocketsphinx": "dalston.engines.forced_align:PocketsphinxAligner",
-    "whisper": "dalston.engines.whisper_timing:WhisperTimings",
-    "whisperx": "dalston.engines.whisperx:WhisperXAligner",
-}
-DIARIZERS = {
-    "dvector": "dalston.engines.dvector:DVectorDiarizer",
-    "pyannote": "dalston.engines.pyannote:PyannoteDiarizer",
-}
-#: Engines that transcribe, align and diarize in one task (their own queue and stage).
-PIPELINES = {
-    "whisperx-full": "dalston.engines.whisperx:WhisperXFull",
-}
-#: What a request's ``transcribe_engine`` may name: the chunked faster-whisper pipeline
-#: (whose transcriber is the worker's ``DALSTON_TRANSCRIBE_ENGINE``) or a full pipeline.
-TRANSCRIBE_ENGINES = ("faster_whisper", *PIPELINES)
-#: Diarizers a worker can be configured with (``DALSTON_DIARIZE_ENGINE``) but a request
-#: cannot ask for: fault injection in tests.
-TEST_DIARIZERS = {"fake": "dalston.engines.fake:FakeDiarizer"}
-#: The same for full pipelines (``DALSTON_WHISPERX_FULL_ENGINE=fake``): a stand-in for
-#: whisperx-full, whose weights cannot be had offline, so its canvas can be tested.
-TEST_PIPELINES = {"fake": "dalston.engines.fake:FakeFullPipeline"}
+_registered: dict[tuple[str, str], object] = {}
+_plugins_loaded = False
 
 
-def _engine(stage: str, registry: dict[str, str], name: str):
-    """The one instance of engine ``name`` for ``stage`` in this process, created on first use."""
-    if name not in registry:
-        raise ValueError(f"unknown {stage} engine {name!r}; choose one of {sorted(registry)}")
+class UnknownEngine(ValueError):
+    """A name that is not in the registry for that kind."""
+
+
+def register(kind: EngineKind, name: str, factory) -> None:
+    """Add (or replace) engine ``name`` of ``kind``: a class or callable taking the settings.
+
+    For tests: fault-injection engines and stand-ins for engines whose weights cannot be had.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown engine kind {kind!r}")
     with _lock:
-        key = (stage, name)
+        _registered[(kind, name)] = factory
+        _instances.pop((kind, name), None)
+
+
+def unregister(kind: EngineKind, name: str) -> None:
+    with _lock:
+        _registered.pop((kind, name), None)
+        _instances.pop((kind, name), None)
+
+
+def _load_plugins(settings: Settings) -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for module in settings.engine_plugins:
+        importlib.import_module(module)
+
+
+def names(kind: EngineKind) -> tuple[str, ...]:
+    """The engine names a request may choose for ``kind`` (the shipped table only)."""
+    return tuple(ENGINES[kind])
+
+
+def default_name(kind: EngineKind, settings: Settings | None = None) -> str:
+    """The worker's engine for ``kind`` when the request names none."""
+    settings = settings or get_settings()
+    return {
+        "transcriber": settings.transcribe_engine,
+        "aligner": settings.align_engine,
+        "diarizer": settings.diarize_engine,
+        "pipeline": "whisperx-full",
+    }[kind]
+
+
+def get_engine(kind: EngineKind, name: str | None = None, settings: Settings | None = None):
+    """The one instance of engine ``name`` (default: the worker's) of ``kind`` in this process.
+
+    Raises:
+        UnknownEngine: ``name`` is neither in ``ENGINES`` nor registered.
+    """
+    settings = settings or get_settings()
+    name = name or default_name(kind, settings)
+    with _lock:
+        _load_plugins(settings)
+        key = (kind, name)
         if key not in _instances:
-            module, _, attr = registry[name].partition(":")
-            _instances[key] = getattr(__import__(module, fromlist=[attr]), attr)()
+            factory = _registered.get(key)
+            if factory is None:
+                target = ENGINES[kind].get(name)
+                if target is None:
+                    known = sorted(set(ENGINES[kind]) | {n for k, n in _registered if k == kind})
+                    raise UnknownEngine(f"unknown {kind} {name!r}; choose one of {known}")
+                module, _, attr = target.partition(":")
+                factory = getattr(importlib.import_module(module), attr)
+            _instances[key] = factory(settings)
         return _instances[key]
-
-
-def get_transcriber(name: str | None = None):
-    """The transcriber ``name`` (default ``DALSTON_TRANSCRIBE_ENGINE``, else faster_whisper)."""
-    name = name or os.environ.get("DALSTON_TRANSCRIBE_ENGINE", "faster_whisper")
-    return _engine("transcribe", TRANSCRIBERS, name)
-
-
-def get_aligner(name: str | None = None):
-    """The aligner ``name`` (default ``DALSTON_ALIGN_ENGINE``, else pocketsphinx)."""
-    return _engine(
-        "align", ALIGNERS, name or os.environ.get("DALSTON_ALIGN_ENGINE", "pocketsphinx")
-    )
-
-
-def get_diarizer(name: str | None = None):
-    """The diarizer ``name`` (default ``DALSTON_DIARIZE_ENGINE``, else dvector)."""
-    configured = os.environ.get("DALSTON_DIARIZE_ENGINE")
-    name = name or configured or "dvector"
-    registry = {**DIARIZERS, **TEST_DIARIZERS} if name == configured else DIARIZERS
-    return _engine("diarize", registry, name)
-
-
-def get_pipeline(name: str = "whisperx-full"):
-    """The full-pipeline engine ``name``; ``DALSTON_WHISPERX_FULL_ENGINE=fake`` swaps in the
-    test stand-in for whisperx-full."""
-    if name == "whisperx-full" and os.environ.get("DALSTON_WHISPERX_FULL_ENGINE") == "fake":
-        return _engine("pipeline", TEST_PIPELINES, "fake")
-    return _engine("pipeline", PIPELINES, name)

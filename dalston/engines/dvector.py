@@ -40,6 +40,8 @@ import threading
 
 import numpy as np
 
+from dalston.config import Settings
+from dalston.engines.base import Capabilities, SpeakerOptions
 from dalston.errors import ModelNotAvailable
 
 SAMPLE_RATE = 16000
@@ -54,8 +56,9 @@ MIN_TURN = 0.4
 
 class DVectorDiarizer:
     name = "dvector"
+    capabilities = Capabilities()
 
-    def __init__(self):
+    def __init__(self, settings: Settings | None = None):
         self._lock = threading.Lock()
         self._session = None
         self._mel = None
@@ -175,11 +178,7 @@ class DVectorDiarizer:
         self,
         samples: np.ndarray,
         regions: list[dict],
-        *,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        threshold: float | None = None,
+        options: SpeakerOptions = SpeakerOptions(),
     ) -> list[dict]:
         """Speaker turns ``[{start, end, speaker}]`` (speaker ids ``SPEAKER_00``…)."""
         feats = self.features(samples)
@@ -188,7 +187,13 @@ class DVectorDiarizer:
             return [
                 {"start": r["start"], "end": r["end"], "speaker": "SPEAKER_00"} for r in regions
             ]
-        labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers, threshold)
+        labels = self.cluster(
+            vectors,
+            options.num_speakers,
+            options.min_speakers,
+            options.max_speakers,
+            options.threshold,
+        )
         turns = []
         half_step = STEP_FRAMES * HOP / SAMPLE_RATE / 2
         for region in regions:

@@ -44,12 +44,18 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+import ctranslate2
 import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.utils import download_model
 
+from dalston.characters import character_times
+from dalston.config import Settings, get_settings
 from dalston.contracts import Segment, Word
 from dalston.engines import audio_events, models
-from dalston.engines.forced_align import character_times
+from dalston.engines.base import Capabilities, TranscribeOptions
 from dalston.errors import ModelNotAvailable, StageError
+from dalston.vad import VAD_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +74,10 @@ def _sec(value) -> float:
 class FasterWhisperTranscriber:
     name = "faster_whisper"
 
-    def __init__(self):
+    capabilities = Capabilities(word_timing=True)
+
+    def __init__(self, settings: Settings | None = None):
+        self._offline = (settings or get_settings()).hf_hub_offline
         self._models: dict[tuple, object] = {}
         self._paths: dict[tuple, str] = {}
         self._lock = threading.Lock()
@@ -90,11 +99,8 @@ class FasterWhisperTranscriber:
         with self._lock:
             if key in self._models:
                 return self._models[key]
-            from faster_whisper import WhisperModel
-
-            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
             try:
-                path = self._local_path(models.resolve(model, model_dir), model_dir, offline)
+                path = self._local_path(models.resolve(model, model_dir), model_dir, self._offline)
                 loaded = WhisperModel(
                     path, device=device, compute_type=compute_type, cpu_threads=cpu_threads
                 )
@@ -122,14 +128,10 @@ class FasterWhisperTranscriber:
         """
         if os.path.isdir(path):
             return path
-        from faster_whisper.utils import download_model
-
         return download_model(path, local_files_only=offline, cache_dir=str(model_dir))
 
     def _replica(self, whisper, key: tuple, seed: int):
         """A copy of ``whisper`` on a fresh CTranslate2 replica that samples with ``seed``."""
-        import ctranslate2
-
         model, device, compute_type, cpu_threads = key
         fresh = ctranslate2.models.Whisper(
             self._paths[key],
@@ -155,32 +157,18 @@ class FasterWhisperTranscriber:
     def transcribe(
         self,
         samples: np.ndarray,
+        options: TranscribeOptions,
         *,
-        model: str,
-        model_dir: Path,
-        device: str = "cpu",
-        compute_type: str = "int8",
-        cpu_threads: int = 0,
-        language: str | None = None,
-        prompt: str | None = None,
-        vocabulary: list[str] | None = None,
-        temperature: float | None = None,
-        beam_size: int = 5,
-        batch_size: int = 8,
-        word_timestamps: bool = True,
-        seed: int | None = None,
-        task: str = "transcribe",
-        tag_audio_events: bool = False,
         offset: float = 0.0,
         on_progress: Callable[[float], None] | None = None,
     ) -> tuple[list[Segment], str | None, float | None]:
         """Transcribe (or translate into English) 16 kHz mono float32 samples.
 
         Args:
-            seed: makes sampling (temperature > 0) repeatable; see the module docstring.
-            task: ``transcribe`` or ``translate`` (multilingual models only).
-            tag_audio_events: let Whisper write "[Music]"-style events and keep them as
-                ``type: "audio_event"`` words; otherwise such words are dropped.
+            options: ``seed`` makes sampling (temperature > 0) repeatable (see the module
+                docstring); ``task`` is ``transcribe`` or ``translate`` (multilingual models
+                only); ``tag_audio_events`` lets Whisper write "[Music]"-style events and
+                keeps them as ``type: "audio_event"`` words, otherwise they are dropped.
 
         Returns:
             (segments on the job timeline — ``offset`` added —, language, language probability)
@@ -189,34 +177,32 @@ class FasterWhisperTranscriber:
             StageError: ``unsupported_language`` / ``model_cannot_translate`` for an
                 English-only model asked for another language or for translation.
         """
-        whisper = self.load(model, model_dir, device, compute_type, cpu_threads)
-        _check_model(whisper, model, language, task)
-        from faster_whisper import BatchedInferencePipeline
-
-        from dalston.stages.prepare import VAD_OPTIONS
-
-        temperature = 0.0 if temperature is None else float(temperature)
+        spec = options.model
+        key = (spec.model, spec.device, spec.compute_type, spec.cpu_threads)
+        whisper = self.load(
+            spec.model, spec.model_dir, spec.device, spec.compute_type, spec.cpu_threads
+        )
+        _check_model(whisper, spec.model, options.language, options.task)
+        temperature = 0.0 if options.temperature is None else float(options.temperature)
         kwargs = dict(
-            language=language or None,
-            task=task,
-            beam_size=beam_size,
-            word_timestamps=word_timestamps,
+            language=options.language or None,
+            task=options.task,
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
             vad_filter=True,
             vad_parameters=dict(VAD_OPTIONS),
-            initial_prompt=prompt or None,
-            hotwords=" ".join(vocabulary) if vocabulary else None,
-            batch_size=batch_size,
+            initial_prompt=options.prompt or None,
+            hotwords=" ".join(options.vocabulary) if options.vocabulary else None,
+            batch_size=spec.batch_size,
             temperature=temperature,
-            suppress_tokens=_suppress_tokens(whisper, tag_audio_events),
+            suppress_tokens=_suppress_tokens(whisper, options.tag_audio_events),
         )
-        decoder = self._decoder(
-            whisper, (model, device, compute_type, cpu_threads), temperature, seed
-        )
+        decoder = self._decoder(whisper, key, temperature, options.seed)
         generator, info = BatchedInferencePipeline(decoder).transcribe(samples, **kwargs)
         duration = max(len(samples) / 16000.0, 1e-6)
         segments: list[Segment] = []
         for seg in generator:
-            segment = _segment(seg, offset, whisper.frames_per_second, tag_audio_events)
+            segment = _segment(seg, offset, whisper.frames_per_second, options.tag_audio_events)
             if segment is not None:
                 segments.append(segment)
             if on_progress:
@@ -244,8 +230,6 @@ class _Sampling:
         kwargs.update(beam_size=1, sampling_topk=0, num_hypotheses=BEST_OF)
         if self._seed is None:
             return self._inner.generate(*args, **kwargs)
-        import ctranslate2
-
         with _seed_lock:
             ctranslate2.set_random_seed(self._seed)
             self._seed = None

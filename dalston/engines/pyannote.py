@@ -23,6 +23,8 @@ import threading
 
 import numpy as np
 
+from dalston.config import Settings, get_settings
+from dalston.engines.base import Capabilities, SpeakerOptions
 from dalston.errors import ModelNotAvailable
 
 SAMPLE_RATE = 16000
@@ -52,10 +54,10 @@ def import_pyannote():
     return torch, Pipeline
 
 
-def load_pipeline(torch, Pipeline):
+def load_pipeline(torch, Pipeline, settings: Settings):
     """The pipeline named by ``DALSTON_PYANNOTE_PIPELINE``, on the GPU when torch sees one."""
     takes_token = "token" in inspect.signature(Pipeline.from_pretrained).parameters
-    source = os.environ.get("DALSTON_PYANNOTE_PIPELINE") or (
+    source = settings.pyannote_pipeline or (
         DEFAULT_PIPELINE if takes_token else DEFAULT_PIPELINE_V3
     )
     checkpoint = source
@@ -71,7 +73,7 @@ def load_pipeline(torch, Pipeline):
         raise ModelNotAvailable(
             f"DALSTON_PYANNOTE_PIPELINE={source} does not exist on this worker. " + HOW_TO_FIX
         )
-    token = os.environ.get("HF_TOKEN") or None
+    token = settings.hf_token
     auth = {"token": token} if takes_token else {"use_auth_token": token}
     try:
         pipeline = Pipeline.from_pretrained(checkpoint, **auth)
@@ -110,8 +112,10 @@ def annotation_turns(annotation) -> list[dict]:
 
 class PyannoteDiarizer:
     name = "pyannote"
+    capabilities = Capabilities(needs_gpu=True)
 
-    def __init__(self):
+    def __init__(self, settings: Settings | None = None):
+        self._settings = settings or get_settings()
         self._lock = threading.Lock()
         self._loaded = None
 
@@ -119,18 +123,14 @@ class PyannoteDiarizer:
         with self._lock:
             if self._loaded is None:
                 torch, Pipeline = import_pyannote()
-                self._loaded = torch, load_pipeline(torch, Pipeline)
+                self._loaded = torch, load_pipeline(torch, Pipeline, self._settings)
         return self._loaded
 
     def diarize(
         self,
         samples: np.ndarray,
         regions: list[dict] | None = None,
-        *,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        threshold: float | None = None,
+        options: SpeakerOptions = SpeakerOptions(),
     ) -> list[dict]:
         """Speaker turns ``[{start, end, speaker}]`` (speaker ids ``SPEAKER_00``…).
 
@@ -141,7 +141,9 @@ class PyannoteDiarizer:
         torch, pipeline = self._load()
         waveform = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)[None, :])
         counts = dict(
-            num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
+            num_speakers=options.num_speakers,
+            min_speakers=options.min_speakers,
+            max_speakers=options.max_speakers,
         )
         with self._lock:  # one pipeline per process, used by one task at a time
             output = pipeline(

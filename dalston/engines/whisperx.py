@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from dalston.config import Settings, get_settings
+from dalston.engines import models
+from dalston.engines.base import Capabilities, PipelineOptions
+from dalston.engines.pyannote import PyannoteDiarizer
 from dalston.errors import ModelNotAvailable
 
 log = logging.getLogger(__name__)
@@ -62,9 +65,9 @@ def import_whisperx(fix: str):
     return whisperx
 
 
-def align_model_name(language: str) -> str | None:
-    """``DALSTON_WHISPERX_ALIGN_MODEL`` for ``language``; None lets whisperX pick its default."""
-    value = (os.environ.get("DALSTON_WHISPERX_ALIGN_MODEL") or "").strip()
+def align_model_name(language: str, setting: str | None) -> str | None:
+    """``DALSTON_WHISPERX_ALIGN_MODEL`` (``setting``) for ``language``; None lets whisperX pick."""
+    value = (setting or "").strip()
     if "=" not in value:
         return value or None
     mapping = dict(item.strip().split("=", 1) for item in value.split(",") if "=" in item)
@@ -120,21 +123,21 @@ class WhisperXAligner:
     name = "whisperx"
     #: Every language: whisperX has default models for many, and DALSTON_WHISPERX_ALIGN_MODEL
     #: supplies the others. The align stage passes each chunk's language.
-    languages = None
+    capabilities = Capabilities(languages=None, needs_gpu=True)
 
-    def __init__(self, device: str | None = None, model_dir: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        device: str | None = None,
+        model_dir: Path | None = None,
+    ):
+        settings = settings or get_settings()
         self._lock = threading.RLock()
         self._models: dict[tuple[str, str], tuple] = {}
-        self._device = device
-        self._model_dir = model_dir
-
-    def _settings(self) -> tuple[str, Path]:
-        if self._device is None or self._model_dir is None:
-            from dalston.config import get_settings
-
-            settings = get_settings()
-            return self._device or settings.device, self._model_dir or settings.model_dir
-        return self._device, self._model_dir
+        self._device = device or settings.device
+        self._model_dir = model_dir or settings.model_dir
+        self._model_setting = settings.whisperx_align_model
 
     def load(self, language: str, device: str | None = None):
         """``(whisperx, model, metadata, device)`` for ``language``, loaded once per process.
@@ -143,12 +146,12 @@ class WhisperXAligner:
             ModelNotAvailable: whisperx is not installed, or the model cannot be found.
         """
         wx = import_whisperx(ALIGN_FIX)
-        default_device, model_dir = self._settings()
-        device = device or default_device
+        model_dir = self._model_dir
+        device = device or self._device
         with self._lock:
             key = (language, device)
             if key not in self._models:
-                model_name = align_model_name(language)
+                model_name = align_model_name(language, self._model_setting)
                 try:
                     self._models[key] = wx.load_align_model(
                         language_code=language,
@@ -252,17 +255,15 @@ class WhisperXFull:
 
     name = "whisperx-full"
 
-    def __init__(self):
-        from dalston.engines.pyannote import PyannoteDiarizer
+    capabilities = Capabilities(needs_gpu=True)
 
+    def __init__(self, settings: Settings | None = None):
         self._lock = threading.RLock()
         self._asr: dict[tuple, object] = {}
-        self.aligner = WhisperXAligner()
-        self.diarizer = PyannoteDiarizer()
+        self.aligner = WhisperXAligner(settings)
+        self.diarizer = PyannoteDiarizer(settings)
 
     def _load_asr(self, wx, model, model_dir, device, compute_type, language):
-        from dalston.engines import models
-
         key = (model, device, compute_type, language)
         if key not in self._asr:
             path = models.resolve(model, Path(model_dir))
@@ -284,32 +285,24 @@ class WhisperXFull:
     def run(
         self,
         samples: np.ndarray,
+        options: PipelineOptions,
         *,
-        model: str,
-        model_dir: Path,
-        device: str = "cpu",
-        compute_type: str = "int8",
-        batch_size: int = 8,
-        language: str | None = None,
-        diarize: bool = False,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
         on_progress: Callable[[float], None] | None = None,
-        **_unused,
     ) -> dict:
         """``{segments, language, language_probability, turns}`` for the whole file.
 
         Times are on the file's timeline (the whole prepared audio, offset 0).
         """
         wx = import_whisperx(FULL_FIX)
+        spec, language = options.model, options.language
+        model, model_dir, device = spec.model, spec.model_dir, spec.device
         report = on_progress or (lambda _fraction: None)
         samples = np.ascontiguousarray(samples, dtype=np.float32)
         if language is None and model.endswith(".en"):
             language = "en"  # whisperX only sees a path, so it cannot tell
         with self._lock:
-            asr = self._load_asr(wx, model, model_dir, device, compute_type, language)
-            result = asr.transcribe(samples, batch_size=batch_size, language=language)
+            asr = self._load_asr(wx, model, model_dir, device, spec.compute_type, language)
+            result = asr.transcribe(samples, batch_size=spec.batch_size, language=language)
             report(0.5)
             detected = result.get("language") or language or "en"
             _wx, align_model, metadata, _device = self.aligner.load(detected, device)
@@ -319,15 +312,10 @@ class WhisperXFull:
             )  # fmt: skip
             report(0.7)
             turns: list[dict] = []
-            if diarize:
-                turns = self.diarizer.diarize(
-                    samples,
-                    num_speakers=num_speakers,
-                    min_speakers=min_speakers,
-                    max_speakers=max_speakers,
-                )
+            if options.diarize:
+                turns = self.diarizer.diarize(samples, None, options.speakers)
                 if turns:
-                    import pandas as pd
+                    import pandas as pd  # whisperX's dependency, only on GPU images
 
                     aligned = wx.assign_word_speakers(pd.DataFrame(turns), aligned)
             report(1.0)

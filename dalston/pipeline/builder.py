@@ -53,9 +53,7 @@ def initial(app: Celery, job_id: str) -> Plan:
     return Plan(_sig(app, Stage.PREPARE, job_id, None, ids), ids)
 
 
-def after_prepare(
-    app: Celery, job_id: str, options: JobOptions, chunk_indexes: list[int]
-) -> Plan:
+def after_prepare(app: Celery, job_id: str, options: JobOptions, chunk_indexes: list[int]) -> Plan:
     """The rest of the canvas, once prepare has cut the audio into ``chunk_indexes``."""
     ids: dict = {}
     merge = _sig(app, Stage.MERGE, job_id, None, ids)

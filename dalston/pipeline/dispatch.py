@@ -1,7 +1,8 @@
-"""Submit a job: commit its rows first, then send the first task (commit before dispatch).
+"""Submit a job and extend its canvas: commit its rows first, then send (commit before dispatch).
 
-A worker can pick the task up before the web request's transaction is visible; committing
-first means every stage finds its job.
+A worker can pick a task up before the web request's transaction is visible; committing
+first means every stage finds its job. Each planned task gets a ``stage_runs`` row up front
+(:func:`record_plan`), so progress, cancellation and revocation see the whole plan.
 """
 
 from __future__ import annotations
@@ -11,12 +12,60 @@ import logging
 from celery import Celery
 from sqlalchemy.orm import Session
 
+from dalston.contracts import PreparedAudio
 from dalston.db import queries
 from dalston.db.models import Job
+from dalston.options import JobOptions
 from dalston.pipeline import builder
 from dalston.pipeline.stages import Stage
 
 log = logging.getLogger(__name__)
+
+
+def record_plan(
+    session: Session, job_id: str, plan: builder.Plan, manifest: PreparedAudio | None = None
+) -> None:
+    """A pending ``stage_runs`` row per planned task, with its task id and audio seconds.
+
+    Per-chunk stages weigh progress by their chunk's seconds, whole-file stages by the file's.
+    """
+    seconds = {
+        c["index"]: round(c["end"] - c["start"], 3) for c in (manifest or {}).get("chunks", [])
+    }
+    for (stage, part), task_id in plan.task_ids.items():
+        spec = Stage(stage).spec
+        if spec.name == Stage.MERGE.value:
+            # Task.replace gives the chord's body another id; merge records it on start.
+            queries.ensure_stage(session, job_id, stage, part)
+            continue
+        if spec.per_chunk:
+            audio_seconds = seconds.get(part)
+        elif spec.engine == "pipeline" and manifest is not None:
+            audio_seconds = manifest["duration"]
+        else:
+            audio_seconds = None
+        queries.ensure_stage(
+            session, job_id, stage, part, task_id=task_id, audio_seconds=audio_seconds
+        )
+
+
+def plan_after_prepare(
+    app: Celery, session: Session, job_id: str, manifest: PreparedAudio
+) -> builder.Plan | None:
+    """The rest of the canvas once prepare has cut the audio, with its rows recorded.
+
+    None when the job stopped being active meanwhile (cancelled, failed, deleted).
+    """
+    job = queries.get_job(session, job_id)
+    if job is None:
+        return None
+    options = JobOptions.from_dict(job.options)
+    plan = builder.after_prepare(app, job_id, options, [c["index"] for c in manifest["chunks"]])
+    queries.set_duration(session, job_id, manifest["duration"])
+    record_plan(session, job_id, plan, manifest)
+    if queries.job_status(session, job_id) not in queries.ACTIVE:
+        return None
+    return plan
 
 
 def submit(app: Celery, session: Session, job: Job) -> None:
@@ -30,7 +79,7 @@ def submit(app: Celery, session: Session, job: Job) -> None:
     job.root_task_id = plan.task_ids[(Stage.PREPARE.value, 0)]
     session.add(job)
     session.flush()
-    queries.ensure_stage(session, job.id, Stage.PREPARE.value, 0, task_id=job.root_task_id)
+    record_plan(session, job.id, plan)
     session.commit()
     try:
         plan.signature.apply_async(
@@ -52,10 +101,20 @@ def resubmit_unfinished(app: Celery, session: Session) -> int:
     for job in queries.unfinished_jobs(session):
         plan = builder.initial(app, job.id)
         queries.reset_stages(session, job.id)
-        queries.ensure_stage(
-            session, job.id, Stage.PREPARE.value, 0, task_id=plan.task_ids[("prepare", 0)]
-        )
+        record_plan(session, job.id, plan)
         session.commit()
         plan.signature.apply_async()
         count += 1
     return count
+
+
+def parts_pending(session: Session, job_id: str) -> dict[str, int]:
+    """Rows of the job's header stages (everything before merge) not yet done, by status."""
+    pending: dict[str, int] = {}
+    for stage in Stage:
+        if stage in (Stage.PREPARE, Stage.MERGE):
+            continue
+        for status, count in queries.stage_summary(session, job_id, stage.value).items():
+            if status in ("pending", "running"):
+                pending[status] = pending.get(status, 0) + count
+    return pending

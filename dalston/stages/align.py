@@ -1,13 +1,14 @@
 """align: refine one chunk's word timestamps against its audio.
 
 The aligner is the request's ``align_engine`` (default the worker's ``DALSTON_ALIGN_ENGINE``).
-An aligner says which languages it covers (``languages``; pocketsphinx: English, whisperX:
-any, with the chunk's language passed on; ``whisper``: none). A chunk in another language
-keeps Whisper's word timings, and so does a word the aligner cannot place. So does a
-translated chunk (``task: "translate"``): its English words were never spoken in the audio,
-so aligning them would pin them to the wrong sounds. Each word says which method timed it,
-and leaves with characters timed inside it. The output has the chunk transcript's shape,
-under ``jobs/<id>/align/``.
+An aligner declares the languages it covers (``capabilities.languages``; pocketsphinx:
+English, whisperX: any) and whether it times words at all (``word_timing``; the ``whisper``
+engine does not). A chunk in a language the aligner does not cover keeps Whisper's word
+timings, and so does a word the aligner cannot place. So does a translated chunk
+(``task: "translate"``): its English words were never spoken in the audio, so aligning them
+would pin them to the wrong sounds. Each word says which method timed it, and leaves with
+characters timed inside it. The output has the chunk transcript's shape, under
+``jobs/<id>/align/``.
 """
 
 from __future__ import annotations
@@ -15,28 +16,45 @@ from __future__ import annotations
 import json
 
 from dalston import audio
-from dalston.engines.forced_align import with_characters
+from dalston.characters import with_characters
+from dalston.engines.base import Aligner
+from dalston.stages.context import Report, StageJob
 from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
-#: Languages of an aligner that does not say (pocketsphinx's en-us model).
-ALIGNABLE_LANGUAGES = ("en",)
+
+def run(job: StageJob, store: ArtifactStore, engine: Aligner, report: Report) -> dict:
+    """Align chunk ``job.part`` (the task's entry point)."""
+    result = align_chunk(job.id, job.part, store, engine)
+    words = [w for s in result["segments"] for w in s.get("words", [])]
+    return {
+        "aligned": sum(w.get("timing", "whisper") != "whisper" for w in words),
+        "words": len(words),
+    }
 
 
-def run(job_id: str, index: int, store: ArtifactStore, aligner) -> dict:
+def _aligns(aligner: Aligner | None, chunk: dict) -> bool:
+    """Whether ``aligner`` re-times this chunk's words (see the module docstring)."""
+    return (
+        aligner is not None
+        and bool(chunk["segments"])
+        and chunk.get("task", "transcribe") != "translate"
+        and aligner.capabilities.word_timing
+        and aligner.capabilities.covers(chunk["language"])
+    )
+
+
+def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner | None) -> dict:
+    """Store and return chunk ``index``'s transcript with its words re-timed (if covered)."""
     chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
-    languages = getattr(aligner, "languages", ALIGNABLE_LANGUAGES)
-    translated = chunk.get("task", "transcribe") == "translate"
-    covered = languages is None or chunk["language"] in languages
-    if chunk["segments"] and covered and not translated:
+    if _aligns(aligner, chunk):
         plan = {c["index"]: c for c in load_manifest(job_id, store)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
-        # Aligners for any language are told which one the chunk is in.
-        options = {"language": chunk["language"] or "en"} if languages is None else {}
-        chunk = dict(
-            chunk, segments=aligner.align(samples, plan["start"], chunk["segments"], **options)
+        segments = aligner.align(
+            samples, plan["start"], chunk["segments"], language=chunk["language"] or "en"
         )
+        chunk = dict(chunk, segments=segments)
     else:
         chunk = dict(
             chunk,

@@ -10,9 +10,32 @@ from __future__ import annotations
 import collections
 import json
 
+from dalston import exports
 from dalston.contracts import ChunkTranscript, PreparedAudio, Transcript
+from dalston.stages.context import Report, StageJob
+from dalston.stages.diarize import load_turns
+from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
+
+
+def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Transcript:
+    """Stitch the job's chunks, assign speakers and store the transcript and its exports.
+
+    The task's entry point. Unlike the other stages it returns the transcript itself: the
+    task writes it to the job row when it completes the job.
+    """
+    options = job.options
+    manifest = load_manifest(job.id, store)
+    chunks = load_chunks(job.id, store, manifest, aligned=options.merges_aligned)
+    turns = load_turns(job.id, store) if options.needs_diarize else None
+    if options.per_channel:
+        turns = channel_turns(manifest, chunks)
+    transcript = stitch(
+        manifest, chunks, options.language, word_level=options.word_timestamps, turns=turns
+    )
+    write_outputs(job.id, store, transcript)
+    return transcript
 
 
 def load_chunks(
@@ -178,8 +201,6 @@ def channel_turns(manifest: PreparedAudio, chunks: list[ChunkTranscript]) -> lis
 
 def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> list[str]:
     """Store the transcript and its txt/srt/vtt renderings; returns the keys written."""
-    from dalston import exports
-
     written = []
     store.put_bytes(
         keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json"

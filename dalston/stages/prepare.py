@@ -12,64 +12,17 @@ import logging
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from dalston import audio
+from dalston import audio, fetch
+from dalston.config import Settings
 from dalston.contracts import Chunk, PreparedAudio, SpeechRegion
-from dalston.errors import InvalidAudio
+from dalston.errors import InvalidAudio, StageError
+from dalston.options import MAX_CHANNELS
+from dalston.stages.context import Report, StageJob
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
+from dalston.vad import VAD_FRAME, find_speech, group_speech
 
 log = logging.getLogger(__name__)
-
-#: Silero VAD settings shared by prepare (to plan chunks) and transcribe (to cut each chunk
-#: into decoding windows). With 1 s minimum silence and 200 ms padding, batched decoding is as
-#: accurate as faster-whisper's sequential decoding on our test speech, and faster.
-VAD_OPTIONS = {"min_silence_duration_ms": 1000, "speech_pad_ms": 200}
-#: Whisper's window: speech regions are grouped into batches of windows this long.
-WINDOW_SECONDS = 30.0
-#: Silero's frame; chunk cuts fall on multiples of it so every chunk sees the same VAD frames
-#: as the whole file would.
-VAD_FRAME = 512
-
-
-def vad_options():
-    from faster_whisper.vad import VadOptions
-
-    return VadOptions(max_speech_duration_s=WINDOW_SECONDS, **VAD_OPTIONS)
-
-
-def find_speech(samples: np.ndarray) -> list[SpeechRegion]:
-    """Speech regions of 16 kHz mono audio, with Silero VAD (bundled with faster-whisper)."""
-    from faster_whisper.vad import get_speech_timestamps
-
-    if samples.size == 0:
-        return []
-    return [
-        SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
-        for s in get_speech_timestamps(samples, vad_options())
-    ]
-
-
-def group_speech(speech: list[SpeechRegion]) -> list[list[SpeechRegion]]:
-    """Group consecutive regions into decoding windows of at most 30 s of speech.
-
-    The same rule as faster-whisper's batched pipeline (``vad.collect_chunks``), so the
-    windows a chunk is decoded in are the windows a one-shot decode of the whole file uses.
-    """
-    groups: list[list[SpeechRegion]] = []
-    current: list[SpeechRegion] = []
-    length = 0.0
-    for region in speech:
-        span = region["end"] - region["start"]
-        if current and length + span > WINDOW_SECONDS:
-            groups.append(current)
-            current, length = [], 0.0
-        current.append(region)
-        length += span
-    if current:
-        groups.append(current)
-    return groups
 
 
 def plan_chunks(
@@ -95,11 +48,40 @@ def plan_chunks(
     return [(round(a, 6), round(b, 6)) for a, b in zip(cuts, ends)]
 
 
-#: Most channels a per-channel job may have (each is transcribed on its own).
-MAX_CHANNELS = 8
+def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> dict:
+    """Fetch the audio if it came as a URL, then decode and plan it (the task's entry point).
+
+    Whole-file engines (whisperx-full) take the file in one task: one chunk, however long.
+    """
+    if job.source_url and not store.exists(keys.source(job.id)):
+        fetch_source(job.id, job.source_url, store, job.settings)
+    manifest = decode_and_plan(
+        job.id,
+        store,
+        float("inf") if job.options.whole_file_engine else job.settings.chunk_seconds,
+        per_channel=job.options.per_channel,
+    )
+    return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
 
-def run(
+def fetch_source(job_id: str, url: str, store: ArtifactStore, settings: Settings) -> None:
+    """Download ``url`` (same address guard and size limit as an upload) as the job's source."""
+    with tempfile.TemporaryDirectory(prefix="dalston-fetch-") as tmp:
+        dest = Path(tmp) / "source"
+        try:
+            fetch.download(
+                url,
+                dest,
+                max_bytes=settings.max_upload_bytes,
+                timeout=settings.url_fetch_timeout,
+                allow_private=settings.allow_private_urls,
+            )
+        except ValueError as exc:
+            raise StageError("url_fetch_failed", str(exc)) from exc
+        store.put_file(keys.source(job_id), dest)
+
+
+def decode_and_plan(
     job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bool = False
 ) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.

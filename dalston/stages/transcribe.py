@@ -6,43 +6,67 @@ import json
 from typing import Callable
 
 from dalston import audio
-from dalston.contracts import ChunkTranscript
+from dalston.config import Settings
+from dalston.contracts import ChunkTranscript, check_segments
+from dalston.engines.base import ModelSpec, TranscribeOptions, Transcriber
 from dalston.errors import StageError
+from dalston.options import JobOptions
+from dalston.stages.context import Report, StageJob
 from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def _check_segments(segments) -> None:
-    """Refuse malformed engine output here, not as a crash in merge."""
-    for seg in segments:
-        ok = (
-            isinstance(seg, dict)
-            and isinstance(seg.get("text"), str)
-            and isinstance(seg.get("start"), (int, float))
-            and isinstance(seg.get("end"), (int, float))
-            and seg["end"] >= seg["start"]
-        )
-        if not ok:
-            raise StageError(
-                "engine_error", f"the transcribe engine returned a malformed segment: {seg!r:.200}"
-            )
+def model_spec(options: JobOptions, settings: Settings) -> ModelSpec:
+    """The job's model, run where and how this worker's settings say."""
+    return ModelSpec(
+        model=options.model,
+        model_dir=settings.model_dir,
+        device=settings.device,
+        compute_type=settings.compute_type,
+        cpu_threads=settings.cpu_threads,
+        batch_size=settings.batch_size,
+    )
 
 
-def run(
+def engine_options(options: JobOptions, settings: Settings) -> TranscribeOptions:
+    """What the transcriber is asked for, from the job's plan and the worker's settings."""
+    return TranscribeOptions(
+        model=model_spec(options, settings),
+        language=options.language,
+        task=options.task,
+        prompt=options.prompt,
+        vocabulary=options.vocabulary,
+        temperature=options.temperature,
+        beam_size=options.beam_size,
+        word_timestamps=options.word_timestamps,
+        seed=options.seed,
+        tag_audio_events=options.tag_audio_events,
+    )
+
+
+def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report) -> dict:
+    """Transcribe chunk ``job.part`` (the task's entry point)."""
+    result = transcribe_chunk(
+        job.id,
+        job.part,
+        store,
+        engine,
+        engine_options(job.options, job.settings),
+        on_progress=report,
+    )
+    return {"segments": len(result["segments"]), "language": result["language"]}
+
+
+def transcribe_chunk(
     job_id: str,
     index: int,
     store: ArtifactStore,
-    transcriber,
-    options: dict,
+    transcriber: Transcriber,
+    options: TranscribeOptions,
     on_progress: Callable[[float], None] | None = None,
 ) -> ChunkTranscript:
     """Transcribe chunk ``index`` of the job and store ``jobs/<id>/transcribe/chunk_<n>.json``.
-
-    Args:
-        options: engine options (model, language, prompt, vocabulary, temperature, beam_size,
-            word_timestamps, seed, task, tag_audio_events, plus
-            model_dir/device/compute_type/cpu_threads).
 
     The chunk transcript records its ``task``: the align stage must know that a translated
     chunk's English words were not spoken in its audio.
@@ -54,16 +78,16 @@ def run(
     chunk = chunks[index]
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
     segments, language, probability = transcriber.transcribe(
-        samples, offset=chunk["start"], on_progress=on_progress, **options
+        samples, options, offset=chunk["start"], on_progress=on_progress
     )
-    _check_segments(segments)
+    check_segments(segments, "transcribe")
     result = ChunkTranscript(
         index=index,
         channel=chunk["channel"],
         language=language,
         language_probability=probability,
         segments=segments,
-        task=options.get("task") or "transcribe",
+        task=options.task or "transcribe",
     )
     store.put_bytes(
         keys.chunk_transcript(job_id, index), json.dumps(result).encode(), "application/json"

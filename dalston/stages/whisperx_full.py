@@ -13,27 +13,40 @@ import json
 from typing import Callable
 
 from dalston import audio
-from dalston.contracts import ChunkTranscript
+from dalston.contracts import ChunkTranscript, check_segments
+from dalston.engines.base import FullPipeline, PipelineOptions
 from dalston.errors import StageError
+from dalston.stages.context import Report, StageJob
+from dalston.stages.diarize import speaker_options
 from dalston.stages.prepare import load_manifest
-from dalston.stages.transcribe import _check_segments
+from dalston.stages.transcribe import model_spec
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def run(
+def run(job: StageJob, store: ArtifactStore, engine: FullPipeline, report: Report) -> dict:
+    """Transcribe, align and diarize the whole file (the task's entry point)."""
+    options = PipelineOptions(
+        model=model_spec(job.options, job.settings),
+        language=job.options.language,
+        diarize=job.options.needs_diarize,
+        speakers=speaker_options(job.options),
+    )
+    transcript, turns = run_pipeline(job.id, store, engine, options, on_progress=report)
+    return {
+        "segments": len(transcript["segments"]),
+        "speakers": len({t["speaker"] for t in turns}),
+    }
+
+
+def run_pipeline(
     job_id: str,
     store: ArtifactStore,
-    engine,
-    options: dict,
+    engine: FullPipeline,
+    options: PipelineOptions,
     on_progress: Callable[[float], None] | None = None,
 ) -> tuple[ChunkTranscript, list[dict]]:
-    """Run the full-pipeline ``engine`` on the prepared audio; returns (transcript, turns).
-
-    Args:
-        options: engine options (model, model_dir, device, compute_type, batch_size,
-            language, diarize, num_speakers, min_speakers, max_speakers).
-    """
+    """Run the full-pipeline ``engine`` on the prepared audio; returns (transcript, turns)."""
     manifest = load_manifest(job_id, store)
     if len(manifest["chunks"]) != 1:
         raise StageError(
@@ -43,8 +56,8 @@ def run(
         )
     (chunk,) = manifest["chunks"]
     samples = audio.read_wav_bytes(store.get_bytes(manifest["audio_key"]))
-    result = engine.run(samples, on_progress=on_progress, **options)
-    _check_segments(result["segments"])  # malformed output fails here, not in merge
+    result = engine.run(samples, options, on_progress=on_progress)
+    check_segments(result["segments"], "whisperx-full")  # malformed output fails here
     transcript = ChunkTranscript(
         index=chunk["index"],
         channel=None,
@@ -58,6 +71,6 @@ def run(
         "application/json",
     )
     turns = result["turns"]
-    if options.get("diarize"):
+    if options.diarize:
         store.put_bytes(keys.turns(job_id), json.dumps(turns).encode(), "application/json")
     return transcript, turns

@@ -90,7 +90,11 @@ def test_a_diarization_failure_fails_the_job_with_its_reason(cluster, two_voices
     faulty = cluster.start_worker(
         "diarize",
         name="diarize-faulty",
-        env={"DALSTON_DIARIZE_ENGINE": "fake", "DALSTON_FAKE_BEHAVIOUR": "error"},
+        env={
+            "DALSTON_ENGINE_PLUGINS": "tests.fakes",
+            "DALSTON_DIARIZE_ENGINE": "fake",
+            "DALSTON_FAKE_BEHAVIOUR": "error",
+        },
     )
     try:
         cluster.wait_for_workers([faulty], timeout=60)

@@ -92,7 +92,9 @@ def test_whisperx_full_canvas_runs_prepare_then_one_task_then_merge(cluster, jfk
     for hostname in normal:
         cluster.stop(hostname)
     standin = cluster.start_worker(
-        "whisperx_full", name="whisperx_full-standin", env={"DALSTON_WHISPERX_FULL_ENGINE": "fake"}
+        "whisperx_full",
+        name="whisperx_full-standin",
+        env={"DALSTON_ENGINE_PLUGINS": "tests.fakes_whisperx"},
     )
     try:
         cluster.wait_for_workers([standin], timeout=60)

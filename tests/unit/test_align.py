@@ -11,6 +11,7 @@ from dalston.engines.forced_align import PocketsphinxAligner, spell_number, toke
 from dalston.stages import align
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
+from tests.engine_helpers import transcribe_options
 from tests.audio_helpers import timed_words, timing_errors
 
 
@@ -23,7 +24,7 @@ def timed(tmp_path_factory):
 def whisper_segments(timed, tmp_path_factory):
     samples, _ = timed
     segments, _, _ = FasterWhisperTranscriber().transcribe(
-        samples, model="tiny.en", model_dir=tmp_path_factory.mktemp("models"), cpu_threads=2
+        samples, transcribe_options(model_dir=tmp_path_factory.mktemp("models"))
     )
     return segments
 
@@ -136,7 +137,7 @@ def test_other_languages_keep_whisper_timings(tmp_path):
         ],
     }
     store.put_bytes(keys.chunk_transcript("j", 0), json.dumps(chunk).encode())
-    out = align.run("j", 0, store, aligner=None)
+    out = align.align_chunk("j", 0, store, aligner=None)
     assert out["segments"][0]["words"][0]["timing"] == "whisper"
     assert json.loads(store.get_bytes(keys.aligned_chunk("j", 0))) == out
 
@@ -163,7 +164,9 @@ def test_translated_chunks_keep_whisper_timings(tmp_path):
         ],
     }
     store.put_bytes(keys.chunk_transcript("j", 0), json.dumps(chunk).encode())
-    out = align.run("j", 0, store, aligner=PocketsphinxAligner())  # never called: no manifest
+    out = align.align_chunk(
+        "j", 0, store, aligner=PocketsphinxAligner()
+    )  # never called: no manifest
     words = out["segments"][0]["words"]
     assert [w["timing"] for w in words] == ["whisper", "whisper"]
     for word in words:

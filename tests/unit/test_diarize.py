@@ -8,6 +8,7 @@ import pytest
 from dalston import audio
 from dalston.engines.dvector import DVectorDiarizer
 from dalston.stages import merge, prepare
+from dalston.engines.base import SpeakerOptions
 from tests.audio_helpers import dialogue as make_dialogue
 
 
@@ -37,7 +38,9 @@ def _accuracy(turns, truth) -> float:
 )
 def test_two_voices_are_told_apart(dialogue, options):
     samples, truth = dialogue
-    turns = DVectorDiarizer().diarize(samples, prepare.find_speech(samples), **options)
+    turns = DVectorDiarizer().diarize(
+        samples, prepare.find_speech(samples), SpeakerOptions(**options)
+    )
     assert len({t["speaker"] for t in turns}) == 2, turns
     assert [t["speaker"] for t in turns][:2] == ["SPEAKER_00", "SPEAKER_01"]
     assert _accuracy(turns, truth) >= 0.9, turns
@@ -52,7 +55,9 @@ def test_one_voice_is_one_speaker(dialogue):
 
 def test_max_speakers_caps_the_count(dialogue):
     samples, _ = dialogue
-    turns = DVectorDiarizer().diarize(samples, prepare.find_speech(samples), max_speakers=1)
+    turns = DVectorDiarizer().diarize(
+        samples, prepare.find_speech(samples), SpeakerOptions(max_speakers=1)
+    )
     assert {t["speaker"] for t in turns} == {"SPEAKER_00"}
 
 
@@ -107,7 +112,7 @@ def test_threshold_trades_splitting_for_merging(dialogue):
     regions = prepare.find_speech(samples)
 
     def count(threshold):
-        turns = DVectorDiarizer().diarize(samples, regions, threshold=threshold)
+        turns = DVectorDiarizer().diarize(samples, regions, SpeakerOptions(threshold=threshold))
         return len({t["speaker"] for t in turns})
 
     assert count(0.22) == count(None) == 2

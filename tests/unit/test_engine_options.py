@@ -14,8 +14,9 @@ import pytest
 from dalston import audio
 from dalston.engines import audio_events
 from dalston.engines.faster_whisper import FasterWhisperTranscriber
-from dalston.engines.forced_align import character_times, with_characters
+from dalston.characters import character_times, with_characters
 from dalston.errors import StageError
+from tests.engine_helpers import transcribe_options
 
 MODEL_DIR = Path(os.environ["DALSTON_MODEL_DIR"])
 
@@ -30,9 +31,9 @@ def jfk(fixtures_dir):
     return audio.decode(fixtures_dir / "jfk.flac").mono
 
 
-def run(transcriber, samples, model="tiny.en", **options):
+def run(transcriber, samples, model="tiny.en", offset=0.0, **options):
     segments, language, _ = transcriber.transcribe(
-        samples, model=model, model_dir=MODEL_DIR, cpu_threads=2, **options
+        samples, transcribe_options(model, MODEL_DIR, **options), offset=offset
     )
     return segments, language
 

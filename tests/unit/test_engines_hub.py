@@ -18,10 +18,13 @@ import numpy as np
 import pytest
 
 from dalston import audio
-from dalston.engines import get_aligner, get_diarizer, get_pipeline
+from dalston import engines
+from dalston.config import Settings
+from dalston.engines import get_engine
+from dalston.engines.base import ModelSpec, PipelineOptions, SpeakerOptions
 from dalston.engines import pyannote as pyannote_engine
 from dalston.engines import whisperx as whisperx_engine
-from dalston.engines.fake import FakeFullPipeline
+from tests.fakes import FakeFullPipeline
 from dalston.engines.whisper_timing import WhisperTimings
 from dalston.errors import ModelNotAvailable
 from dalston.stages import align as align_stage
@@ -262,8 +265,10 @@ def test_a_segment_without_words_is_left_alone(wx, tmp_path):
 
 
 def test_align_model_setting_and_one_load_per_language(wx, tmp_path, monkeypatch):
-    aligner = whisperx_engine.WhisperXAligner(device="cuda", model_dir=tmp_path)
     monkeypatch.setenv("DALSTON_WHISPERX_ALIGN_MODEL", "en=/models/w2v-en, fr=org/w2v-fr")
+    aligner = whisperx_engine.WhisperXAligner(
+        Settings.from_env(), device="cuda", model_dir=tmp_path
+    )
     for language in ("en", "fr", "en", "de"):
         aligner.load(language)
     loads = [c[1:4] for c in wx.calls if c[0] == "load_align_model"]
@@ -273,7 +278,8 @@ def test_align_model_setting_and_one_load_per_language(wx, tmp_path, monkeypatch
         ("de", "cuda", None),
     ]
     monkeypatch.setenv("DALSTON_WHISPERX_ALIGN_MODEL", "/models/one-model")
-    assert whisperx_engine.align_model_name("pt") == "/models/one-model"
+    setting = Settings.from_env().whisperx_align_model
+    assert whisperx_engine.align_model_name("pt", setting) == "/models/one-model"
 
 
 def test_missing_whisperx_names_the_gpu_extra_and_settings(monkeypatch, tmp_path):
@@ -324,7 +330,7 @@ def _chunk_store(tmp_path, language: str, offset: float = 5.0) -> LocalStore:
 def test_align_stage_passes_the_chunk_language_to_whisperx(wx, tmp_path):
     store = _chunk_store(tmp_path, "fr")
     aligner = whisperx_engine.WhisperXAligner(device="cpu", model_dir=tmp_path)
-    out = align_stage.run("job", 0, store, aligner)
+    out = align_stage.align_chunk("job", 0, store, aligner)
     assert wx.calls[0][:2] == ("load_align_model", "fr")
     assert {w["timing"] for s in out["segments"] for w in s["words"]} == {"wav2vec2"}
     assert json.loads(store.get_bytes(keys.aligned_chunk("job", 0))) == out
@@ -333,21 +339,25 @@ def test_align_stage_passes_the_chunk_language_to_whisperx(wx, tmp_path):
 def test_whisper_align_engine_keeps_whispers_timings_without_reading_audio(tmp_path):
     store = _chunk_store(tmp_path, "en")
     store.delete(keys.chunk_audio("job", 0))  # nothing but the transcript is needed
-    out = align_stage.run("job", 0, store, get_aligner("whisper"))
+    out = align_stage.align_chunk("job", 0, store, get_engine("aligner", "whisper"))
     words = [w for s in out["segments"] for w in s["words"]]
-    assert isinstance(get_aligner("whisper"), WhisperTimings)
+    assert isinstance(get_engine("aligner", "whisper"), WhisperTimings)
     assert [w["start"] for w in words] == [5.5, 5.9, 6.3]
     assert {w["timing"] for w in words} == {"whisper"}
 
 
 def test_registries_name_the_new_engines(monkeypatch):
-    assert type(get_aligner("whisperx")).__name__ == "WhisperXAligner"
-    assert type(get_diarizer("pyannote")).__name__ == "PyannoteDiarizer"
-    assert type(get_pipeline("whisperx-full")).__name__ == "WhisperXFull"
-    monkeypatch.setenv("DALSTON_WHISPERX_FULL_ENGINE", "fake")
-    assert isinstance(get_pipeline("whisperx-full"), FakeFullPipeline)
+    assert type(get_engine("aligner", "whisperx")).__name__ == "WhisperXAligner"
+    assert type(get_engine("diarizer", "pyannote")).__name__ == "PyannoteDiarizer"
+    assert type(get_engine("pipeline", "whisperx-full")).__name__ == "WhisperXFull"
+    engines.register("pipeline", "whisperx-full", FakeFullPipeline)  # what a test fixture does
+    try:
+        assert isinstance(get_engine("pipeline", "whisperx-full"), FakeFullPipeline)
+    finally:
+        engines.unregister("pipeline", "whisperx-full")
+    assert type(get_engine("pipeline", "whisperx-full")).__name__ == "WhisperXFull"
     with pytest.raises(ValueError):
-        get_aligner("magic")
+        get_engine("aligner", "magic")
 
 
 # -- pyannote --------------------------------------------------------------------------------
@@ -357,8 +367,8 @@ def test_pyannote_4_is_called_in_memory_and_turns_are_renumbered(monkeypatch, no
     calls = fake_pyannote(monkeypatch, v4=True)
     monkeypatch.setenv("HF_TOKEN", "hf_test")
     samples = np.zeros(5 * SR, dtype=np.float64)
-    turns = pyannote_engine.PyannoteDiarizer().diarize(
-        samples, [{"start": 0, "end": 5}], num_speakers=2
+    turns = pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+        samples, [{"start": 0, "end": 5}], SpeakerOptions(num_speakers=2)
     )
     assert calls["from_pretrained"] == [
         ("pyannote/speaker-diarization-community-1", {"token": "hf_test"})
@@ -382,8 +392,8 @@ def test_pyannote_3_gets_use_auth_token_a_config_file_and_returns_an_annotation(
     )
     (tmp_path / "config.yaml").write_text("pipeline: {}\n")
     monkeypatch.setenv("DALSTON_PYANNOTE_PIPELINE", str(tmp_path))
-    turns = pyannote_engine.PyannoteDiarizer().diarize(
-        np.zeros(SR, dtype=np.float32), min_speakers=1, max_speakers=3
+    turns = pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+        np.zeros(SR, dtype=np.float32), None, SpeakerOptions(min_speakers=1, max_speakers=3)
     )
     assert calls["from_pretrained"] == [(str(tmp_path / "config.yaml"), {"use_auth_token": None})]
     assert calls["to"] == [("device", "cuda")]  # torch sees a GPU
@@ -394,7 +404,7 @@ def test_pyannote_3_gets_use_auth_token_a_config_file_and_returns_an_annotation(
 
 def test_pyannote_3_default_pipeline_is_3_1(monkeypatch, no_hub_settings):
     calls = fake_pyannote(monkeypatch, v4=False)
-    pyannote_engine.PyannoteDiarizer().diarize(np.zeros(SR, dtype=np.float32))
+    pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(np.zeros(SR, dtype=np.float32))
     assert calls["from_pretrained"][0][0] == "pyannote/speaker-diarization-3.1"
 
 
@@ -414,7 +424,9 @@ def test_pyannote_without_weights_names_the_settings(
 ):
     fake_pyannote(monkeypatch, load_error=load_error)
     with pytest.raises(ModelNotAvailable) as err:
-        pyannote_engine.PyannoteDiarizer().diarize(np.zeros(SR, dtype=np.float32))
+        pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+            np.zeros(SR, dtype=np.float32)
+        )
     assert err.value.code == "model_not_available" and says in err.value.message
     _assert_names_pyannote_settings(err.value.message)
 
@@ -423,11 +435,15 @@ def test_pyannote_local_directory_problems(monkeypatch, no_hub_settings, tmp_pat
     calls = fake_pyannote(monkeypatch)
     monkeypatch.setenv("DALSTON_PYANNOTE_PIPELINE", str(tmp_path / "missing"))
     with pytest.raises(ModelNotAvailable) as err:
-        pyannote_engine.PyannoteDiarizer().diarize(np.zeros(SR, dtype=np.float32))
+        pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+            np.zeros(SR, dtype=np.float32)
+        )
     assert "does not exist" in err.value.message
     monkeypatch.setenv("DALSTON_PYANNOTE_PIPELINE", str(tmp_path))
     with pytest.raises(ModelNotAvailable) as err:
-        pyannote_engine.PyannoteDiarizer().diarize(np.zeros(SR, dtype=np.float32))
+        pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+            np.zeros(SR, dtype=np.float32)
+        )
     assert "without a config.yaml" in err.value.message
     _assert_names_pyannote_settings(err.value.message)
     assert calls["from_pretrained"] == []
@@ -436,7 +452,9 @@ def test_pyannote_local_directory_problems(monkeypatch, no_hub_settings, tmp_pat
 def test_missing_pyannote_names_the_gpu_extra_and_settings(monkeypatch, no_hub_settings):
     monkeypatch.setitem(sys.modules, "pyannote.audio", None)
     with pytest.raises(ModelNotAvailable) as err:
-        pyannote_engine.PyannoteDiarizer().diarize(np.zeros(SR, dtype=np.float32))
+        pyannote_engine.PyannoteDiarizer(Settings.from_env()).diarize(
+            np.zeros(SR, dtype=np.float32)
+        )
     assert "dalston[gpu]" in err.value.message
     _assert_names_pyannote_settings(err.value.message)
 
@@ -459,16 +477,16 @@ def test_whisperx_full_transcribes_aligns_diarizes_and_assigns_speakers(
     wx.untimed = {"there,"}
     samples = np.zeros(3 * SR, dtype=np.float64)
     progress = []
-    result = whisperx_engine.WhisperXFull().run(
+    result = whisperx_engine.WhisperXFull(Settings.from_env()).run(
         samples,
-        model=ct2_model,
-        model_dir=tmp_path,
-        device="cuda",
-        compute_type="float16",
-        batch_size=16,
-        language=None,
-        diarize=True,
-        num_speakers=2,
+        PipelineOptions(
+            model=ModelSpec(
+                ct2_model, tmp_path, device="cuda", compute_type="float16", batch_size=16
+            ),
+            language=None,
+            diarize=True,
+            speakers=SpeakerOptions(num_speakers=2),
+        ),
         on_progress=progress.append,
     )
     names = [c[0] for c in wx.calls]
@@ -511,8 +529,9 @@ def test_whisperx_full_english_only_model_and_no_diarization(wx, tmp_path, ct2_m
     import shutil
 
     shutil.copytree(ct2_model, english)
-    result = whisperx_engine.WhisperXFull().run(
-        np.zeros(SR, dtype=np.float32), model=english, model_dir=tmp_path, diarize=False
+    result = whisperx_engine.WhisperXFull(Settings.from_env()).run(
+        np.zeros(SR, dtype=np.float32),
+        PipelineOptions(model=ModelSpec(english, tmp_path), diarize=False),
     )
     assert wx.calls[0][4] == "en"  # whisperX sees only a path, so it is told the language
     assert result["turns"] == [] and "assign_word_speakers" not in [c[0] for c in wx.calls]
@@ -526,16 +545,16 @@ def test_whisperx_full_missing_library_or_weights_name_the_settings(
 
     wx.load_model = broken
     with pytest.raises(ModelNotAvailable) as err:
-        whisperx_engine.WhisperXFull().run(
-            np.zeros(SR, dtype=np.float32), model=ct2_model, model_dir=tmp_path
+        whisperx_engine.WhisperXFull(Settings.from_env()).run(
+            np.zeros(SR, dtype=np.float32), PipelineOptions(model=ModelSpec(ct2_model, tmp_path))
         )
     for setting in ("DALSTON_WHISPERX_ALIGN_MODEL", "DALSTON_MODEL_DIR", "HF_HUB_OFFLINE"):
         assert setting in err.value.message
     assert "DALSTON_PYANNOTE_PIPELINE" in err.value.message
     monkeypatch.setitem(sys.modules, "whisperx", None)
     with pytest.raises(ModelNotAvailable) as err:
-        whisperx_engine.WhisperXFull().run(
-            np.zeros(SR, dtype=np.float32), model=ct2_model, model_dir=tmp_path
+        whisperx_engine.WhisperXFull(Settings.from_env()).run(
+            np.zeros(SR, dtype=np.float32), PipelineOptions(model=ModelSpec(ct2_model, tmp_path))
         )
     assert "dalston[gpu]" in err.value.message and "transcribe_engine=faster_whisper" in (
         err.value.message
@@ -554,8 +573,8 @@ def test_whisperx_full_stage_writes_what_merge_reads(tmp_path):
         "warnings": [],
     }
     store.put_bytes(keys.manifest("job"), json.dumps(manifest).encode())
-    transcript, turns = whisperx_full_stage.run(
-        "job", store, FakeFullPipeline(), {"diarize": True, "language": None}
+    transcript, turns = whisperx_full_stage.run_pipeline(
+        "job", store, FakeFullPipeline(), PipelineOptions(ModelSpec("fake", tmp_path), diarize=True)
     )
     chunks = merge_stage.load_chunks("job", store, manifest, aligned=True)
     assert chunks == [transcript]

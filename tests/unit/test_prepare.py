@@ -113,7 +113,7 @@ def test_run_writes_manifest_audio_and_chunks(jfk, tmp_path):
     long = np.concatenate([np.concatenate([jfk, silence(2.0)]) for _ in range(6)])
     src = write_wav(long, tmp_path / "in.wav")
     store.put_file(keys.source("j1"), src)
-    manifest = prepare.run("j1", store, chunk_seconds=15)
+    manifest = prepare.decode_and_plan("j1", store, chunk_seconds=15)
     assert manifest == json.loads(store.get_bytes(keys.manifest("j1")))
     assert abs(manifest["duration"] - len(long) / 16000) < 0.01
     assert len(manifest["chunks"]) >= 2, manifest["chunks"]
@@ -131,7 +131,7 @@ def test_run_stores_each_channel_of_multichannel_audio(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
     src = write_multichannel_wav([jfk, silence(11.0), jfk[::-1].copy()], tmp_path / "three.wav")
     store.put_file(keys.source("j3"), src)
-    manifest = prepare.run("j3", store, chunk_seconds=120)
+    manifest = prepare.decode_and_plan("j3", store, chunk_seconds=120)
     assert manifest["channels"] == 3
     assert manifest["channel_keys"] == [keys.channel_audio("j3", c) for c in range(3)]
 
@@ -141,7 +141,7 @@ def test_run_truncated_wav_keeps_what_is_there_and_warns(jfk, tmp_path):
     data = write_wav(jfk, tmp_path / "full.wav").read_bytes()
     (tmp_path / "cut.wav").write_bytes(data[: len(data) // 2])
     store.put_file(keys.source("jt"), tmp_path / "cut.wav")
-    manifest = prepare.run("jt", store, chunk_seconds=120)
+    manifest = prepare.decode_and_plan("jt", store, chunk_seconds=120)
     assert 5.0 < manifest["duration"] < 6.0
     assert any("ends early" in w for w in manifest["warnings"])
 
@@ -150,14 +150,14 @@ def test_run_garbage_raises_invalid_audio(tmp_path):
     store = LocalStore(tmp_path / "store")
     store.put_bytes(keys.source("jg"), b"hello, I am a text file pretending to be audio\n" * 50)
     with pytest.raises(InvalidAudio, match="could not decode"):
-        prepare.run("jg", store, chunk_seconds=120)
+        prepare.decode_and_plan("jg", store, chunk_seconds=120)
 
 
 def test_per_channel_plans_chunks_for_each_channel(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
     src = write_multichannel_wav([jfk, silence(11.0), jfk], tmp_path / "three.wav")
     store.put_file(keys.source("pc"), src)
-    manifest = prepare.run("pc", store, chunk_seconds=120, per_channel=True)
+    manifest = prepare.decode_and_plan("pc", store, chunk_seconds=120, per_channel=True)
     assert [c["channel"] for c in manifest["chunks"]] == [
         0,
         2,
@@ -173,4 +173,4 @@ def test_per_channel_refuses_mono(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
     store.put_file(keys.source("pm"), write_wav(jfk, tmp_path / "mono.wav"))
     with pytest.raises(InvalidAudio, match="2 to 8 channels"):
-        prepare.run("pm", store, chunk_seconds=120, per_channel=True)
+        prepare.decode_and_plan("pm", store, chunk_seconds=120, per_channel=True)

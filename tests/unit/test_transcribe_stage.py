@@ -4,34 +4,36 @@ import json
 
 import pytest
 
-from dalston.engines import get_transcriber
+from dalston.engines import get_engine
 from dalston.engines.forced_align import PocketsphinxAligner
 from dalston.errors import StageError
 from dalston.stages import align, merge, prepare, transcribe
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
 from tests.audio_helpers import JFK_TEXT, wer
+from tests.engine_helpers import transcribe_options
+from tests.fakes import FakeTranscriber
 
 
 @pytest.fixture(scope="module")
 def prepared(fixtures_dir, tmp_path_factory):
     store = LocalStore(tmp_path_factory.mktemp("store"))
     store.put_file(keys.source("jfk"), fixtures_dir / "jfk.flac")
-    prepare.run("jfk", store, chunk_seconds=120)
+    prepare.decode_and_plan("jfk", store, chunk_seconds=120)
     return store
 
 
 def options(tmp_path, **extra):
-    return dict(model="tiny.en", model_dir=tmp_path, cpu_threads=2, **extra)
+    return transcribe_options("tiny.en", tmp_path, **extra)
 
 
 def test_chunk_transcript_on_job_timeline(prepared, tmp_path):
     progress = []
-    result = transcribe.run(
+    result = transcribe.transcribe_chunk(
         "jfk",
         0,
         prepared,
-        get_transcriber("faster_whisper"),
+        get_engine("transcriber", "faster_whisper"),
         options(tmp_path),
         on_progress=progress.append,
     )
@@ -47,7 +49,9 @@ def test_chunk_transcript_on_job_timeline(prepared, tmp_path):
 
 
 def test_merge_builds_one_transcript(prepared, tmp_path):
-    transcribe.run("jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path))
+    transcribe.transcribe_chunk(
+        "jfk", 0, prepared, get_engine("transcriber", "faster_whisper"), options(tmp_path)
+    )
     manifest = prepare.load_manifest("jfk", prepared)
     transcript = merge.stitch(manifest, merge.load_chunks("jfk", prepared, manifest), None)
     assert wer(JFK_TEXT, transcript["text"]) <= 0.10
@@ -64,11 +68,15 @@ WORD_FIELDS = {"text", "start", "end", "confidence", "logprob", "type", "timing"
 
 def test_decoder_fields_survive_align_and_merge(prepared, tmp_path):
     """What the OpenAI verbose_json and ElevenLabs responses need reaches the transcript."""
-    chunk = transcribe.run(
-        "jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, task="transcribe")
+    chunk = transcribe.transcribe_chunk(
+        "jfk",
+        0,
+        prepared,
+        get_engine("transcriber", "faster_whisper"),
+        options(tmp_path, task="transcribe"),
     )
     assert chunk["task"] == "transcribe"
-    align.run("jfk", 0, prepared, PocketsphinxAligner())
+    align.align_chunk("jfk", 0, prepared, PocketsphinxAligner())
     manifest = prepare.load_manifest("jfk", prepared)
     transcript = merge.stitch(
         manifest, merge.load_chunks("jfk", prepared, manifest, aligned=True), None
@@ -86,18 +94,22 @@ def test_decoder_fields_survive_align_and_merge(prepared, tmp_path):
 
 def test_english_only_model_refuses_other_languages(prepared, tmp_path):
     with pytest.raises(StageError, match="English-only"):
-        transcribe.run(
-            "jfk", 0, prepared, get_transcriber("faster_whisper"), options(tmp_path, language="de")
+        transcribe.transcribe_chunk(
+            "jfk",
+            0,
+            prepared,
+            get_engine("transcriber", "faster_whisper"),
+            options(tmp_path, language="de"),
         )
 
 
 def test_english_only_model_cannot_translate(prepared, tmp_path):
     with pytest.raises(StageError, match="cannot translate") as info:
-        transcribe.run(
+        transcribe.transcribe_chunk(
             "jfk",
             0,
             prepared,
-            get_transcriber("faster_whisper"),
+            get_engine("transcriber", "faster_whisper"),
             options(tmp_path, task="translate"),
         )
     assert info.value.code == "model_cannot_translate"
@@ -106,4 +118,6 @@ def test_english_only_model_cannot_translate(prepared, tmp_path):
 def test_malformed_engine_output_is_a_stage_error(prepared, tmp_path, monkeypatch):
     monkeypatch.setenv("DALSTON_FAKE_BEHAVIOUR", "garbage")
     with pytest.raises(StageError, match="malformed"):
-        transcribe.run("jfk", 0, prepared, get_transcriber("fake"), {})
+        transcribe.transcribe_chunk(
+            "jfk", 0, prepared, FakeTranscriber(), options(tmp_path, task="transcribe")
+        )

@@ -1,0 +1,203 @@
+"""``StageTask``: what every stage task shares, so each task in ``dalston.tasks`` is a thin view.
+
+A stage task loads ids → ``begin`` (mark its stage row running, counting attempts) → calls
+its stage module's ``run(job, store, engine, report)`` → ``finish`` (mark the row done).
+Failures end the job ``failed`` with a reason (``on_failure``); transient infrastructure
+errors (database, storage, network) are retried with backoff first. A job that was
+cancelled, failed or deleted makes its remaining tasks return at once. The stage and its
+engine kind come from the stage table (``dalston.pipeline.stages``), the engine from the
+registry (the request's choice, else the worker's default), once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from types import ModuleType
+
+import botocore.exceptions
+import sqlalchemy.exc
+from celery import Task
+from celery.utils.log import get_task_logger
+
+from dalston.config import get_settings
+from dalston.db import queries
+from dalston.db.session import session_scope
+from dalston.engines import get_engine
+from dalston.errors import JobCancelled, StageError
+from dalston.options import JobOptions
+from dalston.pipeline import dispatch
+from dalston.pipeline.stages import StageSpec, spec_for_task
+from dalston.stages.context import StageJob
+from dalston.storage import keys, make_store
+
+log = get_task_logger(__name__)
+
+TRANSIENT = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    ConnectionError,
+    TimeoutError,
+)
+RETRY = dict(
+    autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=4
+)
+
+#: Seconds between progress writes (and cancellation checks) of a running stage.
+PROGRESS_INTERVAL = 1.0
+#: How long merge waits for chunks still running when the chord fired early.
+MERGE_WAIT_SECONDS = 2.0
+
+
+class StageTask(Task):
+    """Base of every stage task: settings, store and database access, failure bookkeeping."""
+
+    @property
+    def settings(self):
+        return get_settings()
+
+    @functools.cached_property
+    def store(self):
+        return make_store(self.settings)
+
+    @property
+    def spec(self) -> StageSpec:
+        return spec_for_task(self.name)
+
+    def session(self):
+        return session_scope(self.settings.database_url)
+
+    def begin(self, job_id: str, part: int = 0) -> bool:
+        """Mark the stage running; False when the job is gone, finished, or out of attempts."""
+        stage = self.spec.name
+        with self.session() as session:
+            run = queries.begin_stage(
+                session, job_id, stage, part, task_id=self.request.id, worker=self.request.hostname
+            )
+            if run is None:
+                log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
+                return False
+            if run.attempts > self.settings.max_stage_attempts:
+                queries.fail_job(
+                    session,
+                    job_id,
+                    "stage_interrupted",
+                    f"the {stage} stage was started {run.attempts - 1} times without finishing "
+                    "(its worker stopped each time, e.g. out of memory); giving up",
+                    stage=stage,
+                    part=part,
+                )
+                return False
+        return True
+
+    def load_job(self, job_id: str, part: int = 0) -> StageJob:
+        """The job as its stage sees it: its plan, this worker's settings, its source URL."""
+        with self.session() as session:
+            job = queries.get_job(session, job_id)
+            return StageJob(
+                id=job_id,
+                part=part,
+                options=JobOptions.from_dict(job.options),
+                settings=self.settings,
+                source_url=job.source_url,
+            )
+
+    def engine_for(self, job: StageJob):
+        """The stage's engine: the request's choice, else this worker's default."""
+        kind = self.spec.engine
+        return get_engine(kind, job.options.engine_for(kind), self.settings) if kind else None
+
+    def finish(self, job_id: str, part: int = 0) -> bool:
+        """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
+        with self.session() as session:
+            if queries.job_status(session, job_id) is None:
+                self.store.delete_prefix(keys.job_prefix(job_id))
+                return False
+            queries.finish_stage(session, job_id, self.spec.name, part)
+        return True
+
+    def run_stage(self, stage: ModuleType, job_id: str, part: int = 0) -> dict:
+        """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary."""
+        ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
+        if not self.begin(job_id, part):
+            return {**ids, "skipped": True}
+        job = self.load_job(job_id, part)
+        try:
+            summary = stage.run(job, self.store, self.engine_for(job), self.reporter(job_id, part))
+        except JobCancelled:
+            log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
+            return {**ids, "cancelled": True}
+        if not self.finish(job_id, part):
+            return {**ids, "deleted": True}
+        return {**ids, **summary}
+
+    def reporter(self, job_id: str, part: int = 0):
+        """A callback that stores progress; it raises JobCancelled once the job is not active."""
+        stage = self.spec.name
+        last = [0.0]
+
+        def report(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
+            with self.session() as session:
+                if queries.job_status(session, job_id) not in queries.ACTIVE:
+                    raise JobCancelled(job_id)
+                queries.set_progress(session, job_id, stage, part, fraction)
+            # Shown by Flower and AsyncResult.info while the task runs.
+            self.update_state(
+                state="PROGRESS",
+                meta={"job_id": job_id, "part": part, "progress": round(float(fraction), 3)},
+            )
+
+        return report
+
+    def wait_for_header(self, job_id: str) -> None:
+        """Retry (merge) while the job's chunks or diarization are still running.
+
+        A chunk delivered twice (its worker died, or it outlived the visibility timeout)
+        counts twice in the chord, which can then fire before every chunk is done.
+        """
+        with self.session() as session:
+            active = queries.job_status(session, job_id) in queries.ACTIVE
+            pending = dispatch.parts_pending(session, job_id)
+        if active and pending:
+            log.info("job %s: merge waits for chunks %s", job_id, pending)
+            raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
+
+    def complete(self, job_id: str, transcript: dict) -> bool:
+        """Store the transcript and complete the job (once); tell whoever asked."""
+        with self.session() as session:
+            done = queries.complete_job(session, job_id, transcript)
+        if done:
+            self.job_ended(job_id)
+        return done
+
+    def job_ended(self, job_id: str) -> None:
+        """Tell whoever asked (a family's webhook task, named on the job) that it ended."""
+        with self.session() as session:
+            job = queries.get_job(session, job_id)
+            notify_task = job.notify_task if job is not None else None
+        if notify_task:
+            self.app.send_task(notify_task, args=(job_id,))
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        job_id, part = args[0], (args[1] if len(args) > 1 else 0)
+        stage = self.spec.name
+        if isinstance(exc, StageError):
+            code, message = exc.code, exc.message
+        else:
+            code, message = (
+                "internal_error",
+                f"the {stage} stage failed: {exc.__class__.__name__}: {exc}",
+            )
+        try:
+            with self.session() as session:
+                ended = queries.fail_job(session, job_id, code, message, stage=stage, part=part)
+            if ended:
+                self.job_ended(job_id)
+        except Exception:  # the database itself is down: the log is all we have
+            log.exception("could not record the failure of job %s", job_id)
