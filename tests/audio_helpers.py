@@ -1,6 +1,6 @@
 """Audio made for tests: re-encodings of the shared fixtures, silence, broken files.
 
-Synthetic speech (the espeak dialogue, timed words) and WER live in ``dalston.synth``, shared
+Synthetic speech (the espeak dialogue, timed words) and WER live in ``tests.bench.synth``, shared
 with ``make eval``; they are re-exported here under the names the tests use.
 """
 
@@ -13,8 +13,8 @@ import av
 import numpy as np
 
 from dalston import audio
-from dalston.evaluation.references import JFK_TEXT, STEREO_LEFT, STEREO_RIGHT  # noqa: F401
-from dalston.synth import (  # noqa: F401 (re-exported for the tests)
+from tests.bench.evaluation.references import JFK_TEXT, STEREO_LEFT, STEREO_RIGHT  # noqa: F401
+from tests.bench.synth import (  # noqa: F401 (re-exported for the tests)
     DIALOGUE,
     DIALOGUE_VOICES,
     TIMED_TEXT,

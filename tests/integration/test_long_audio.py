@@ -5,8 +5,8 @@ from __future__ import annotations
 import jiwer
 import pytest
 
-from dalston import longaudio
 from tests.audio_helpers import normalise
+from tests.bench import longaudio
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jiwer
 import pytest
 
-from dalston import synth
-from dalston.evaluation import metrics
+from tests.bench import synth
+from tests.bench.evaluation import metrics
 
 TWO_TURNS = [(0.0, 10.0, "A"), (10.0, 20.0, "B")]
 #: trn06's turns in diarization.rttm: three speakers, two stretches with two at once.

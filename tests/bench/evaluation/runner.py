@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dalston import audio, synth
-from dalston.evaluation import metrics, references
+from dalston import audio
+from tests.bench import synth
+from tests.bench.evaluation import metrics, references
 
 
 class Engines:

@@ -1,4 +1,4 @@
-"""``python -m dalston.evaluation``: run every measurement, print the tables, write JSON."""
+"""``python -m tests.bench.evaluation``: run every measurement, print the tables, write JSON."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from dalston.evaluation import references, report, runner
+from tests.bench.evaluation import references, report, runner
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m dalston.evaluation",
+        prog="python -m tests.bench.evaluation",
         description="Accuracy of the offline engines on the shared fixtures and synthetic speech.",
     )
     p.add_argument(

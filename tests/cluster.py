@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from werkzeug.serving import make_server
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TERMINAL = ("completed", "failed", "cancelled")
 
 

@@ -2,8 +2,8 @@
 
 The question (Benchmark v0 in the issue) is what the pipeline costs on one machine, and
 what it buys when the work is spread over more than one transcribe worker. One run of
-``python -m dalston.bench`` measures, on the same 10-minute recording built by
-:mod:`dalston.longaudio`:
+``python -m tests.bench.bench`` measures, on the same 10-minute recording built by
+:mod:`tests.bench.longaudio`:
 
 * **plain** — faster-whisper in this process, the way a user would call it without
   Dalston: ``WhisperModel(..., compute_type="int8", cpu_threads=2)`` and
@@ -25,7 +25,7 @@ what it buys when the work is spread over more than one transcribe worker. One r
 Transcribe workers are warmed up with a short job first, so their model load is NOT in
 the pipeline's wall time (compare with the plain run's load time, printed separately).
 The transcripts are compared by WER against the plain sequential 2-thread transcript,
-the plain batched one, and the text the recording speaks where ``dalston.longaudio``
+the plain batched one, and the text the recording speaks where ``tests.bench.longaudio``
 returns it. CPU seconds of every run, and those other processes used meanwhile, are
 reported too: on a shared machine other load stretches wall times, and the report says
 which runs were disturbed.
@@ -54,7 +54,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
 TERMINAL = ("completed", "failed", "cancelled")
 TARGET_ONE_WORKER = 1.15
@@ -146,7 +146,7 @@ def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | Non
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dalston.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tests.bench.bench", description=__doc__.split("\n")[0])
     p.add_argument(
         "--fixtures",
         type=Path,
@@ -581,8 +581,8 @@ def start_base_cluster(cluster: Cluster) -> None:
 
 
 def build_recording(args: argparse.Namespace, path: Path) -> tuple[Path, str | None]:
-    """The long test file (synthetic speech, :mod:`dalston.longaudio`) and the text it speaks."""
-    from dalston import longaudio
+    """The long test file (synthetic speech, :mod:`tests.bench.longaudio`) and the text it speaks."""
+    from tests.bench import longaudio
 
     return longaudio.write(path, args.seconds)
 
