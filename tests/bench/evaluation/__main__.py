@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from dalston.config import Settings
 from tests.bench.evaluation import references, report, runner
 
 
@@ -34,9 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--model-dir",
         type=Path,
-        default=Path(
-            os.environ.get("DALSTON_MODEL_DIR") or references.REPO / ".dalston" / "models"
-        ),
+        default=Settings.from_env().model_dir,
         help="DALSTON_MODEL_DIR (default: %(default)s)",
     )
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")
