@@ -44,10 +44,10 @@ test-integration: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the pipeline on a 10-minute file
-	$(PY) -m dalston.bench
+	$(PY) -m tests.bench.bench
 
 eval: $(STAMP) system-deps  ## accuracy: WER, DER on the AMI excerpts, word-timing MAE, dialogue speakers (a minute)
-	$(PY) -m dalston.evaluation --json bench-results/eval.json
+	$(PY) -m tests.bench.evaluation --json bench-results/eval.json
 
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
 	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head

@@ -1,7 +1,8 @@
 """Audio made for tests: re-encodings of the shared fixtures, silence, broken files.
 
-Synthetic speech (the espeak dialogue, timed words) and WER live in ``dalston.synth``, shared
-with ``make eval``; they are re-exported here under the names the tests use.
+Synthetic speech (the espeak dialogue, timed words; ``tests.bench.synth``) and its scoring
+(WER, word timing; ``tests.bench.evaluation.metrics``) are shared with ``make eval`` and
+``make bench``; they are re-exported here under the names the tests use.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ import av
 import numpy as np
 
 from dalston import audio
-from dalston.evaluation.references import JFK_TEXT, STEREO_LEFT, STEREO_RIGHT  # noqa: F401
-from dalston.synth import (  # noqa: F401 (re-exported for the tests)
+from tests.bench.evaluation.metrics import normalise, timing_errors, wer  # noqa: F401
+from tests.bench.evaluation.references import JFK_TEXT, STEREO_LEFT, STEREO_RIGHT  # noqa: F401
+from tests.bench.synth import (  # noqa: F401 (re-exported for the tests)
     DIALOGUE,
     DIALOGUE_VOICES,
     TIMED_TEXT,
     dialogue,
-    normalise,
     timed_words,
-    timing_errors,
-    wer,
 )
 
 #: (container format, codec, file suffix)

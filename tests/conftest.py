@@ -197,7 +197,7 @@ def cluster(postgres_url, redis_url, s3_endpoint, tmp_root, webhook_receiver):
     import boto3
 
     import celeryconfig
-    from tests.integration.cluster import Cluster
+    from tests.cluster import Cluster
 
     bucket = "dalston-integration"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(

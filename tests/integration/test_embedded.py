@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from dalston import longaudio
 from tests.audio_helpers import JFK_TEXT, wer
+from tests.bench import longaudio
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_VARS = (

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import jiwer
 import pytest
 
-from dalston import longaudio
-from tests.audio_helpers import normalise
+from tests.audio_helpers import wer
+from tests.bench import longaudio
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,7 +60,7 @@ def test_ten_minutes_on_two_transcribe_workers(cluster, ten_minutes, one_shot_te
         and b["started_at"] < a["completed_at"]
     ]
     assert overlapping, "chunks ran on the two workers at the same time"
-    error = jiwer.wer(normalise(one_shot_text), normalise(job["text"]))
+    error = wer(one_shot_text, job["text"])
     print(
         f"10-minute file: {len(chunks)} chunks on {sorted(workers)}; "
         f"WER against one-shot = {error:.4f}"

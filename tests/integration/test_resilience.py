@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from dalston import longaudio
 from tests.audio_helpers import wer
+from tests.bench import longaudio
 
 pytestmark = pytest.mark.integration
 

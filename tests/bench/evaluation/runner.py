@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dalston import audio, synth
-from dalston.evaluation import metrics, references
+from dalston import audio
+from tests.bench import synth
+from tests.bench.evaluation import metrics, references
 
 
 class Engines:
@@ -71,8 +72,8 @@ def transcripts(engines: Engines, fixtures: Path, models: list[str]) -> list[dic
                 {
                     "fixture": label,
                     "model": model,
-                    "wer": synth.wer(reference, text),
-                    "reference_words": len(synth.normalise(reference).split()),
+                    "wer": metrics.wer(reference, text),
+                    "reference_words": len(metrics.normalise(reference).split()),
                     "text": text,
                     "seconds": time.perf_counter() - started,
                 }
@@ -130,7 +131,7 @@ def word_timing(engines: Engines, models: list[str], workdir: Path) -> list[dict
         aligned = engines.align(samples, segments)
         align_seconds = time.perf_counter() - started
         for method, words in (("whisper", _words(segments)), ("pocketsphinx", _words(aligned))):
-            start, end, matched = synth.timing_errors(words, truth)
+            start, end, matched = metrics.timing_errors(words, truth)
             rows.append(
                 {
                     "model": model,
@@ -153,7 +154,7 @@ def dialogue(engines: Engines, model: str, workdir: Path) -> list[dict]:
 
     samples, truth = synth.dialogue(workdir)
     segments = engines.align(samples, engines.transcribe(samples, model))
-    text_wer = synth.wer(" ".join(synth.DIALOGUE), _text(segments))
+    text_wer = metrics.wer(" ".join(synth.DIALOGUE), _text(segments))
     rows = []
     for count in (None, 2):
         turns = engines.diarize(samples, num_speakers=count)

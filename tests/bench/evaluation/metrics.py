@@ -1,4 +1,8 @@
-"""Scoring for ``make eval``: diarization error rate and word-to-speaker accuracy.
+"""Scoring for ``make eval``, ``make bench`` and the tests: word error rate, word-timing
+error, diarization error rate and word-to-speaker accuracy.
+
+WER (``wer``) is jiwer's on ``normalise``-d text. Word timing (``timing_errors``) is scored on
+the words that match the reference in order.
 
 DER follows NIST md-eval (and pyannote.metrics): the timeline is cut at every reference
 and hypothesis boundary; in a stretch of duration d with R reference and H hypothesis
@@ -22,11 +26,60 @@ four parts equal pyannote.metrics 4.2.0's ``DiarizationErrorRate(collar=2c)`` to
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 
+import jiwer
 import numpy as np
 
 Turn = tuple[float, float, str]  # (start, end, speaker)
+
+
+def normalise(text: str) -> str:
+    """What WER is computed on: lower case, hyphens as spaces, punctuation out, single spaces.
+
+    Apostrophes stay ("don't" is one word); digits stay as digits, so "11" against "eleven"
+    counts as an error — the references are written the way Whisper writes them.
+    """
+    text = (text or "").lower().replace("-", " ")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    """Word error rate of ``hypothesis`` on normalised text, (S + D + I) / reference words, by
+    jiwer: the one WER of the tests, ``make eval`` and ``make bench``.
+
+    An empty hypothesis scores 1.0 (every word deleted); against an empty reference, 0.0 for
+    an empty hypothesis and 1.0 for any other.
+    """
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if not ref:
+        return float(bool(hyp))
+    # One token that no normalised word can equal: 1 substitution + (n - 1) deletions, the
+    # same n errors as an empty hypothesis, which older jiwer versions refuse.
+    return float(jiwer.wer(ref, hyp or "<empty>"))
+
+
+def timing_errors(words: list[dict], truth) -> tuple[float, float, int]:
+    """(mean |start error|, mean |end error|, words matched) — words matched by text in order.
+
+    Only words whose normalised text matches the reference word in an in-order alignment
+    (difflib) are scored, so a misrecognised word costs coverage, not timing.
+    """
+    hyp = [normalise(w["text"]) for w in words]
+    ref = [w for w, _, _ in truth]
+    starts, ends = [], []
+    for block in difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            _, s, e = truth[block.a + k]
+            w = words[block.b + k]
+            starts.append(abs(w["start"] - s))
+            ends.append(abs(w["end"] - e))
+    if not starts:
+        return float("nan"), float("nan"), 0
+    return float(np.mean(starts)), float(np.mean(ends)), len(starts)
 
 
 def read_rttm(path: Path) -> dict[str, list[Turn]]:

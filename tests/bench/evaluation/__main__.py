@@ -1,4 +1,4 @@
-"""``python -m dalston.evaluation``: run every measurement, print the tables, write JSON."""
+"""``python -m tests.bench.evaluation``: run every measurement, print the tables, write JSON."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from dalston.evaluation import references, report, runner
+from dalston.config import Settings
+from tests.bench.evaluation import references, report, runner
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m dalston.evaluation",
+        prog="python -m tests.bench.evaluation",
         description="Accuracy of the offline engines on the shared fixtures and synthetic speech.",
     )
     p.add_argument(
@@ -34,9 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--model-dir",
         type=Path,
-        default=Path(
-            os.environ.get("DALSTON_MODEL_DIR") or references.REPO / ".dalston" / "models"
-        ),
+        default=Settings.from_env().model_dir,
         help="DALSTON_MODEL_DIR (default: %(default)s)",
     )
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: %(default)s)")

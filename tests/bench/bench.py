@@ -2,8 +2,8 @@
 
 The question (Benchmark v0 in the issue) is what the pipeline costs on one machine, and
 what it buys when the work is spread over more than one transcribe worker. One run of
-``python -m dalston.bench`` measures, on the same 10-minute recording built by
-:mod:`dalston.longaudio`:
+``python -m tests.bench.bench`` measures, on the same 10-minute recording built by
+:mod:`tests.bench.longaudio`:
 
 * **plain** — faster-whisper in this process, the way a user would call it without
   Dalston: ``WhisperModel(..., compute_type="int8", cpu_threads=2)`` and
@@ -19,13 +19,14 @@ what it buys when the work is spread over more than one transcribe worker. One r
 * **pipeline A** — distributed Dalston on this machine: the API in this process (werkzeug
   on a loopback port), ``prepare``/``align``/``merge`` workers and ONE transcribe worker with
   ``DALSTON_CPU_THREADS=2`` as subprocesses on a private Redis database, a throwaway
-  SQLite database and local artifact storage. Wall time is HTTP submit → ``completed``.
+  SQLite database and local artifact storage, all started by ``tests/cluster.py`` as for
+  the integration tests. Wall time is HTTP submit → ``completed``.
 * **pipeline B** — the same with TWO transcribe workers of one thread each.
 
 Transcribe workers are warmed up with a short job first, so their model load is NOT in
 the pipeline's wall time (compare with the plain run's load time, printed separately).
 The transcripts are compared by WER against the plain sequential 2-thread transcript,
-the plain batched one, and the text the recording speaks where ``dalston.longaudio``
+the plain batched one, and the text the recording speaks where ``tests.bench.longaudio``
 returns it. CPU seconds of every run, and those other processes used meanwhile, are
 reported too: on a shared machine other load stretches wall times, and the report says
 which runs were disturbed.
@@ -44,19 +45,17 @@ import gc
 import json
 import logging
 import os
-import re
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench.evaluation.metrics import normalise, wer
+from tests.cluster import REPO, Cluster, ClusterError
+
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
-TERMINAL = ("completed", "failed", "cancelled")
 TARGET_ONE_WORKER = 1.15
 TARGET_TWO_WORKERS = 1.00
 WARMUP_SECONDS = 5.0
@@ -64,24 +63,11 @@ WARMUP_SECONDS = 5.0
 DISTURBED = 0.1
 
 
-class BenchError(RuntimeError):
-    """A run that could not be measured (a job failed, a worker died, a timeout)."""
+class BenchError(ClusterError):
+    """A run that could not be measured (a job failed, a warm-up missed a worker)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-
-def normalise(text: str) -> str:
-    """Lowercase, punctuation out, single spaces: what WER is computed on."""
-    text = (text or "").lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    return float(jiwer.wer(normalise(reference), normalise(hypothesis) or "<empty>"))
 
 
 def peak_rss_mb() -> float:
@@ -146,7 +132,12 @@ def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | Non
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m dalston.bench", description=__doc__.split("\n")[0])
+    from dalston.config import Settings
+
+    settings = Settings.from_env()  # defaults as the server would read them
+    p = argparse.ArgumentParser(
+        prog="python -m tests.bench.bench", description=__doc__.split("\n")[0]
+    )
     p.add_argument(
         "--fixtures",
         type=Path,
@@ -164,7 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--model-dir",
         type=Path,
-        default=Path(os.environ.get("DALSTON_MODEL_DIR") or REPO / ".dalston" / "models"),
+        default=settings.model_dir,
         help="DALSTON_MODEL_DIR for plain and pipeline runs (default: %(default)s)",
     )
     p.add_argument(
@@ -188,8 +179,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--batch-size",
         type=int,
-        default=int(os.environ.get("DALSTON_BATCH_SIZE", 8)),
-        help="DALSTON_BATCH_SIZE, and the batch of the plain batched run " "(default: %(default)s)",
+        default=settings.batch_size,
+        help="DALSTON_BATCH_SIZE, and the batch of the plain batched run (default: %(default)s)",
     )
     p.add_argument(
         "--poll", type=float, default=0.2, help="seconds between job polls (default: %(default)s)"
@@ -323,132 +314,9 @@ def flush_redis(url: str) -> None:
         client.close()
 
 
-class Cluster:
-    """Worker subprocesses (``python -m workers.<queue>``) and the API in a thread."""
-
-    def __init__(self, log_dir: Path):
-        self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-        self._server = None
-        self.base_url = ""
-
-    def start_worker(self, queue: str, name: str, env: dict[str, str] | None = None) -> str:
-        hostname = f"{name}@bench"
-        log_path = self.log_dir / f"worker-{name}.log"
-        with open(log_path, "ab") as log:
-            self.procs[hostname] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    f"workers.{queue}",
-                    "-n",
-                    hostname,
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-                cwd=REPO,
-                env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.logs[hostname] = log_path
-        return hostname
-
-    def wait_for_workers(self, hostnames: list[str], timeout: float = 90.0) -> None:
-        from dalston.celery_app import app
-
-        want = set(hostnames)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for hostname in want:
-                if self.procs[hostname].poll() is not None:
-                    raise BenchError(
-                        f"worker {hostname} exited with " f"{self.procs[hostname].returncode}"
-                    )
-            replies = app.control.inspect(timeout=0.5, destination=list(want)).ping() or {}
-            if want <= set(replies):
-                return
-        raise BenchError(f"workers {sorted(want)} did not answer within {timeout:.0f} s")
-
-    def cpu_seconds(self) -> float:
-        """CPU seconds of every worker process (and prefork child) now alive."""
-        return sum(tree_cpu_seconds(proc.pid) for proc in self.procs.values())
-
-    def peak_rss(self, hostname: str) -> float | None:
-        return proc_peak_rss_mb(self.procs[hostname].pid)
-
-    def stop(self, hostname: str) -> None:
-        proc = self.procs.pop(hostname)
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def stop_all(self) -> None:
-        for hostname in list(self.procs):
-            self.stop(hostname)
-
-    def start_api(self) -> None:
-        from werkzeug.serving import make_server
-
-        from dalston.app import create_app
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per poll
-        self._server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-
-    def stop_api(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server = None
-
-    def submit(self, path: Path, model: str) -> str:
-        import requests
-
-        with open(path, "rb") as audio_file:
-            resp = requests.post(
-                f"{self.base_url}/v1/audio/transcriptions",
-                files={"file": (path.name, audio_file)},
-                data={"model": model},
-                headers={"Prefer": "respond-async"},  # the native, asynchronous API
-                timeout=300,
-            )
-        if resp.status_code != 201:
-            raise BenchError(f"submit refused: {resp.status_code} {resp.text[:500]}")
-        return resp.json()["id"]
-
-    def job(self, job_id: str) -> dict:
-        import requests
-
-        resp = requests.get(f"{self.base_url}/v1/audio/transcriptions/{job_id}", timeout=30)
-        resp.raise_for_status()
-        return resp.json()
-
-    def wait(self, job_id: str, timeout: float, poll: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = self.job(job_id)
-            if job["status"] in TERMINAL:
-                return job
-            for hostname, proc in self.procs.items():
-                if proc.poll() is not None:
-                    raise BenchError(f"worker {hostname} died ({proc.returncode}) during {job_id}")
-            time.sleep(poll)
-        raise BenchError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
-
-    def print_log_tails(self, lines: int = 40) -> None:
-        for hostname, path in self.logs.items():
-            print(f"\n----- last {lines} lines of {path.name} ({hostname}) -----", file=sys.stderr)
-            try:
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-            except OSError as exc:
-                tail = [f"(unreadable: {exc})"]
-            print("\n".join(tail), file=sys.stderr)
+def workers_cpu_seconds(cluster: Cluster) -> float:
+    """CPU seconds of every worker process (and prefork child) now alive."""
+    return sum(tree_cpu_seconds(proc.pid) for proc in cluster.workers.values())
 
 
 def transcribe_runs(job: dict) -> list[dict]:
@@ -460,6 +328,11 @@ def check_completed(job: dict, what: str) -> None:
         raise BenchError(f"{what}: job {job['id']} ended {job['status']}: {job.get('error')}")
 
 
+def wait(cluster: Cluster, job_id: str, args: argparse.Namespace) -> dict:
+    """The job once it has ended; a worker that dies meanwhile fails the run at once."""
+    return cluster.wait(job_id, args.job_timeout, poll=args.poll, watch_workers=True)
+
+
 def warm_up(cluster: Cluster, clip: Path, model: str, workers: list[str], args) -> float:
     """Run short jobs until every transcribe worker has transcribed once (model loaded).
 
@@ -469,9 +342,9 @@ def warm_up(cluster: Cluster, clip: Path, model: str, workers: list[str], args) 
     start = time.perf_counter()
     warmed: set[str] = set()
     for _round in range(5):
-        ids = [cluster.submit(clip, model) for _ in range(max(2, len(workers)))]
+        ids = [cluster.submit(clip, model=model) for _ in range(max(2, len(workers)))]
         for job_id in ids:
-            job = cluster.wait(job_id, args.job_timeout, args.poll)
+            job = wait(cluster, job_id, args)
             check_completed(job, "warm-up")
             warmed.update(s["worker"] for s in transcribe_runs(job))
         if warmed >= set(workers):
@@ -526,24 +399,24 @@ def run_pipeline(
         for i in range(count)
     ]
     try:
-        cluster.wait_for_workers(names)
+        cluster.wait_for_workers(names, timeout=90)
         warmup_s = warm_up(cluster, clip, args.model, names, args)
         load_before = load_average()
-        cpu_workers, cpu_api = cluster.cpu_seconds(), own_cpu_seconds()
+        cpu_workers, cpu_api = workers_cpu_seconds(cluster), own_cpu_seconds()
         busy = machine_busy_seconds()
         start = time.perf_counter()
-        job_id = cluster.submit(audio_path, args.model)
+        job_id = cluster.submit(audio_path, http_timeout=300, model=args.model)
         submitted = time.perf_counter()
-        job = cluster.wait(job_id, args.job_timeout, args.poll)
+        job = wait(cluster, job_id, args)
         wall = time.perf_counter() - start
-        cpu_workers = cluster.cpu_seconds() - cpu_workers
+        cpu_workers = workers_cpu_seconds(cluster) - cpu_workers
         cpu_api = own_cpu_seconds() - cpu_api
         others = machine_busy_seconds() - busy - cpu_workers - cpu_api
         check_completed(job, label)
-        rss = {h: cluster.peak_rss(h) for h in names}
+        rss = {h: proc_peak_rss_mb(cluster.workers[h].pid) for h in names}
     finally:
         for hostname in names:
-            if hostname in cluster.procs:
+            if hostname in cluster.workers:
                 cluster.stop(hostname)
     chunks = transcribe_runs(job)
     plural = "s" if count > 1 else ""
@@ -576,13 +449,14 @@ def run_pipeline(
 def start_base_cluster(cluster: Cluster) -> None:
     # Word timestamps (the default) run an align task after each chunk: one align worker.
     names = [cluster.start_worker(q, q) for q in ("prepare", "align", "merge")]
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per poll
     cluster.start_api()
-    cluster.wait_for_workers(names)
+    cluster.wait_for_workers(names, timeout=90)
 
 
 def build_recording(args: argparse.Namespace, path: Path) -> tuple[Path, str | None]:
-    """The long test file (synthetic speech, :mod:`dalston.longaudio`) and the text it speaks."""
-    from dalston import longaudio
+    """The long test file (synthetic speech, :mod:`tests.bench.longaudio`) and its text."""
+    from tests.bench import longaudio
 
     return longaudio.write(path, args.seconds)
 
@@ -738,7 +612,7 @@ def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
     from dalston.db.migrate import upgrade
 
     upgrade(env["DALSTON_DATABASE_URL"])
-    cluster = Cluster(tmp)
+    cluster = Cluster(tmp, env, host="bench")
     pipelines: list[dict] = []
     try:
         start_base_cluster(cluster)
@@ -769,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     started = load_average()
     try:
         results, context = run_all(args, tmp)
-    except BenchError as exc:
+    except (ClusterError, TimeoutError) as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         return 1
     finally:

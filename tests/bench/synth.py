@@ -1,15 +1,14 @@
-"""Synthetic speech whose truth is known exactly, and the text scoring used with it.
+"""Synthetic speech whose truth is known exactly.
 
 espeak-ng reads known text, so the words, the speakers and (when words are synthesised
 one at a time) the word boundaries are known to the sample. ``make eval`` and the tests
 both build their synthetic audio here, so a figure in the README and an assertion in a
-test are about the same audio. Needs the ``espeak-ng`` program (``make system-deps``).
+test are about the same audio; both score it with ``evaluation.metrics`` (WER, word
+timing). Needs the ``espeak-ng`` program (``make system-deps``).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
 import subprocess
 from pathlib import Path
 
@@ -33,31 +32,6 @@ TIMED_TEXT = (
     "the path had washed away after the storms so we will photograph every damaged place "
     "before the end of the month"
 )
-
-
-def normalise(text: str) -> str:
-    """What WER is computed on: lower case, hyphens as spaces, punctuation out, single spaces.
-
-    Apostrophes stay ("don't" is one word); digits stay as digits, so "11" against "eleven"
-    counts as an error — the references are written the way Whisper writes them.
-    """
-    text = (text or "").lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    """Word error rate of ``hypothesis`` on normalised text: (S + D + I) / reference words."""
-    ref, hyp = normalise(reference).split(), normalise(hypothesis).split()
-    if not ref:
-        return float(bool(hyp))
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1] / len(ref)
 
 
 def _espeak(text: str, voice: str, out: Path) -> np.ndarray:
@@ -99,23 +73,3 @@ def timed_words(workdir: Path, text: str = TIMED_TEXT, voice: str = "en-us"):
         t += (len(speech) + len(gap)) / audio.SAMPLE_RATE
     parts.append(np.zeros(int(0.5 * audio.SAMPLE_RATE), dtype=np.float32))
     return np.concatenate(parts), truth
-
-
-def timing_errors(words: list[dict], truth) -> tuple[float, float, int]:
-    """(mean |start error|, mean |end error|, words matched) — words matched by text in order.
-
-    Only words whose normalised text matches the reference word in an in-order alignment
-    (difflib) are scored, so a misrecognised word costs coverage, not timing.
-    """
-    hyp = [normalise(w["text"]) for w in words]
-    ref = [w for w, _, _ in truth]
-    starts, ends = [], []
-    for block in difflib.SequenceMatcher(a=ref, b=hyp, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            _, s, e = truth[block.a + k]
-            w = words[block.b + k]
-            starts.append(abs(w["start"] - s))
-            ends.append(abs(w["end"] - e))
-    if not starts:
-        return float("nan"), float("nan"), 0
-    return float(np.mean(starts)), float(np.mean(ends)), len(starts)
