@@ -221,7 +221,7 @@ def transcribe_batched(model, path: Path, batch_size: int):
     """The decoder the pipeline's transcribe engine uses, with the engine's settings."""
     from faster_whisper import BatchedInferencePipeline
 
-    from dalston.stages.prepare import VAD_OPTIONS
+    from dalston.vad import VAD_OPTIONS
 
     return BatchedInferencePipeline(model).transcribe(
         str(path),

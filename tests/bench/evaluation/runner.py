@@ -13,8 +13,10 @@ import time
 from pathlib import Path
 
 from dalston import audio
+from dalston.engines.base import SpeakerOptions
 from tests.bench import synth
 from tests.bench.evaluation import metrics, references
+from tests.engine_helpers import transcribe_options
 
 
 class Engines:
@@ -30,7 +32,7 @@ class Engines:
 
             self._transcriber = FasterWhisperTranscriber()
         segments, _language, _probability = self._transcriber.transcribe(
-            samples, model=model, model_dir=self.model_dir, cpu_threads=self.threads, **options
+            samples, transcribe_options(model, self.model_dir, self.threads, **options)
         )
         return segments
 
@@ -46,9 +48,9 @@ class Engines:
             from dalston.engines.dvector import DVectorDiarizer
 
             self._diarizer = DVectorDiarizer()
-        from dalston.stages.prepare import find_speech
+        from dalston.vad import find_speech
 
-        return self._diarizer.diarize(samples, find_speech(samples), **options)
+        return self._diarizer.diarize(samples, find_speech(samples), SpeakerOptions(**options))
 
 
 def _text(segments: list[dict]) -> str:
