@@ -16,8 +16,6 @@ sha256 46b7d35f19dd93a05f8fea530291bf84d881c1791ec167ecf0e6fb94e639d496.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from pathlib import Path
 
 import jsonschema
@@ -25,6 +23,8 @@ import pytest
 import yaml
 
 import celeryconfig
+from dalston.pipeline.stages import STAGES, Stage
+from tests import deploy_check
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -33,12 +33,14 @@ ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 K8S_DIR = ROOT / "deploy" / "k8s"
 README = ROOT / "README.md"
 
-#: Stages whose engines need a GPU in a deployment (design.md §4).
-GPU_QUEUES = {"transcribe", "align", "diarize", "whisperx_full"}
+#: Stages whose engines need a GPU in a deployment (design.md §4), from the stage table.
+GPU_QUEUES = {spec.queue for spec in STAGES if spec.gpu}
 #: ``workers/*.py`` entry points that are processes but not stage queues (design.md §2).
 NON_QUEUE_ENTRY_POINTS = {"realtime", "beat", "flower"}
-#: ``python -m workers.<name>`` anywhere in a command.
-WORKER_MODULE = re.compile(r"^workers\.([A-Za-z_][A-Za-z0-9_]*)$")
+_argv = deploy_check.argv
+_worker_module = deploy_check.worker_module
+_reserves_gpu = deploy_check.reserves_gpu
+_k8s_documents = deploy_check.k8s_documents
 
 
 def _declared_queues() -> set[str]:
@@ -56,25 +58,6 @@ def compose() -> dict:
 def services(compose) -> dict:
     assert compose.get("services"), "compose.yaml declares no services"
     return compose["services"]
-
-
-def _argv(command) -> list[str]:
-    """A compose ``command`` (string or list) as an argv list."""
-    if command is None:
-        return []
-    if isinstance(command, str):
-        return shlex.split(command)
-    return [str(part) for part in command]
-
-
-def _worker_module(argv: list[str]) -> str | None:
-    """The queue in ``python -m workers.<queue>``, or None if argv is not that."""
-    for i, part in enumerate(argv[:-1]):
-        if part == "-m":
-            match = WORKER_MODULE.match(argv[i + 1])
-            if match and Path(argv[0]).name.startswith("python"):
-                return match.group(1)
-    return None
 
 
 def _worker_services(services: dict) -> dict[str, str]:
@@ -185,21 +168,6 @@ def test_worker_services_can_be_scaled(services):
 
 
 # (c) ------------------------------------------------------------------------------------
-
-
-def _reserves_gpu(svc: dict) -> bool:
-    devices = (((svc.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get(
-        "devices"
-    ) or []
-    for device in devices:
-        count = device.get("count", 1)
-        if (
-            device.get("driver") == "nvidia"
-            and "gpu" in (device.get("capabilities") or [])
-            and (count == "all" or int(count) != 0)
-        ):
-            return True
-    return bool(svc.get("gpus"))
 
 
 @pytest.mark.parametrize("queue", sorted(GPU_QUEUES))
@@ -318,13 +286,6 @@ def test_env_example_variables_are_documented_in_readme():
 # Kubernetes manifests ---------------------------------------------------------------------
 
 
-def _k8s_documents() -> list[dict]:
-    docs = []
-    for path in sorted(K8S_DIR.glob("*.yaml")):
-        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
-    return docs
-
-
 def test_k8s_manifests_are_namespace_less():
     namespaced = [
         f"{d['kind']}/{d['metadata']['name']}"
@@ -364,3 +325,17 @@ def test_gpu_extra_holds_the_hub_engines_and_the_gpu_image_installs_it():
     dockerfile = (ROOT / "deploy" / "Dockerfile.worker-gpu").read_text()
     installs = [line for line in dockerfile.splitlines() if "pip install" in line]
     assert any("gpu" in line for line in installs), installs
+
+
+# The stage table ---------------------------------------------------------------------------
+
+
+def test_the_stage_table_is_complete_in_the_repository():
+    """Every StageSpec has its stage module, task, entry point, compose and k8s services."""
+    assert deploy_check.missing(STAGES) == []
+
+
+def test_queues_and_stage_names_derive_from_the_stage_table():
+    assert celeryconfig.STAGE_QUEUES == tuple(spec.queue for spec in STAGES)
+    assert [s.value for s in Stage] == [spec.name for spec in STAGES]
+    assert set(celeryconfig.task_routes) == {spec.task_name for spec in STAGES}

@@ -85,8 +85,13 @@ class _StageName(str, enum.Enum):
         return self.spec.queue
 
 
+def stage_enum(stages: tuple[StageSpec, ...]) -> type[_StageName]:
+    """The ``Stage`` enum of a stage table (a test builds one with an extra stage)."""
+    return _StageName("Stage", {spec.name.upper(): spec.name for spec in stages})
+
+
 #: Stage names as an enum (``Stage.TRANSCRIBE == "transcribe"``), derived from ``STAGES``.
-Stage = _StageName("Stage", {spec.name.upper(): spec.name for spec in STAGES})
+Stage = stage_enum(STAGES)
 
 
 def spec_for_task(task_name: str) -> StageSpec:

