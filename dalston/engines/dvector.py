@@ -67,6 +67,7 @@ class DVectorDiarizer:
         with self._lock:
             if self._session is None:
                 try:
+                    # the optional ``diarize`` extra: only diarize workers install it
                     import librosa
                     import onnxruntime as ort
 
@@ -151,7 +152,7 @@ class DVectorDiarizer:
         ``threshold`` is ElevenLabs' ``diarization_threshold`` (0.1–0.4, default 0.22): higher
         means fewer speakers. It scales the cosine-distance threshold, 0.22 ↔ ``THRESHOLD``.
         """
-        from sklearn.cluster import AgglomerativeClustering
+        from sklearn.cluster import AgglomerativeClustering  # the optional ``diarize`` extra
 
         n = len(vectors)
         if n == 0:

@@ -79,7 +79,7 @@ class PocketsphinxAligner:
 
     def _load(self):
         if self._decoder is None:
-            from pocketsphinx import Decoder
+            from pocketsphinx import Decoder  # the optional ``align`` extra
 
             self._decoder = Decoder(
                 samprate=SAMPLE_RATE,

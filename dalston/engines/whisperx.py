@@ -56,7 +56,7 @@ FULL_FIX = (
 def import_whisperx(fix: str):
     """The whisperx module, or ModelNotAvailable saying how to install it."""
     try:
-        import whisperx
+        import whisperx  # the optional ``gpu`` extra
     except (ImportError, OSError) as exc:  # OSError: PyPI's CUDA-only torchaudio build
         raise ModelNotAvailable(
             f"whisperx cannot be imported on this worker ({exc}): install the gpu extra "

@@ -30,7 +30,8 @@ def test_sigkill_mid_transcription_then_a_worker_returns(cluster, s3, tmp_path):
     cluster.kill(victim)
     assert cluster.job(job_id)["status"] == "running"
 
-    replacement = cluster.start_worker("transcribe", name="transcribe-2")
+    # The replacement takes the victim's name: the shared cluster is left as it was found.
+    replacement = cluster.start_worker("transcribe", name=victim.split("@")[0])
     cluster.wait_for_workers([replacement], timeout=60)
     job = cluster.wait(job_id, timeout=180)
     assert job["status"] == "completed", job
