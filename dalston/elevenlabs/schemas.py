@@ -52,8 +52,6 @@ MAX_KEYTERMS = 1000
 MAX_CHANNELS = 5
 #: Values that mean "not sent" (the Python SDK's ``null``; empty form fields).
 ABSENT = ("", "null", "None")
-#: The ``code`` of a refused field, where it is not ``invalid_parameters``.
-CODES = {"model_id": "missing_model_id"}
 
 
 def bad(message: str, param: str | None = None, code: str = "invalid_parameters") -> ApiError:
@@ -195,7 +193,7 @@ class ConvertFormSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    model_id = fields.String(required=True, error_messages={"required": "is required"})
+    model_id = fields.String(required=True)  # checked first, by parse
     cloud_storage_url = fields.String(load_default=None)
     source_url = fields.String(load_default=None)
     language_code = fields.String(load_default=None)
@@ -259,7 +257,7 @@ def load(schema: Schema, form) -> dict[str, Any]:
         return schema.load(form_data(form, schema))
     except ValidationError as exc:
         field, message = first_error(exc)
-        raise bad(described(field, message), field, CODES.get(field, "invalid_parameters")) from exc
+        raise bad(described(field, message), field) from exc
 
 
 # --------------------------------------------------------------------------------------
@@ -288,7 +286,7 @@ def _model(model_id: str, models_spec: str) -> str | None:
 
 
 def _source_url(form: dict, has_file: bool) -> str | None:
-    urls = {k: form[k] for k in ("cloud_storage_url", "source_url")}
+    urls = {k: form.get(k) for k in ("cloud_storage_url", "source_url")}
     given = [k for k, v in urls.items() if v] + (["file"] if has_file else [])
     if len(given) > 1:
         raise bad(
@@ -337,11 +335,17 @@ def _check(form: dict) -> None:
 
 
 def parse(form, args, *, has_file: bool, models_spec: str = "", default_model: str = "base"):
-    """Validate the form (``request.form``) and query (``request.args``)."""
+    """Validate the form (``request.form``) and query (``request.args``).
+
+    The model and the audio source are checked first, the other fields after them.
+    """
+    raw = form_data(form, convert_form_schema)
+    if "model_id" not in raw:
+        raise bad("model_id is required", "model_id", "missing_model_id")
+    model = _model(raw["model_id"], models_spec)
+    source_url = _source_url(raw, has_file)
     data = load(convert_form_schema, form)
     query = load(convert_query_schema, args)
-    model = _model(data["model_id"], models_spec)
-    source_url = _source_url(data, has_file)
     try:
         language = languages.to_whisper(data["language_code"])
     except ValueError as exc:

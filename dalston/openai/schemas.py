@@ -12,6 +12,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from dalston import languages
 from dalston.errors import ApiError
 from dalston.openai.render import FORMATS
 from dalston.schemas.fields import Boolean, Repeated, described, first_error
@@ -23,6 +24,7 @@ CODES = {
     "model": "missing_model",
     "response_format": "invalid_response_format",
     "timestamp_granularities": "invalid_timestamp_granularity",
+    "language": "invalid_language",
     "temperature": "invalid_temperature",
 }
 
@@ -30,6 +32,16 @@ CODES = {
 class Stripped(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Language(fields.String):
+    """ISO 639-1 or 639-3, any case, optional region: Whisper's code (None: detect it)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return languages.to_whisper(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
 
 class TranscriptionFormSchema(Schema):
@@ -49,7 +61,7 @@ class TranscriptionFormSchema(Schema):
         ),
         load_default=list,
     )
-    language = fields.String(load_default=None)
+    language = Language(load_default=None)
     temperature = fields.Float(
         load_default=None,
         validate=validate.Range(0.0, 1.0, error="must be between 0 and 1"),

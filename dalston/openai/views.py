@@ -23,7 +23,6 @@ import time
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from dalston import languages
 from dalston.api import services, submission
 from dalston.db.models import JobStatus
 from dalston.engines import models
@@ -58,12 +57,8 @@ def _parse(task: str) -> tuple[JobOptions, dict]:
     if "file" not in request.files:
         raise ApiError(400, "missing_file", "the audio file is required (multipart 'file')", "file")
     form = schemas.load(request.form, task)
-    try:
-        language = languages.to_whisper(form["language"])
-    except ValueError as exc:
-        raise ApiError(400, "invalid_language", str(exc), "language") from exc
-    if task == "translate":
-        language = None  # translations detect the source language
+    # Translations detect the source language.
+    language = None if task == "translate" else form["language"]
     if form["stream"] and task == "translate":
         raise ApiError(400, "unsupported_parameter", "translations cannot stream", "stream")
     response_format = form["response_format"]
