@@ -82,7 +82,7 @@ broker_connection_retry_on_startup = True
 worker_hijack_root_logger = False
 worker_cancel_long_running_tasks_on_connection_loss = False
 
-imports = ("dalston.tasks", "dalston.notify")
+imports = ("dalston.tasks", "dalston.elevenlabs.webhook")
 
 if __name__ == "__main__":  # pragma: no cover - a manual check
     print(

@@ -1,36 +1,64 @@
-"""The Flask application factory. Importing this module connects to nothing."""
+"""The Flask application factory: the composition root. Importing this module connects to
+nothing.
+
+It mounts the three API families (``dalston.native``, ``dalston.elevenlabs``,
+``dalston.openai``, which never import each other) and the operations blueprint
+(``dalston.api.health``), routes the one path two families share, installs the one
+authentication hook (``dalston.auth``) and renders every error in the shape of the family
+the request belongs to (``dalston.routing.family_of``).
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Mapping
 
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Flask, g, request
 
+from dalston import auth, routing
+from dalston.api import health
+from dalston.celery_app import app as celery_app
 from dalston.config import Settings
-from dalston.errors import ApiError
+from dalston.db.session import session_factory
+from dalston.elevenlabs import errors as elevenlabs_errors
+from dalston.elevenlabs import views as elevenlabs_views
+from dalston.native import errors as native_errors
+from dalston.native import openapi as native_openapi
+from dalston.native import views as native_views
+from dalston.openai import errors as openai_errors
+from dalston.openai import views as openai_views
+from dalston.storage import make_store
 
-log = logging.getLogger(__name__)
+#: Each family's error handler: every error of a request is answered in its family's shape.
+ERROR_HANDLERS = {
+    "native": native_errors.handle,
+    "elevenlabs": elevenlabs_errors.handle,
+    "openai": openai_errors.handle,
+}
+#: What each family adds to ``/openapi.json``.
+OPENAPI = (native_openapi.describe,)
 
 
 class Services:
     """What request handlers need, built once per app: settings, store, sessions, Celery."""
 
     def __init__(self, settings: Settings):
-        from dalston.db.session import session_factory
-        from dalston.storage import make_store
-
         self.settings = settings
         self.store = make_store(settings)
         self.sessions = session_factory(settings.database_url)
+        self.openapi = OPENAPI
 
     @property
     def celery(self):
-        from dalston.celery_app import app
+        return celery_app
 
-        return app
+
+def transcriptions():
+    """``POST /v1/audio/transcriptions``, shared by the native and OpenAI APIs: the rule in
+    ``dalston.routing`` decides which family answers."""
+    if routing.is_openai_request(request):
+        return openai_views.transcriptions()
+    return native_views.create_job()
 
 
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
@@ -40,56 +68,28 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         config: ``DALSTON_*`` settings that override the environment (tests use this).
     """
     settings = Settings.from_env({**os.environ, **(config or {})})
-    app = Flask("dalston")
+    app = Flask("dalston", static_folder=None)  # no static files: no unguarded /static route
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
     app.json.sort_keys = False
     app.config.from_prefixed_env("DALSTON_FLASK")
-    services = Services(settings)
-    app.extensions["dalston"] = services
+    app.extensions["dalston"] = Services(settings)
 
-    from dalston.api import elevenlabs, health, jobs, openai
-
-    app.register_blueprint(jobs.bp)
+    auth.install(app, settings.api_key)
+    app.register_blueprint(native_views.bp)
+    app.add_url_rule(routing.SHARED_PATH, view_func=transcriptions, methods=["POST"])
     app.register_blueprint(health.bp)
-    app.register_blueprint(elevenlabs.bp)
-    openai.register(app)
+    app.register_blueprint(elevenlabs_views.bp)
+    app.register_blueprint(openai_views.bp)
 
     @app.teardown_appcontext
     def _close_session(_exc):
-        from flask import g
-
         session = g.pop("db", None)
         if session is not None:
             session.close()
 
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return jsonify(exc.to_dict()), exc.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        codes = {
-            404: "not_found",
-            405: "method_not_allowed",
-            413: "file_too_large",
-            400: "bad_request",
-            415: "unsupported_media_type",
-        }
-        message = exc.description or exc.name
-        if exc.code == 413:
-            message = (
-                f"the request is larger than the {settings.max_upload_bytes // (1 << 20)} MB limit "
-                "(DALSTON_MAX_UPLOAD_MB)"
-            )
-        body = ApiError(
-            exc.code or 500, codes.get(exc.code, exc.name.lower().replace(" ", "_")), message
-        )
-        return jsonify(body.to_dict()), exc.code
-
     @app.errorhandler(Exception)
-    def _internal_error(exc: Exception):
-        log.exception("unhandled error")
-        return jsonify(ApiError(500, "internal_error", "internal server error").to_dict()), 500
+    def _error(exc: Exception):
+        return ERROR_HANDLERS[routing.family_of(request)](exc)
 
     return app

@@ -7,7 +7,8 @@ library classes), so any stage can be re-run from storage alone.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+import math
+from typing import Any, Mapping, NotRequired, TypedDict
 
 from dalston.errors import StageError
 
@@ -67,6 +68,23 @@ class Word(TypedDict, total=False):
     characters: list[Character]  # always present; from phones when forced-aligned
     speaker: str | None
     channel: int | None  # per-channel jobs
+
+
+def word_logprob(word: Mapping[str, Any]) -> float:
+    """A word's ``logprob`` as every API renders it: the one the engine stored on the word.
+
+    The one fallback, for a word stored without it (a transcript made before engines stored
+    ``logprob``, or by an engine that does not): ``ln`` of its ``confidence`` clamped to
+    [1e-10, 1], as the engine computes it, to 6 places; ``0.0`` (certain) when the
+    confidence is unknown too.
+    """
+    logprob = word.get("logprob")
+    if logprob is not None:
+        return float(logprob)
+    confidence = word.get("confidence")
+    if confidence is None:
+        return 0.0
+    return round(math.log(min(max(float(confidence), 1e-10), 1.0)), 6)
 
 
 class Segment(TypedDict, total=False):

@@ -1,6 +1,9 @@
 """Domain exceptions shared by the API and the workers.
 
-``ApiError`` is rendered by the native API as ``{"error": {"code", "message", "field"?}}``.
+``ApiError`` is raised at the HTTP edge and rendered in the error shape of the request's
+API family (``dalston.app`` picks ``errors.handle`` of ``dalston.native``,
+``dalston.elevenlabs`` or ``dalston.openai``); :meth:`ApiError.to_dict` is the native shape,
+``{"error": {"code", "message", "field"?}}``.
 ``StageError`` is raised inside a stage for a failure a person must act on (bad audio, a
 missing model); the job ends ``failed`` with its ``code`` and ``message`` and the task is
 not retried. Any other exception in a stage is an internal error: also recorded, never

@@ -1,9 +1,15 @@
 """Render a finished :class:`~dalston.contracts.Transcript` as a downloadable document.
 
 ``GET /v1/audio/transcriptions/{id}/export/{format}`` offers a transcript as plain text,
-JSON, SubRip (SRT) or WebVTT. Everything here is a pure function of the stored transcript
-dict and a few layout options -- no Flask, no storage, no I/O -- so the same code serves the
-batch API, realtime session exports and the CLI, and it is tested without a server.
+JSON, SubRip (SRT) or WebVTT, and the merge stage stores the same documents next to the
+transcript. Everything here is a pure function of the stored transcript dict and a few
+layout options -- no Flask, no storage, no I/O -- so the same code serves the batch API,
+the merge stage, realtime session exports and the CLI, and it is tested without a server.
+
+The writers are shared by every API family: :func:`write_srt`, :func:`write_txt` and
+:func:`format_timestamp` also write ElevenLabs' ``srt`` / ``txt`` ``additional_formats``
+(``dalston.elevenlabs.formats``), which build their cues and paragraphs by ElevenLabs'
+segmentation options instead of this module's line layout.
 
 Subtitle layout follows the usual broadcast conventions: a cue holds at most ``max_lines``
 lines of at most ``max_line_length`` characters, words are never broken across lines, and
@@ -23,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dalston.contracts import Segment, Transcript
+from dalston.schemas.fields import parse_bool
 
 __all__ = [
     "DEFAULT_INCLUDE_SPEAKERS",
@@ -40,6 +47,9 @@ __all__ = [
     "to_srt",
     "to_txt",
     "to_vtt",
+    "to_ms",
+    "write_srt",
+    "write_txt",
 ]
 
 FORMATS: tuple[str, ...] = ("txt", "json", "srt", "vtt")
@@ -59,10 +69,6 @@ DEFAULT_MAX_LINES = 2
 DEFAULT_INCLUDE_SPEAKERS = True
 MAX_LINE_LENGTH_RANGE = (10, 200)
 MAX_LINES_RANGE = (1, 10)
-
-_TRUE = frozenset({"true", "1"})
-_FALSE = frozenset({"false", "0"})
-
 
 # --------------------------------------------------------------------------------------
 # Options
@@ -110,14 +116,10 @@ def _bool_option(args: Mapping[str, Any], name: str, default: bool) -> bool:
     raw = args.get(name)
     if raw is None:
         return default
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ExportOptionError(name, "must be one of true, false, 1, 0")
+    try:
+        return parse_bool(raw)
+    except ValueError as exc:
+        raise ExportOptionError(name, str(exc)) from None
 
 
 def export_options(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,8 +136,9 @@ def export_options(args: Mapping[str, Any]) -> dict[str, Any]:
         pass to :func:`render` as keyword arguments.
 
     Raises:
-        ExportOptionError: A value is not an integer / boolean or is out of range
-            (``max_line_length`` 10-200, ``max_lines`` 1-10).
+        ExportOptionError: A value is not an integer / boolean (see
+            :class:`dalston.schemas.fields.Boolean`) or is out of range (``max_line_length``
+            10-200, ``max_lines`` 1-10).
     """
     return {
         "max_line_length": _int_option(
@@ -228,7 +231,7 @@ def to_txt(transcript: Transcript, include_speakers: bool = True) -> str:
     segments = transcript.get("segments") or []
     if not segments:
         text = _clean(transcript.get("text"))
-        return f"{text}\n" if text else ""
+        return write_txt([[text]] if text else [])
     labels = speaker_labels(transcript) if include_speakers else {}
     paragraphs: list[tuple[str | None, list[str]]] = []
     for segment in segments:
@@ -246,7 +249,22 @@ def to_txt(transcript: Transcript, include_speakers: bool = True) -> str:
     for speaker, texts in paragraphs:
         body = " ".join(texts)
         lines.append(f"{labels[speaker]}: {body}" if speaker is not None else body)
-    return "".join(f"{line}\n" for line in lines)
+    return write_txt([[line] for line in lines])
+
+
+def write_txt(blocks: Sequence[Sequence[str]], blank_line: bool = False) -> str:
+    """The one plain-text writer: each block's lines, then the next block.
+
+    Args:
+        blocks: Paragraphs, each a list of lines (a header line, wrapped text lines, ...).
+        blank_line: Separate the blocks by an empty line (else by the line break alone).
+
+    Returns:
+        The text, ending in ``"\n"``; ``""`` when there are no blocks.
+    """
+    if not blocks:
+        return ""
+    return ("\n\n" if blank_line else "\n").join("\n".join(b) for b in blocks) + "\n"
 
 
 def to_json(transcript: Transcript) -> str:
@@ -289,7 +307,7 @@ def _finite(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _to_ms(seconds: float) -> int:
+def to_ms(seconds: float) -> int:
     """Seconds to whole milliseconds, rounding half up; negative times become 0."""
     return max(0, math.floor(seconds * 1000 + 0.5))
 
@@ -304,7 +322,7 @@ def format_timestamp(seconds: float, separator: str = ",") -> str:
     Returns:
         The formatted timestamp.
     """
-    return _format_ms(_to_ms(seconds), separator)
+    return _format_ms(to_ms(seconds), separator)
 
 
 def _format_ms(ms: int, separator: str) -> str:
@@ -436,9 +454,7 @@ def _build_cues(
                 start = seg_start + span * offsets[first] / total
                 end = seg_start + span * (offsets[last] + len(tokens[last].text)) / total
             speaker = tokens[first].speaker if include_speakers else None
-            cues.append(
-                _Cue(_to_ms(start), _to_ms(end), lines, labels.get(speaker), order=len(cues))
-            )
+            cues.append(_Cue(to_ms(start), to_ms(end), lines, labels.get(speaker), order=len(cues)))
     cues.sort(key=lambda c: (c.start_ms, c.order))
     for cue, following in zip(cues, cues[1:] + [None]):
         if following is not None and cue.end_ms > following.start_ms:
@@ -470,14 +486,28 @@ def to_srt(
         ValueError: A segment without word timings has no start/end, or an option is < 1.
     """
     cues = _build_cues(transcript, max_line_length, max_lines, include_speakers, "[{label}] ")
-    blocks = []
-    for number, cue in enumerate(cues, 1):
+    out = []
+    for cue in cues:
         lines = list(cue.lines)
         if cue.speaker:
             lines[0] = f"[{cue.speaker}] {lines[0]}"
-        timing = f"{_format_ms(cue.start_ms, ',')} --> {_format_ms(cue.end_ms, ',')}"
-        blocks.append(f"{number}\n{timing}\n" + "\n".join(lines) + "\n")
-    return "\n".join(blocks)
+        out.append((cue.start_ms, cue.end_ms, lines))
+    return write_srt(out)
+
+
+def write_srt(cues: Iterable[tuple[int, int, Sequence[str]]]) -> str:
+    """The one SubRip writer: numbered cues, a blank line between them.
+
+    Args:
+        cues: ``(start_ms, end_ms, lines)`` in order, already clamped; each line as shown.
+
+    Returns:
+        The SRT document; ``""`` for no cues.
+    """
+    return "\n".join(
+        f"{number}\n{_format_ms(start, ',')} --> {_format_ms(end, ',')}\n" + "\n".join(lines) + "\n"
+        for number, (start, end, lines) in enumerate(cues, 1)
+    )
 
 
 def _vtt_escape(text: str) -> str:

@@ -35,7 +35,9 @@ def test_the_layers_point_one_way():
 
 def _copy(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
-    shutil.copytree(ROOT / "dalston", root / "dalston", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "dalston", root / "dalston", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy(ROOT / "setup.cfg", root / "setup.cfg")
     return root
 

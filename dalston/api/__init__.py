@@ -1,8 +1,16 @@
-"""HTTP blueprints: jobs (native API) and health/operations."""
+"""The HTTP edge every API family shares, and the operations blueprints.
+
+``services()`` and ``db()`` give a request handler what the app was built with;
+:mod:`.submission` stores an upload, submits, waits for, cancels and deletes jobs the same
+way for every family; :mod:`.health` is the operations blueprint (``/health``,
+``/v1/system/status``, ``/v1/models``, ``/openapi.json``). The API families themselves
+live in ``dalston.native``, ``dalston.elevenlabs`` and ``dalston.openai``, above this
+package; ``dalston.app`` composes them.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import current_app, g
 
 
 def services():
@@ -14,14 +22,3 @@ def db():
     if "db" not in g:
         g.db = services().sessions()
     return g.db
-
-
-def api_key_accepted() -> bool:
-    """With ``DALSTON_API_KEY`` set, whether the request carries it, the ElevenLabs way
-    (``xi-api-key``) or the OpenAI way (``Authorization: Bearer``): clients of either API
-    may call either family of routes."""
-    key = services().settings.api_key
-    if not key:
-        return True
-    bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    return key in (request.headers.get("xi-api-key"), bearer)

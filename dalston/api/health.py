@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
 from dalston.api import db, services
+from dalston.api.openapi import build_spec
+from dalston.engines import models
 
 bp = Blueprint("health", __name__)
 
@@ -80,8 +82,6 @@ def system_status():
 @bp.get("/v1/models")
 def list_models():
     """Models a request can name, and whether each is ready on this server."""
-    from dalston.engines import models
-
     settings = services().settings
     return jsonify(
         {
@@ -93,6 +93,5 @@ def list_models():
 
 @bp.get("/openapi.json")
 def openapi():
-    from dalston.api.openapi import build_spec
-
-    return jsonify(build_spec())
+    """The OpenAPI document: these routes and the parts the API families describe."""
+    return jsonify(build_spec(services().openapi))

@@ -1,4 +1,8 @@
-"""Native API schemas: ``<Thing><Direction>Schema`` classes and module-level instances."""
+"""Native API schemas: ``<Thing><Direction>Schema`` classes and module-level instances.
+
+They validate the native requests (a 422 naming the field, see ``views.load_or_422``),
+shape its answers, and are the source of the native part of ``/openapi.json``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from marshmallow import (
     validates,
     validates_schema,
 )
+
+from dalston import languages
 
 GRANULARITIES = ("none", "segment", "word")
 SPEAKER_DETECTION = ("none", "diarize", "per_channel")
@@ -108,9 +114,7 @@ class JobCreateSchema(Schema):
     def _language(self, value, **_kwargs):
         if value is None or value.lower() == "auto":
             return
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-        if value.lower() not in _LANGUAGE_CODES:
+        if value.lower() not in languages.WHISPER_CODES:
             raise ValidationError(
                 f"unknown language code {value!r}; use an ISO 639-1 code such as 'en'"
             )

@@ -6,11 +6,12 @@ synchronously: it waits (``DALSTON_SYNC_TIMEOUT``, 220 s by default — under th
 SDK's 240 s timeout) for the job and returns the ElevenLabs transcript. A job still running
 then is answered ``202`` with the webhook-acknowledgement shape, whose ``message`` says to
 fetch it from ``GET /v1/speech-to-text/transcripts/{transcription_id}`` (both SDKs parse that
-shape); ``webhook=true`` answers at once and POSTs the result later (``dalston.notify``).
+shape); ``webhook=true`` answers at once and POSTs the result later (``webhook.py``).
 
 Errors have ElevenLabs' shape, ``{"detail": {"type", "code", "message", "status",
-"request_id", "param"}}``, with statuses the SDKs do not retry (the Python SDK's retry drops
-every form field but the file, api-compat.md §3.3).
+"request_id", "param"}}`` (``errors.py``), with statuses the SDKs do not retry (the Python
+SDK's retry drops every form field but the file, api-compat.md §3.3). The API key is checked
+for every route by ``dalston.auth``.
 """
 
 from __future__ import annotations
@@ -18,54 +19,20 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import HTTPException
 
-from dalston import notify
-from dalston.api import api_key_accepted, db, services, submission
-from dalston.compat import el_request, el_response
+from dalston.api import db, services, submission
 from dalston.db import queries
 from dalston.db.models import JobStatus
+from dalston.elevenlabs import render, schemas, webhook
+from dalston.elevenlabs.errors import error_body
 from dalston.errors import ApiError
 
 bp = Blueprint("elevenlabs", __name__, url_prefix="/v1/speech-to-text")
-
-ERROR_TYPES = {400: "validation_error", 401: "authentication_error", 404: "not_found"}
-
-
-def error_body(status: int, code: str, message: str, param: str | None = None) -> dict:
-    return {
-        "detail": {
-            "type": ERROR_TYPES.get(status, "invalid_request" if status < 500 else "server_error"),
-            "code": code,
-            "message": message,
-            "status": code,
-            "request_id": g.get("request_id") or str(uuid.uuid4()),
-            "param": param,
-        }
-    }
 
 
 @bp.before_request
 def _request_id():
     g.request_id = str(uuid.uuid4())
-    if not api_key_accepted():
-        raise ApiError(401, "invalid_api_key", "Invalid API key")
-
-
-@bp.errorhandler(ApiError)
-def _api_error(exc: ApiError):
-    # The shared edge checks speak native statuses; ElevenLabs clients get 400 for any bad
-    # input (422 bodies are parsed as FastAPI validation lists by the SDKs).
-    status = 400 if exc.status in (415, 422) else exc.status
-    return jsonify(error_body(status, exc.code, exc.message, exc.field)), status
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    code = {413: "file_too_large", 404: "not_found", 405: "method_not_allowed"}.get(
-        exc.code, "invalid_request"
-    )
-    return jsonify(error_body(exc.code or 400, code, exc.description or exc.name)), exc.code
 
 
 @bp.post("")
@@ -73,7 +40,7 @@ def convert():
     """Transcribe one file (``file``, ``cloud_storage_url`` or ``source_url``)."""
     settings = services().settings
     has_file = "file" in request.files
-    req = el_request.parse(
+    req = schemas.parse(
         request.form,
         request.args,
         has_file=has_file,
@@ -92,16 +59,16 @@ def convert():
     job = submission.submit_job(
         req.options,
         reply=options,
-        notify_task=notify.TASK_NAME if req.webhook else None,
+        notify_task=webhook.TASK_NAME if req.webhook else None,
         upload=request.files.get("file") if has_file else None,
         audio_url=req.source_url,
         url_field="source_url" if request.form.get("source_url") else "cloud_storage_url",
         raw_pcm=req.raw_pcm,
-        max_channels=el_request.MAX_CHANNELS,
+        max_channels=schemas.MAX_CHANNELS,
     )
     if req.webhook:
         return jsonify(
-            el_response.webhook_ack(
+            render.webhook_ack(
                 job.id, job.id, "Request accepted; the transcript will be sent to your webhook."
             )
         )
@@ -111,7 +78,7 @@ def convert():
     if not JobStatus(job.status).terminal:
         return (
             jsonify(
-                el_response.webhook_ack(
+                render.webhook_ack(
                     job.id,
                     job.id,
                     f"The transcription is still running after {settings.sync_timeout:.0f} s. "
@@ -123,7 +90,7 @@ def convert():
         )
     if job.status != JobStatus.COMPLETED.value:
         raise submission.job_failure(job)
-    body = el_response.render(job.result or {}, options, job.id)
+    body = render.render(job.result or {}, options, job.id)
     if not req.enable_logging:
         submission.delete_job(job)
     return jsonify(body)
@@ -150,7 +117,7 @@ def get_transcript(transcription_id: str):
     if job.status != JobStatus.COMPLETED.value:
         raise submission.job_failure(job)
     options = job.reply or {"granularity": "word"}
-    return jsonify(el_response.render(job.result or {}, options, job.id))
+    return jsonify(render.render(job.result or {}, options, job.id))
 
 
 @bp.delete("/transcripts/<transcription_id>")
@@ -161,11 +128,3 @@ def delete_transcript(transcription_id: str):
         submission.cancel_job(job.id)
     submission.delete_job(job)
     return "", 204
-
-
-@bp.errorhandler(Exception)
-def _internal_error(exc: Exception):
-    import logging
-
-    logging.getLogger(__name__).exception("unhandled error")
-    return jsonify(error_body(500, "internal_error", "internal server error")), 500

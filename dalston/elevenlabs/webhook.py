@@ -13,6 +13,9 @@ sends ``"error": {"code", "message"}`` in place of ``transcription`` (ElevenLabs
 failure event; a client should not wait forever). Delivery is retried with backoff on
 connection errors and on 408, 429 and 5xx answers. With ``enable_logging=false`` the job is
 deleted once the webhook is delivered (or given up).
+
+The task keeps its name ``dalston.webhook`` (queued by name from ``notify_task`` on the job
+row); ``celeryconfig.imports`` names this module so every worker registers it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,15 @@ import hmac
 import json
 import time
 
+import requests
 from celery import shared_task
 from celery.utils.log import get_task_logger
+
+from dalston.config import get_settings
+from dalston.db import queries
+from dalston.db.session import session_scope
+from dalston.elevenlabs import render
+from dalston.storage import keys, make_store
 
 log = get_task_logger(__name__)
 
@@ -45,15 +55,13 @@ TASK_NAME = "dalston.webhook"
 
 
 def event(job, options: dict) -> dict:
-    from dalston.compat import el_response
-
     data = {
         "request_id": job.id,
         "transcription_id": job.id,
         "webhook_metadata": options.get("webhook_metadata"),
     }
     if job.status == "completed":
-        data["transcription"] = el_response.render(job.result or {}, options, job.id)
+        data["transcription"] = render.render(job.result or {}, options, job.id)
     else:
         data["error"] = {"code": job.error_code or job.status, "message": job.error or job.status}
     return {"type": EVENT_TYPE, "event_timestamp": int(time.time()), "data": data}
@@ -69,13 +77,6 @@ def event(job, options: dict) -> dict:
     max_retries=6,
 )
 def deliver(self, job_id: str):
-    import requests
-
-    from dalston.config import get_settings
-    from dalston.db import queries
-    from dalston.db.session import session_scope
-    from dalston.storage import keys, make_store
-
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         job = queries.get_job(session, job_id)

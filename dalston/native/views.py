@@ -3,7 +3,11 @@
 Submission is asynchronous: the upload is checked at the edge (non-empty, decodable audio,
 size limit, known model, allowed URL), stored, the job row committed and the canvas
 dispatched; the answer is ``201 {id, status, created_at}``. Every error has the shape
-``{"error": {"code", "message", "field"?}}``.
+``{"error": {"code", "message", "field"?}}`` (``errors.py``).
+
+``POST /v1/audio/transcriptions`` is shared with the OpenAI API, so it is not on this
+blueprint: ``dalston.app`` routes it and calls :func:`create_job` for a native request (the
+rule is in ``dalston.routing``).
 """
 
 from __future__ import annotations
@@ -16,21 +20,23 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from dalston import exports
 from dalston.api import db, services, submission
 from dalston.db import queries
-from dalston.db.models import Job, JobStatus, StageRun
 from dalston import engines
+from dalston.db.models import Job, JobStatus
 from dalston.engines import models
 from dalston.errors import ApiError
-from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
-from dalston.pipeline import progress
-from dalston.schemas.jobs import (
+from dalston.native.render import job_summary, job_view
+from dalston.native.schemas import (
     job_create_schema,
     job_created_schema,
     job_list_query_schema,
     job_list_schema,
     job_schema,
 )
+from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
+from dalston.schemas.fields import first_error
 from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
@@ -40,11 +46,7 @@ def load_or_422(schema, data) -> dict:
     try:
         return schema.load(data)
     except ValidationError as exc:
-        field, problems = next(iter(exc.normalized_messages().items()))
-        if isinstance(problems, dict):
-            problems = [str(v) for v in problems.values()]
-        message = " ".join(problems) if isinstance(problems, list) else str(problems)
-        field = None if field == "_schema" else field
+        field, message = first_error(exc)
         raise ApiError(
             422, "validation_error", f"{field}: {message}" if field else message, field
         ) from exc
@@ -115,17 +117,12 @@ def _job_options(data: dict, model: str) -> JobOptions:
     )
 
 
-@bp.post("")
 def create_job():
     """Submit a transcription job (multipart: ``file`` or ``audio_url`` plus options).
 
-    The path is shared with the OpenAI API: see ``dalston.api.openai`` for the rule that
-    sends a request there (in short: a ``model`` and no native opt-in means OpenAI).
+    ``POST /v1/audio/transcriptions`` for a native request: ``dalston.routing`` has the rule
+    that sends the others to OpenAI (in short: a ``model`` and no native opt-in).
     """
-    from dalston.api import openai
-
-    if openai.is_openai_request():
-        return openai.transcriptions()
     settings = services().settings
     data = load_or_422(job_create_schema, request.form.to_dict())
     upload = request.files.get("file")
@@ -151,59 +148,6 @@ def create_job():
     options = _job_options(data, model)
     job = submission.submit_job(options, upload=upload, audio_url=data["audio_url"])
     return jsonify(job_created_schema.dump(job)), 201
-
-
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands datetimes back without their zone; every stored time is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
-def _stage_view(run: StageRun) -> dict:
-    duration = None
-    if run.started_at and run.completed_at:
-        duration = int((run.completed_at - run.started_at).total_seconds() * 1000)
-    return {
-        "stage": run.stage,
-        "part": run.part,
-        "status": run.status,
-        "started_at": utc(run.started_at),
-        "completed_at": utc(run.completed_at),
-        "duration_ms": duration,
-        "worker": run.worker,
-        "attempts": run.attempts,
-        "progress": round(run.progress, 3),
-        "error": run.error,
-    }
-
-
-def job_view(job: Job) -> dict:
-    """The job as the API shows it (see JobSchema)."""
-    result = job.result or {}
-    runs = sorted(job.stages, key=progress.stage_order)
-    return {
-        "id": job.id,
-        "status": job.status,
-        "error": {"code": job.error_code, "message": job.error} if job.error else None,
-        "progress": progress.job_progress(
-            JobOptions.from_dict(job.options), runs, job.status == JobStatus.COMPLETED.value
-        ),
-        "current_stage": job.current_stage,
-        "stages": [_stage_view(r) for r in runs],
-        "created_at": utc(job.created_at),
-        "started_at": utc(job.started_at),
-        "completed_at": utc(job.completed_at),
-        "audio_duration_seconds": job.audio_duration,
-        "model": job.model,
-        "language_code": job.language_code,
-        "text": result.get("text"),
-        "segments": result.get("segments", []),
-        "words": result.get("words", []),
-        "speakers": result.get("speakers", []),
-        "warnings": result.get("warnings", []),
-        "options": job.options,
-    }
 
 
 @bp.get("/<job_id>")
@@ -243,18 +187,7 @@ def list_jobs():
     has_more = len(jobs) > args["limit"]
     jobs = jobs[: args["limit"]]
     page = {
-        "jobs": [
-            {
-                "id": j.id,
-                "status": j.status,
-                "created_at": utc(j.created_at),
-                "completed_at": utc(j.completed_at),
-                "model": j.model,
-                "audio_duration_seconds": j.audio_duration,
-                "error": {"code": j.error_code, "message": j.error} if j.error else None,
-            }
-            for j in jobs
-        ],
+        "jobs": [job_summary(j) for j in jobs],
         "cursor": _encode_cursor(jobs[-1]) if has_more else None,
         "has_more": has_more,
     }
@@ -301,8 +234,6 @@ def export_job(job_id: str, fmt: str):
 
     Options: max_line_length, max_lines, include_speakers.
     """
-    from dalston import exports
-
     job = get_job_or_404(job_id)
     if job.status != JobStatus.COMPLETED.value:
         raise ApiError(

@@ -11,7 +11,9 @@ check with ``_strict_response_validation=True``. Choices:
 * ``diarized_json`` labels speakers ``A``, ``B``, … in order of first appearance, as OpenAI
   does when no known speaker names are given.
 * ``logprobs`` (``include[]=logprobs``) are per word: Dalston keeps word probabilities,
-  not token ones.
+  not token ones. Each is the word's stored ``logprob``, read with
+  :func:`dalston.contracts.word_logprob` as the ElevenLabs API reads it.
+* ``srt`` and ``vtt`` are the native exports (:func:`dalston.exports.render`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from __future__ import annotations
 import json
 import string
 
-from dalston.compat import languages, word_logprob
+from dalston import exports, languages
+from dalston.contracts import word_logprob
 
 TEXT_FORMATS = {"text": "text/plain", "srt": "application/x-subrip", "vtt": "text/vtt"}
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
@@ -34,7 +37,7 @@ def word_logprobs(transcript: dict) -> list[dict]:
         {
             "token": w["text"],
             "bytes": list(w["text"].encode()),
-            "logprob": word_logprob(w.get("confidence")),
+            "logprob": word_logprob(w),
         }
         for w in transcript.get("words", [])
     ]
@@ -93,8 +96,6 @@ def render(
     """``(body, mimetype)`` for a finished job."""
     text = transcript.get("text") or ""
     if response_format in ("srt", "vtt"):
-        from dalston import exports
-
         body, _mimetype = exports.render(transcript, response_format)
         return body, TEXT_FORMATS[response_format]
     if response_format == "text":

@@ -1,10 +1,10 @@
-"""Unit tests for dalston.compat.entities: ElevenLabs entity detection and redaction."""
+"""Unit tests for dalston.elevenlabs.entities: ElevenLabs entity detection and redaction."""
 
 from __future__ import annotations
 
 import pytest
 
-from dalston.compat.entities import (
+from dalston.elevenlabs.entities import (
     CATEGORIES,
     DETECTABLE,
     ENTITY_TYPES,

@@ -2,7 +2,9 @@
 
 Whisper (and Dalston's native API) use ISO 639-1 codes (``en``). ElevenLabs answers with
 ISO 639-3 (``eng``) and accepts either; OpenAI's ``verbose_json`` names the language in
-lower-case English (``english``). One table covers the 100 languages Whisper knows.
+lower-case English (``english``). One table covers the 100 languages Whisper knows (the
+same codes as faster-whisper's tokenizer, so the API can check a code without loading it).
+Shared by every API family.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ _TABLE = {
     "ba": ("bak", "bashkir"), "jw": ("jav", "javanese"), "su": ("sun", "sundanese"),
     "yue": ("yue", "cantonese"),
 }  # fmt: skip
+#: Whisper's language codes, as the native API's ``language`` field takes them.
+WHISPER_CODES = frozenset(_TABLE)
 _FROM_ISO3 = {iso3: code for code, (iso3, _name) in _TABLE.items()}
 # Other spellings clients send: B-codes, macrolanguages, Whisper's "jw".
 _FROM_ISO3.update({"zho": "zh", "chi": "zh", "ger": "de", "fre": "fr", "dut": "nl",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from dalston.compat import el_request
+from dalston.elevenlabs import schemas
 from dalston.errors import ApiError
 
 
 def parse(pairs, args=(), has_file=True, spec=""):
-    return el_request.parse(MultiDict(pairs), MultiDict(args), has_file=has_file, models_spec=spec)
+    return schemas.parse(MultiDict(pairs), MultiDict(args), has_file=has_file, models_spec=spec)
 
 
 #: What the Python SDK sends for convert(model_id="scribe_v2", file=...) [wire].

@@ -26,7 +26,8 @@ Where the details come from (nothing here is copied from those sources):
   ``content["segments"][i]["text"]`` and ``["words"]``, words shaped like the main response's
   (``text``, ``start``, ``end``, ``type``, ``speaker_id``, ``logprob``), so that is the shape
   produced: ``{"segments": [{"text", "words"}]}``, with ``spacing`` tokens between words as
-  in the main ``words`` stream.
+  in the main ``words`` stream, and each word's ``logprob`` read the way the main ``words``
+  read it (:func:`dalston.contracts.word_logprob`), so the two never disagree.
 * txt layout: clients of the real service parse ``[speaker_0]`` on its own line above the
   segment's text, blocks separated by a blank line; the same label form is used everywhere.
 
@@ -38,6 +39,10 @@ changes) rather than running a whole recording together. Word times are used; a 
 without words shares each segment's time among its words in proportion to their characters.
 Speaker ids are given in ElevenLabs form: ``SPEAKER_00`` becomes ``speaker_0``; other ids
 (e.g. ``agent``) pass through.
+
+srt and txt are written by the native exports' writers (:func:`dalston.exports.write_srt`,
+:func:`dalston.exports.write_txt`, :func:`dalston.exports.format_timestamp`); only the cues
+and paragraphs are built here, by the options above.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dalston.exports import format_timestamp
+from dalston.contracts import word_logprob
+from dalston.exports import format_timestamp, to_ms, write_srt, write_txt
 
 __all__ = [
     "BINARY_FORMATS",
@@ -236,7 +242,7 @@ class _Word:
     start: float | None
     end: float | None
     speaker: str | None
-    confidence: float | None
+    logprob: float
     block: int  # index of the Dalston segment the word came from
 
 
@@ -301,7 +307,7 @@ def _words(transcript: dict) -> list[_Word]:
                     _num(w.get("start")),
                     _num(w.get("end")),
                     w.get("speaker") or speaker,
-                    _num(w.get("confidence")),
+                    word_logprob(w),
                     block,
                 )
             )
@@ -316,7 +322,7 @@ def _words(transcript: dict) -> list[_Word]:
             if start is not None and end is not None and total > 0:
                 a = start + (end - start) * offset / total
                 b = start + (end - start) * (offset + len(part)) / total
-            out.append(_Word(part, a, b, speaker, None, block))
+            out.append(_Word(part, a, b, speaker, 0.0, block))
             offset += len(part) + 1
     return out
 
@@ -394,12 +400,14 @@ def _wrap(text: str, width: int | None) -> list[str]:
 
 
 def _txt(segments: list[_Segment], request: FormatRequest) -> str:
+    """One paragraph per segment, under its header line, blank lines between them."""
     blocks = []
     for seg in segments:
         header = _header(seg, request)
-        lines = ([header] if header else []) + _wrap(seg.text, request.max_characters_per_line)
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n" if blocks else ""
+        blocks.append(
+            ([header] if header else []) + _wrap(seg.text, request.max_characters_per_line)
+        )
+    return write_txt(blocks, blank_line=True)
 
 
 def _srt(segments: list[_Segment], request: FormatRequest) -> str:
@@ -413,20 +421,11 @@ def _srt(segments: list[_Segment], request: FormatRequest) -> str:
         cues.append([start, end, _wrap(text, request.max_characters_per_line)])
     for cue, following in zip(cues, cues[1:]):
         cue[1] = max(cue[0], min(cue[1], following[0]))  # players stack overlapping cues
-    return "\n".join(
-        f"{n}\n{format_timestamp(a)} --> {format_timestamp(b)}\n" + "\n".join(lines) + "\n"
-        for n, (a, b, lines) in enumerate(cues, 1)
-    )
+    return write_srt((to_ms(a), to_ms(b), lines) for a, b, lines in cues)
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def _logprob(confidence: float | None) -> float:
-    if confidence is None or not 0 < confidence <= 1:
-        return 0.0
-    return round(math.log(confidence), 6)
 
 
 def _segmented_json(segments: list[_Segment], request: FormatRequest) -> str:
@@ -455,7 +454,7 @@ def _segmented_json(segments: list[_Segment], request: FormatRequest) -> str:
                     "end": _round(w.end) if timed else None,
                     "type": "word",
                     "speaker_id": speaker,
-                    "logprob": _logprob(w.confidence),
+                    "logprob": w.logprob,
                 }
             )
         out.append({"text": seg.text, "words": words})
@@ -486,7 +485,7 @@ def _html(transcript: dict, segments: list[_Segment], request: FormatRequest) ->
 
 
 def _docx(segments: list[_Segment], request: FormatRequest) -> bytes:
-    from docx import Document
+    from docx import Document  # heavy (lxml); loaded only when a docx is asked for
 
     document = Document()
     for seg in segments:
@@ -522,7 +521,7 @@ def _unicode_font() -> tuple[Path, Path | None] | None:
 def _pdf(segments: list[_Segment], request: FormatRequest) -> bytes:
     """A4 PDF. With DejaVu Sans available all its glyphs render; without it the text is
     written in Helvetica with characters outside latin-1 replaced by ``?``."""
-    from fpdf import FPDF
+    from fpdf import FPDF  # heavy (fontTools, PIL); loaded only when a pdf is asked for
     from fpdf.enums import XPos, YPos
 
     pdf = FPDF(format="A4")

@@ -6,8 +6,9 @@ tests. Decisions where ElevenLabs publishes nothing exact:
 * ``words`` interleaves word tokens with ``spacing`` tokens (one space between two words),
   as ElevenLabs' documented example does, so ``"".join(w.text for w in words) == text``
   and entity character offsets index both.
-* ``logprob`` is ``ln(p)`` of the word probability faster-whisper reports (0.0 for a
-  spacing token, and for a word whose probability is unknown).
+* ``logprob`` is the word's stored ``logprob`` (``ln(p)`` of the word probability
+  faster-whisper reports), read with :func:`dalston.contracts.word_logprob`, so ``words``
+  and ``segmented_json`` always agree; 0.0 for a spacing token.
 * ``speaker_id`` is ``speaker_<n>`` for Dalston's ``SPEAKER_<n>`` (numbered by first
   appearance by the diarizer; the channel in multichannel jobs), the same ids the
   ``additional_formats`` use; null when the job had no speaker detection.
@@ -19,8 +20,11 @@ tests. Decisions where ElevenLabs publishes nothing exact:
 
 from __future__ import annotations
 
-from dalston.compat import languages, word_logprob
-from dalston.compat.el_formats import el_speaker_id
+from dalston import languages
+from dalston.contracts import word_logprob
+from dalston.elevenlabs import entities
+from dalston.elevenlabs import formats as el_formats
+from dalston.elevenlabs.formats import el_speaker_id
 
 
 def _time(value, timed: bool):
@@ -62,7 +66,7 @@ def word_tokens(
             "end": _time(w.get("end"), timed),
             "type": "audio_event" if w.get("type") == "audio_event" else "word",
             "speaker_id": el_speaker_id(w.get("speaker")),
-            "logprob": word_logprob(w.get("confidence")),
+            "logprob": word_logprob(w),
         }
         if granularity == "character":
             token["characters"] = _characters(w)
@@ -178,10 +182,8 @@ def redact_tokens(tokens: list[dict], found: list[dict], mode: str) -> list[dict
     """Replace every token an entity touches: the first by the entity's marker, the rest
     dropped. Tokens, not just ``text``, are redacted, so no word list leaks what the text
     hides. Markers (``{REDACTED}``, ``{EMAIL_ADDRESS}``, ``{EMAIL_ADDRESS_0}``) come from
-    :func:`dalston.compat.entities.markers`.
+    :func:`dalston.elevenlabs.entities.markers`.
     """
-    from dalston.compat import entities
-
     spans, pos = [], 0
     for token in tokens:
         spans.append((pos, pos + len(token["text"])))
@@ -218,8 +220,6 @@ def redact_tokens(tokens: list[dict], found: list[dict], mode: str) -> list[dict
 
 def apply_entities(chunk: dict, options: dict) -> None:
     """Fill ``entities`` (detection) or redact the text and words (redaction), in place."""
-    from dalston.compat import entities
-
     detection = options.get("entity_detection")
     if not detection:
         return
@@ -237,8 +237,6 @@ def apply_entities(chunk: dict, options: dict) -> None:
 
 def render(transcript: dict, options: dict, transcription_id: str) -> dict:
     """The whole ElevenLabs answer for a finished job, from its stored options."""
-    from dalston.compat import el_formats
-
     granularity = options.get("granularity", "word")
     style = options.get("multichannel")
     if style == "separate":

@@ -1,4 +1,4 @@
-"""Unit tests for dalston.compat.el_formats: ElevenLabs ``additional_formats``."""
+"""Unit tests for dalston.elevenlabs.formats: ElevenLabs ``additional_formats``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from dalston.compat.el_formats import (
+from dalston.elevenlabs.formats import (
     CONTENT_TYPES,
     DEFAULTS,
     FORMATS,
@@ -381,7 +381,7 @@ def test_pdf_opens_and_contains_the_transcript(dialogue):
 
 
 def test_pdf_without_a_unicode_font_replaces_unencodable_text(dialogue, monkeypatch):
-    import dalston.compat.el_formats as module
+    import dalston.elevenlabs.formats as module
 
     monkeypatch.setattr(module, "_unicode_font", lambda: None)
     normalised = re.sub(r"\s+", " ", _pdf_text(render_additional_format(dialogue, request("pdf"))))
