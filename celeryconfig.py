@@ -6,8 +6,9 @@ of the environment) and its queues from the stage table (``dalston.pipeline.stag
 ``python -m celeryconfig`` is a syntax and environment check.
 
 Queues are declared once, from the stage table: one queue per pipeline stage.
-``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and ``task_create_missing_queues`` is off, so
-a misspelt queue raises instead of silently creating a queue nobody consumes. Celery's own
+``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and
+``task_create_missing_queues`` is off, so a misspelt queue raises instead of silently
+creating a queue nobody consumes. Celery's own
 bookkeeping tasks (none with the Redis result backend; ``celery.chord_unlock`` with others)
 go to the ``merge`` queue, which is cheap CPU work.
 

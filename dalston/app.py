@@ -10,7 +10,6 @@ the request belongs to (``dalston.routing.family_of``).
 
 from __future__ import annotations
 
-import os
 from typing import Mapping
 
 from flask import Flask, g, request
@@ -67,7 +66,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     Args:
         config: ``DALSTON_*`` settings that override the environment (tests use this).
     """
-    settings = Settings.from_env({**os.environ, **(config or {})})
+    settings = Settings.from_env(overrides=config)
     app = Flask("dalston", static_folder=None)  # no static files: no unguarded /static route
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024

@@ -78,8 +78,11 @@ class Settings:
         return bool(self.s3_bucket)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+    ) -> "Settings":
+        """Settings from ``env`` (default: the process environment), ``overrides`` winning."""
+        env = {**(os.environ if env is None else env), **(overrides or {})}
         data_dir = Path(env.get("DALSTON_DATA_DIR", ".dalston")).expanduser().absolute()
         return cls(
             data_dir=data_dir,

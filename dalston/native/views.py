@@ -20,10 +20,9 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
-from dalston import exports
+from dalston import engines, exports
 from dalston.api import db, services, submission
 from dalston.db import queries
-from dalston import engines
 from dalston.db.models import Job, JobStatus
 from dalston.engines import models
 from dalston.errors import ApiError

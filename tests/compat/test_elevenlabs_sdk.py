@@ -92,8 +92,8 @@ def test_granularity_none_keeps_a_word_list(eleven, jfk):
 
 
 def test_transcripts_get_and_delete(eleven, jfk):
-    from elevenlabs.core.api_error import ApiError
     from elevenlabs import SpeechToTextChunkResponseModel
+    from elevenlabs.core.api_error import ApiError
 
     result = eleven.speech_to_text.convert(model_id="scribe_v1", file=jfk.open("rb"))
     got = eleven.speech_to_text.transcripts.get(result.transcription_id)

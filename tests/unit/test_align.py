@@ -11,8 +11,8 @@ from dalston.engines.forced_align import PocketsphinxAligner, spell_number, toke
 from dalston.stages import align
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
-from tests.engine_helpers import transcribe_options
 from tests.audio_helpers import timed_words, timing_errors
+from tests.engine_helpers import transcribe_options
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from dalston import audio
+from dalston.engines.base import SpeakerOptions
 from dalston.engines.dvector import DVectorDiarizer
 from dalston.stages import merge, prepare
-from dalston.engines.base import SpeakerOptions
 from tests.audio_helpers import dialogue as make_dialogue
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from dalston import audio
+from dalston.characters import character_times, with_characters
 from dalston.engines import audio_events
 from dalston.engines.faster_whisper import FasterWhisperTranscriber
-from dalston.characters import character_times, with_characters
 from dalston.errors import StageError
 from tests.engine_helpers import transcribe_options
 

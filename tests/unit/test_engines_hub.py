@@ -17,14 +17,12 @@ import types
 import numpy as np
 import pytest
 
-from dalston import audio
-from dalston import engines
+from dalston import audio, engines
 from dalston.config import Settings
 from dalston.engines import get_engine
-from dalston.engines.base import ModelSpec, PipelineOptions, SpeakerOptions
 from dalston.engines import pyannote as pyannote_engine
 from dalston.engines import whisperx as whisperx_engine
-from tests.fakes import FakeFullPipeline
+from dalston.engines.base import ModelSpec, PipelineOptions, SpeakerOptions
 from dalston.engines.whisper_timing import WhisperTimings
 from dalston.errors import ModelNotAvailable
 from dalston.stages import align as align_stage
@@ -32,6 +30,7 @@ from dalston.stages import merge as merge_stage
 from dalston.stages import whisperx_full as whisperx_full_stage
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
+from tests.fakes import FakeFullPipeline
 
 SR = 16000
 
