@@ -170,11 +170,16 @@ def job_failure(job: Job) -> ApiError:
 
 
 def delete_job(job: Job) -> None:
-    """Remove every trace of a terminal job: its stored objects and its rows."""
-    services().store.delete_prefix(keys.job_prefix(job.id))
+    """Remove every trace of a terminal job: its rows, then its stored objects.
+
+    In that order: a stage still finishing (a cancelled job's prepare, say) checks for the
+    row after writing and removes its own outputs when the row is gone; deleting the objects
+    first would let it write after them into a job that is about to vanish.
+    """
     session = db()
     queries.delete_job(session, job.id)
     session.commit()
+    services().store.delete_prefix(keys.job_prefix(job.id))
 
 
 def cancel_job(job_id: str) -> None:

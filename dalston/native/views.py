@@ -36,7 +36,6 @@ from dalston.native.schemas import (
 )
 from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
 from dalston.schemas.fields import first_error
-from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
 
@@ -220,10 +219,7 @@ def delete_job(job_id: str):
             "job_not_terminal",
             f"the job is {job.status}; cancel it (POST .../{job_id}/cancel) before deleting it",
         )
-    services().store.delete_prefix(keys.job_prefix(job.id))
-    session = db()
-    session.delete(job)
-    session.commit()
+    submission.delete_job(job)
     return Response(status=204)
 
 
