@@ -111,12 +111,23 @@ class StageTask(Task):
 
     def finish(self, job_id: str, part: int = 0) -> bool:
         """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
+        if self.clean_up_if_deleted(job_id):
+            return False
         with self.session() as session:
-            if queries.job_status(session, job_id) is None:
-                self.store.delete_prefix(keys.job_prefix(job_id))
-                return False
             queries.finish_stage(session, job_id, self.spec.name, part)
         return True
+
+    def clean_up_if_deleted(self, job_id: str) -> bool:
+        """Remove what this stage wrote for a job deleted while it ran; True if it was deleted.
+
+        The API deletes a job's row before its objects, so a stage that wrote after that
+        deletion finds the row gone here and removes its own outputs.
+        """
+        with self.session() as session:
+            deleted = queries.job_status(session, job_id) is None
+        if deleted:
+            self.store.delete_prefix(keys.job_prefix(job_id))
+        return deleted
 
     def run_stage(self, stage: ModuleType, job_id: str, part: int = 0) -> dict:
         """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary."""
@@ -128,6 +139,7 @@ class StageTask(Task):
             summary = stage.run(job, self.store, self.engine_for(job), self.reporter(job_id, part))
         except JobCancelled:
             log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
+            self.clean_up_if_deleted(job_id)
             return {**ids, "cancelled": True}
         if not self.finish(job_id, part):
             return {**ids, "deleted": True}

@@ -17,7 +17,7 @@ from dalston.config import Settings
 from dalston.contracts import Chunk, PreparedAudio, SpeechRegion
 from dalston.errors import InvalidAudio, StageError
 from dalston.options import MAX_CHANNELS
-from dalston.stages.context import Report, StageJob
+from dalston.stages.context import Report, StageJob, no_report
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 from dalston.vad import VAD_FRAME, find_speech, group_speech
@@ -60,6 +60,7 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> di
         store,
         float("inf") if job.options.whole_file_engine else job.settings.chunk_seconds,
         per_channel=job.options.per_channel,
+        on_progress=report,
     )
     return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
@@ -82,12 +83,18 @@ def fetch_source(job_id: str, url: str, store: ArtifactStore, settings: Settings
 
 
 def decode_and_plan(
-    job_id: str, store: ArtifactStore, chunk_seconds: float, per_channel: bool = False
+    job_id: str,
+    store: ArtifactStore,
+    chunk_seconds: float,
+    per_channel: bool = False,
+    on_progress: Report = no_report,
 ) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
 
     With ``per_channel``, every original channel gets its own speech regions and chunks
     (``Chunk.channel`` says which), so each channel is transcribed on its own.
+    ``on_progress`` is called between the steps; it raises ``JobCancelled`` to stop a
+    prepare whose job was cancelled or deleted meanwhile.
 
     Raises:
         InvalidAudio: the input cannot be decoded, or per-channel audio has one channel or
@@ -118,7 +125,9 @@ def decode_and_plan(
             f"this file has {n_channels}"
         )
     mono = decoded.mono
+    on_progress(0.3)
     speech = find_speech(mono)
+    on_progress(0.5)
     store.put_bytes(keys.prepared_audio(job_id), audio.to_wav_bytes(mono), "audio/wav")
     channel_keys = []
     if decoded.channels.shape[0] > 1:
@@ -138,6 +147,7 @@ def decode_and_plan(
             key = keys.chunk_audio(job_id, index)
             a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
             store.put_bytes(key, audio.to_wav_bytes(samples[a:b]), "audio/wav")
+            on_progress(min(0.99, 0.5 + 0.5 * end / max(decoded.duration, 1e-6)))
             chunks.append(Chunk(index=index, start=start, end=end, channel=channel, key=key))
     if not speech:
         warnings.append("no speech was found in the audio")
