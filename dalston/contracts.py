@@ -102,6 +102,7 @@ class Segment(TypedDict, total=False):
     type: str  # "speech", or "audio_event" when its text is only events
     speaker: str | None
     channel: int | None
+    language: str | None  # ISO 639-1 of this segment: a code-switched file has several
     seek: int
     tokens: list[int]
     temperature: float
@@ -126,8 +127,10 @@ class Transcript(TypedDict):
     """The final transcript: stored on the job row and as ``jobs/<id>/merge/transcript.json``."""
 
     text: str
-    language: str | None
+    language: str | None  # the language spoken longest
     language_probability: float | None
+    #: ``[{language, share}]``: every language found, with its share of the speech, most first.
+    languages: NotRequired[list[dict]]
     duration: float
     segments: list[Segment]
     words: list[Word]

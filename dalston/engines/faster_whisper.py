@@ -37,6 +37,7 @@ Options beyond faster-whisper's own:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import os
@@ -55,7 +56,7 @@ from dalston.contracts import Segment, Word
 from dalston.engines import audio_events, models
 from dalston.engines.base import Capabilities, TranscribeOptions
 from dalston.errors import ModelNotAvailable, StageError
-from dalston.vad import VAD_OPTIONS
+from dalston.vad import VAD_OPTIONS, find_speech
 
 log = logging.getLogger(__name__)
 
@@ -198,16 +199,112 @@ class FasterWhisperTranscriber:
             suppress_tokens=_suppress_tokens(whisper, options.tag_audio_events),
         )
         decoder = self._decoder(whisper, key, temperature, options.seed)
-        generator, info = BatchedInferencePipeline(decoder).transcribe(samples, **kwargs)
-        duration = max(len(samples) / 16000.0, 1e-6)
-        segments: list[Segment] = []
-        for seg in generator:
-            segment = _segment(seg, offset, whisper.frames_per_second, options.tag_audio_events)
-            if segment is not None:
-                segments.append(segment)
-            if on_progress:
-                on_progress(min(1.0, float(seg.end) / duration))
-        return segments, info.language, round(float(info.language_probability), 4)
+        keep_events = options.tag_audio_events
+
+        def decode(audio: np.ndarray, start: float, report, **override) -> tuple[list, object]:
+            generator, info = BatchedInferencePipeline(decoder).transcribe(
+                audio, **{**kwargs, **override}
+            )
+            length = max(len(audio) / SAMPLE_RATE, 1e-6)
+            out = []
+            for seg in generator:
+                segment = _segment(seg, start, whisper.frames_per_second, keep_events)
+                if segment is not None:
+                    out.append(segment)
+                if report:
+                    report(min(1.0, float(seg.end) / length))
+            return out, info
+
+        segments, info = decode(samples, offset, on_progress)
+        language, probability = info.language, round(float(info.language_probability), 4)
+        if options.language is None and options.task == "transcribe":
+            runs = language_runs(whisper, samples, segments, offset, info)
+            if len({run.language for run in runs}) > 1:
+                # Code-switched: each run of one language is decoded in that language.
+                segments = []
+                for run in runs:
+                    a, b = round(run.start * SAMPLE_RATE), round(run.end * SAMPLE_RATE)
+                    part, _ = decode(samples[a:b], offset + run.start, None, language=run.language)
+                    segments.extend(dict(s, language=run.language) for s in part)
+                language = dominant_language(segments) or language
+                probability = next((r.probability for r in runs if r.language == language), None)
+        for segment in segments:
+            segment.setdefault("language", language)
+        return segments, language, probability
+
+
+#: A whole-chunk language detection less sure than this makes every speech region be checked.
+MIXED_LANGUAGE_PROBABILITY = 0.9
+#: A region's own detection counts at or above this probability, for regions this long.
+REGION_LANGUAGE_PROBABILITY = 0.5
+MIN_REGION_SECONDS = 1.5
+SAMPLE_RATE = 16000
+
+
+@dataclasses.dataclass
+class LanguageRun:
+    """A stretch of the chunk (seconds from its start) spoken in one language."""
+
+    start: float
+    end: float
+    language: str
+    probability: float | None = None
+
+
+def language_runs(whisper, samples: np.ndarray, segments: list, offset: float, info) -> list:
+    """Where a multilingual chunk switches language, from Whisper's detection per speech region.
+
+    The batched pipeline detects one language per chunk and decodes everything in it, so a
+    chunk that goes from English to German comes back English (the German translated, or
+    dropped). Each speech region (VAD, split at pauses of a second or more) is checked on
+    its own — one extra encoder pass per region — only when the chunk-wide detection was
+    unsure or a region produced no text, so a one-language chunk costs nothing more.
+    Regions too short to tell, or detected without confidence, keep the language before
+    them. Returns one run covering the chunk when nothing switches.
+    """
+    length = len(samples) / SAMPLE_RATE
+    single = [LanguageRun(0.0, length, info.language)]
+    if not whisper.model.is_multilingual:
+        return single
+    regions = find_speech(samples)
+    silent = [
+        r
+        for r in regions
+        if not any(
+            s["start"] - offset < r["end"] and s["end"] - offset > r["start"] for s in segments
+        )
+    ]
+    if info.language_probability >= MIXED_LANGUAGE_PROBABILITY and not silent:
+        return single
+    runs: list[LanguageRun] = []
+    for region in regions:
+        language, probability = (runs[-1].language, None) if runs else (info.language, None)
+        if region["end"] - region["start"] >= MIN_REGION_SECONDS:
+            a, b = round(region["start"] * SAMPLE_RATE), round(region["end"] * SAMPLE_RATE)
+            detected, confidence, _ = whisper.detect_language(samples[a:b])
+            if confidence >= REGION_LANGUAGE_PROBABILITY:
+                language, probability = detected, round(float(confidence), 4)
+        if runs and runs[-1].language == language:
+            runs[-1].end = region["end"]
+            runs[-1].probability = max(runs[-1].probability or 0, probability or 0) or None
+        else:
+            runs.append(LanguageRun(region["start"], region["end"], language, probability))
+    if not runs:
+        return single
+    # Runs meet halfway between their regions, and together cover the chunk.
+    runs[0].start, runs[-1].end = 0.0, length
+    for before, after in zip(runs, runs[1:]):
+        before.end = after.start = round((before.end + after.start) / 2, 3)
+    return runs
+
+
+def dominant_language(segments: list) -> str | None:
+    """The language spoken longest in ``segments``."""
+    seconds: dict[str, float] = {}
+    for seg in segments:
+        if seg.get("language"):
+            seconds[seg["language"]] = seconds.get(seg["language"], 0.0) + seg["end"] - seg["start"]
+    return max(seconds, key=seconds.get) if seconds else None
 
 
 class _Sampling:

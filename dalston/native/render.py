@@ -57,6 +57,7 @@ def job_view(job: Job) -> dict:
         "audio_duration_seconds": job.audio_duration,
         "model": job.model,
         "language_code": job.language_code,
+        "languages": result.get("languages", []),
         "text": result.get("text"),
         "segments": result.get("segments", []),
         "words": result.get("words", []),

@@ -174,6 +174,9 @@ class SegmentSchema(Schema):
     channel = fields.Integer(
         allow_none=True, metadata={"description": "Original channel (per_channel jobs)"}
     )
+    language = fields.String(
+        allow_none=True, metadata={"description": "ISO 639-1 code of this segment's language"}
+    )
     words = fields.List(fields.Nested(WordSchema))
 
 
@@ -211,6 +214,10 @@ class JobSchema(JobCreatedSchema):
     audio_duration_seconds = fields.Float(allow_none=True)
     model = fields.String()
     language_code = fields.String(allow_none=True)
+    languages = fields.List(
+        fields.Dict(),
+        metadata={"description": "Every language found, [{language, share}], most spoken first"},
+    )
     text = fields.String(allow_none=True)
     segments = fields.List(fields.Nested(SegmentSchema))
     words = fields.List(fields.Nested(WordSchema))

@@ -35,14 +35,23 @@ def run(job: StageJob, store: ArtifactStore, engine: Aligner, report: Report) ->
 
 
 def _aligns(aligner: Aligner | None, chunk: dict) -> bool:
-    """Whether ``aligner`` re-times this chunk's words (see the module docstring)."""
+    """Whether ``aligner`` re-times any of this chunk's words (see the module docstring)."""
     return (
         aligner is not None
         and bool(chunk["segments"])
         and chunk.get("task", "transcribe") != "translate"
         and aligner.capabilities.word_timing
-        and aligner.capabilities.covers(chunk["language"])
+        and any(aligner.capabilities.covers(_language(s, chunk)) for s in chunk["segments"])
     )
+
+
+def _language(segment: dict, chunk: dict) -> str:
+    """A segment's own language (a code-switched chunk has several), else its chunk's."""
+    return segment.get("language") or chunk["language"] or "en"
+
+
+def _whisper_timed(segment: dict) -> dict:
+    return dict(segment, words=[dict(w, timing="whisper") for w in segment.get("words", [])])
 
 
 def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner | None) -> dict:
@@ -51,18 +60,19 @@ def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner 
     if _aligns(aligner, chunk):
         plan = {c["index"]: c for c in load_manifest(job_id, store)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
-        segments = aligner.align(
-            samples, plan["start"], chunk["segments"], language=chunk["language"] or "en"
-        )
+        # Each segment is aligned in its own language, or keeps Whisper's times if the
+        # aligner does not cover it.
+        segments = [
+            (
+                aligner.align(samples, plan["start"], [s], language=_language(s, chunk))[0]
+                if aligner.capabilities.covers(_language(s, chunk))
+                else _whisper_timed(s)
+            )
+            for s in chunk["segments"]
+        ]
         chunk = dict(chunk, segments=segments)
     else:
-        chunk = dict(
-            chunk,
-            segments=[
-                dict(s, words=[dict(w, timing="whisper") for w in s.get("words", [])])
-                for s in chunk["segments"]
-            ],
-        )
+        chunk = dict(chunk, segments=[_whisper_timed(s) for s in chunk["segments"]])
     # Whichever engine re-timed the words, their characters must lie inside them.
     chunk["segments"] = [
         dict(s, words=[with_characters(w) for w in s.get("words") or []]) for s in chunk["segments"]

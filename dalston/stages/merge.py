@@ -86,30 +86,46 @@ def stitch(
         seg["words"] = seg_words
         words.extend(seg_words)
         out_segments.append(seg)
-    # The language spoken most (by transcribed seconds) when it was detected per chunk.
+    spoken = languages_spoken(chunks)
+    # The language spoken most (by transcribed seconds) when it was detected, not forced.
     if language is None:
-        seconds = collections.Counter()
-        probability = {}
-        for chunk in chunks:
-            if chunk["language"]:
-                seconds[chunk["language"]] += (
-                    sum(s["end"] - s["start"] for s in chunk["segments"]) or 1e-3
-                )
-                probability.setdefault(chunk["language"], chunk["language_probability"])
-        language = seconds.most_common(1)[0][0] if seconds else None
-        language_probability = probability.get(language)
+        language = spoken[0]["language"] if spoken else None
+        language_probability = next(
+            (c["language_probability"] for c in chunks if c["language"] == language), None
+        )
     else:
         language_probability = 1.0
+        spoken = [{"language": language, "share": 1.0}]
     return Transcript(
         text=" ".join(s["text"].strip() for s in out_segments).strip(),
         language=language,
         language_probability=language_probability,
+        languages=spoken,
         duration=manifest["duration"],
         segments=out_segments,
         words=words,
         speakers=speaker_list(turns) if turns else [],
         warnings=list(manifest["warnings"]),
     )
+
+
+def languages_spoken(chunks: list[ChunkTranscript]) -> list[dict]:
+    """Every language in the transcript with its share of the transcribed seconds, most first.
+
+    A segment says its own language (a code-switched chunk has several); one without says
+    its chunk's.
+    """
+    seconds: collections.Counter = collections.Counter()
+    for chunk in chunks:
+        for seg in chunk["segments"]:
+            language = seg.get("language") or chunk["language"]
+            if language:
+                seconds[language] += max(seg["end"] - seg["start"], 1e-3)
+    total = sum(seconds.values())
+    return [
+        {"language": language, "share": round(s / total, 4)}
+        for language, s in seconds.most_common()
+    ]
 
 
 def _speaker_at(start: float, end: float, turns: list[dict]) -> str | None:
