@@ -33,6 +33,7 @@ Method (pyannote 3.1's pipeline, on these weights):
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import threading
 from pathlib import Path
@@ -45,9 +46,11 @@ SAMPLE_RATE = 16000
 WINDOW = 10.0  # s, fixed by segmentation-3.0
 STEP = 1.0  # s between windows (pyannote 3.1 uses 10 % of the window)
 MIN_EMBED = 0.5  # s of a local speaker's speech below which it gets no embedding of its own
-THRESHOLD = 0.75  # euclidean distance between unit-vector centroids of different speakers
+THRESHOLD = 0.7  # euclidean distance between unit-vector centroids of different speakers
 DEFAULT_SENSITIVITY = 0.22  # ElevenLabs' default diarization_threshold ↔ THRESHOLD
-MIN_CLUSTER = 6  # embeddings a cluster needs to count as a speaker (before constraints)
+MIN_SPEAKER = 0.5  # s of speech a cluster needs to count as a speaker (before constraints)
+LINK = True  # chain local speakers across overlapping windows into tracks (see ``link``)
+LINK_IOU = 0.5
 MIN_TURN_GAP = 0.1  # s: gaps shorter than this inside one speaker's speech are filled
 MIN_TURN = 0.1  # s: shorter turns are dropped
 FBANK_HOP = 0.01
@@ -256,6 +259,85 @@ class NeuralDiarizer:
             return np.zeros((0, 192), dtype=np.float32), []
         return np.stack(vectors), keys
 
+    def link(self, starts: np.ndarray, activity: np.ndarray) -> np.ndarray:
+        """``(windows, 3)`` track id of each local speaker (-1: silent in that window).
+
+        A track chains the local speakers of consecutive windows that talk on the same
+        frames where the windows overlap (Hungarian matching on shared active frames, kept
+        when the shared frames are at least ``LINK_IOU`` of their union): the segmentation
+        model sees both windows' audio there, so the match is far surer than any embedding.
+        """
+        from scipy.optimize import linear_sum_assignment
+
+        fstep = self._load()["frame_step"]
+        n_windows, n_frames, n_local = activity.shape
+        parent = list(range(n_windows * n_local))
+
+        def find(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        act = activity > 0
+        for w in range(n_windows - 1):
+            off = int(round((starts[w + 1] - starts[w]) / fstep))
+            span = n_frames - off
+            if span <= 0:
+                continue
+            a, b = act[w, off:], act[w + 1, :span]
+            inter = (a[:, :, None] & b[:, None, :]).sum(axis=0)
+            union = (a[:, :, None] | b[:, None, :]).sum(axis=0)
+            rows, cols = linear_sum_assignment(-inter)
+            for k, j in zip(rows, cols):
+                if inter[k, j] > 0 and inter[k, j] >= LINK_IOU * union[k, j]:
+                    parent[find(w * n_local + k)] = find((w + 1) * n_local + j)
+        track = np.array([find(i) for i in range(n_windows * n_local)]).reshape(n_windows, n_local)
+        track[~act.any(axis=1)] = -1
+        return track
+
+    def track_embeddings(self, frames: np.ndarray, starts: np.ndarray, activity: np.ndarray):
+        """One embedding per (window, local speaker): its track's, pooled over every frame
+        where the track talks alone; and per node the track's distinct speech (s) shared
+        among the track's nodes, so that a cluster's weights add up to its speech."""
+        m = self._load()
+        fstep, fdur = m["frame_step"], m["frame_duration"]
+        n_windows, n_frames, n_local = activity.shape
+        track = self.link(starts, activity)
+        total = int(round(starts[-1] / fstep)) + n_frames
+        alone = activity.sum(axis=2) == 1
+        ids = [t for t in np.unique(track) if t >= 0]
+        speech = {t: np.zeros(total, dtype=bool) for t in ids}
+        clean = {t: np.zeros(total, dtype=bool) for t in ids}
+        for w, start in enumerate(starts):
+            off = int(round(start / fstep))
+            for k in range(n_local):
+                t = track[w, k]
+                if t < 0:
+                    continue
+                on = activity[w, :, k] > 0
+                speech[t][off : off + n_frames] |= on
+                clean[t][off : off + n_frames] |= on & alone[w]
+        centres = np.arange(total) * fstep + fdur / 2
+        vec = {}
+        for t in ids:
+            use = clean[t] if clean[t].sum() * fstep >= MIN_EMBED else speech[t]
+            if use.sum() * fstep < MIN_EMBED:
+                continue
+            idx = np.unique(np.floor((centres[use] - 0.0125) / (2 * FBANK_HOP)).astype(int))
+            idx = idx[(idx >= 0) & (idx < len(frames))]
+            if len(idx) >= 2:
+                vec[t] = self.pool(frames[idx])
+        nodes = [(w, k) for w in range(n_windows) for k in range(n_local) if track[w, k] in vec]
+        if not nodes:
+            return np.zeros((0, 192), dtype=np.float32), [], np.zeros(0)
+        per_track = collections.Counter(track[w, k] for w, k in nodes)
+        vectors = np.stack([vec[track[w, k]] for w, k in nodes])
+        weights = np.array(
+            [speech[track[w, k]].sum() * fstep / per_track[track[w, k]] for w, k in nodes]
+        )
+        return vectors, nodes, weights
+
     @staticmethod
     def cluster(
         vectors: np.ndarray,
@@ -263,38 +345,48 @@ class NeuralDiarizer:
         min_speakers: int | None,
         max_speakers: int | None,
         threshold: float | None = None,
+        weights: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Cluster label of each embedding (see the module docstring, step 3)."""
+        """Cluster label of each embedding (see the module docstring, step 3).
+
+        ``weights``: seconds of speech each embedding stands for; a cluster is a speaker
+        when its weights add up to ``MIN_SPEAKER`` s (default: one embedding = one second).
+        """
         from scipy.cluster.hierarchy import fcluster, linkage
 
+        weights = np.ones(len(vectors)) if weights is None else np.asarray(weights, dtype=float)
+        # The nodes of one track share its embedding: cluster each distinct vector once.
+        vectors, inverse = np.unique(vectors, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        weights = np.bincount(inverse, weights=weights, minlength=len(vectors))
         n = len(vectors)
         if n < 2:
-            return np.zeros(n, dtype=int)
+            return np.zeros(len(inverse), dtype=int)
         distance = THRESHOLD * (threshold / DEFAULT_SENSITIVITY if threshold else 1.0)
         tree = linkage(vectors, method="centroid", metric="euclidean")
         labels = fcluster(tree, distance, criterion="distance") - 1
-        min_size = min(MIN_CLUSTER, max(1, n // 10))
-        labels = _absorb_small(vectors, labels, min_size)
+        min_size = MIN_SPEAKER
+        labels = _absorb_small(vectors, labels, min_size, weights)
         count = len(set(labels))
         lo = num_speakers or min_speakers or 1
         hi = num_speakers or max_speakers or count
         target = min(max(count, lo), hi)
         if target == count:
-            return _renumber(labels)
+            return _renumber(labels)[inverse]
         # Re-cut the tree: the cut with the most clusters whose *large* clusters number
         # exactly ``target``; with more large clusters than wanted, merge centroids instead.
         best = None
         for k in range(1, n + 1):
             cut = fcluster(tree, k, criterion="maxclust") - 1
-            sizes = np.bincount(cut)
+            sizes = np.bincount(cut, weights=weights)
             big = int((sizes >= min_size).sum())
             if big == target:
-                best = _absorb_small(vectors, cut, min_size)
+                best = _absorb_small(vectors, cut, min_size, weights)
             elif big > target:
                 break
         if best is None or len(set(best)) != target:
             best = _merge_to(vectors, labels, target)
-        return _renumber(best)
+        return _renumber(best)[inverse]
 
     def diarize(
         self,
@@ -341,19 +433,27 @@ class NeuralDiarizer:
     ) -> list[dict]:
         """Steps 2-5 on a file's segmentation and CAM++ frame features."""
         m = self._load()
-        vectors, keys = self.embeddings(frames, starts, activity)
         n_windows, n_frames, n_local = activity.shape
+        if LINK:
+            vectors, keys, weights = self.track_embeddings(frames, starts, activity)
+        else:
+            vectors, keys = self.embeddings(frames, starts, activity)
+            weights = np.array(
+                [activity[w, :, k].sum() * m["frame_step"] * STEP / WINDOW for w, k in keys]
+            )
         if len(vectors) == 0:
             labels = np.zeros(0, dtype=int)
             centroids = np.zeros((1, 192), dtype=np.float32)
         else:
-            labels = self.cluster(vectors, num_speakers, min_speakers, max_speakers, threshold)
+            labels = self.cluster(
+                vectors, num_speakers, min_speakers, max_speakers, threshold, weights
+            )
             centroids = np.stack(
                 [vectors[labels == c].mean(axis=0) for c in range(labels.max() + 1)]
             )
             centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
         n_global = len(centroids)
-        assign = _assign(keys, labels, vectors, centroids, activity, n_windows)
+        assign = _assign(keys, vectors, centroids, activity, n_windows)
         # Aggregate on a global frame grid (frame_step): activations and the speaker count.
         fstep = m["frame_step"]
         total = int(np.ceil(duration / fstep)) + 1
@@ -395,9 +495,12 @@ def _centroids(vectors: np.ndarray, labels: np.ndarray, ids) -> np.ndarray:
     return c / (np.linalg.norm(c, axis=1, keepdims=True) + 1e-12)
 
 
-def _absorb_small(vectors: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Give the members of clusters smaller than ``min_size`` to the nearest large cluster."""
-    ids, sizes = np.unique(labels, return_counts=True)
+def _absorb_small(
+    vectors: np.ndarray, labels: np.ndarray, min_size: float, weights: np.ndarray
+) -> np.ndarray:
+    """Give the members of clusters lighter than ``min_size`` to the nearest heavy cluster."""
+    ids = np.unique(labels)
+    sizes = np.array([weights[labels == i].sum() for i in ids])
     big = ids[sizes >= min_size]
     if len(big) == 0:
         big = ids[sizes == sizes.max()][:1]
@@ -431,12 +534,14 @@ def _merge_to(vectors: np.ndarray, labels: np.ndarray, target: int) -> np.ndarra
         if len(members) < 2:
             break
         halves = fcluster(linkage(vectors[members], method="centroid"), 2, "maxclust")
+        if len(set(halves)) < 2:
+            break
         labels = labels.copy()
         labels[members[halves == 2]] = labels.max() + 1
     return labels
 
 
-def _assign(keys, labels, vectors, centroids, activity, n_windows) -> np.ndarray:
+def _assign(keys, vectors, centroids, activity, n_windows) -> np.ndarray:
     """``(windows, 3)`` global speaker of each local speaker (-1: silent)."""
     from scipy.optimize import linear_sum_assignment
 
@@ -449,15 +554,11 @@ def _assign(keys, labels, vectors, centroids, activity, n_windows) -> np.ndarray
         active = np.where(activity[w].sum(axis=0) > 0)[0]
         if len(active) == 0:
             continue
-        score = sim[w, active]
-        known = ~np.isnan(score[:, 0])
-        # A local speaker too short to embed: the cluster of the window's other speakers is
-        # unlikely, any other equally so.
-        score = np.where(np.isnan(score), 0.0, score)
+        # A local speaker too short to embed scores 0 against every cluster: it takes
+        # whichever cluster the window's embedded speakers leave free.
+        score = np.nan_to_num(sim[w, active], nan=0.0)
         rows, cols = linear_sum_assignment(-score)
-        for r, c in zip(rows, cols):
-            if known[r] or len(centroids) > 1 or True:
-                assign[w, active[r]] = c
+        assign[w, active[rows]] = cols
     return assign
 
 
@@ -481,8 +582,8 @@ def _turns(binary: np.ndarray, fstep: float, fdur: float, duration: float) -> li
     names: dict[int, str] = {}
     return [
         {
-            "start": round(a, 3),
-            "end": round(b, 3),
+            "start": round(float(a), 3),
+            "end": round(float(b), 3),
             "speaker": names.setdefault(g, f"SPEAKER_{len(names):02d}"),
         }
         for a, b, g in raw
