@@ -3,11 +3,12 @@
 ``DALSTON_TRANSCRIBE_ENGINE`` picks the transcriber (``faster_whisper``, the default, or
 ``fake`` for fault injection in tests); ``DALSTON_ALIGN_ENGINE`` the default aligner
 (``pocketsphinx``; ``whisper`` keeps Whisper's word times; ``whisperx`` is wav2vec2 CTC
-alignment); ``DALSTON_DIARIZE_ENGINE`` the default diarizer (``dvector``, the offline
-default, or ``pyannote``). A request may name its own aligner (``align_engine``) and
-diarizer (``diarize_engine``) from these registries, and ``transcribe_engine=whisperx-full``
-sends the whole job to one ``PIPELINES`` engine. Engines are created once per worker
-process, lazily, inside the process that uses them (CUDA does not survive a fork).
+alignment); ``DALSTON_DIARIZE_ENGINE`` the default diarizer (``neural``, the offline
+default: segmentation-3.0 + CAM++; ``dvector``; or ``pyannote``). A request may name its
+own aligner (``align_engine``) and diarizer (``diarize_engine``) from these registries,
+and ``transcribe_engine=whisperx-full`` sends the whole job to one ``PIPELINES`` engine.
+Engines are created once per worker process, lazily, inside the process that uses them
+(CUDA does not survive a fork).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def get_aligner(name: str | None = None):
 
 
 def get_diarizer(name: str | None = None):
-    """The diarizer ``name`` (default ``DALSTON_DIARIZE_ENGINE``, else dvector)."""
+    """The diarizer ``name`` (default ``DALSTON_DIARIZE_ENGINE``, else neural: it scores
+    better than dvector on every file of tests/bench/diarization_eval.py but one)."""
     configured = os.environ.get("DALSTON_DIARIZE_ENGINE")
-    name = name or configured or "dvector"
+    name = name or configured or "neural"
     registry = {**DIARIZERS, **TEST_DIARIZERS} if name == configured else DIARIZERS
     return _engine("diarize", registry, name)
 

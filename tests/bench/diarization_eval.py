@@ -28,6 +28,7 @@ import resource
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,7 @@ def score(reference: dict, hypothesis: dict) -> dict:
     """DER/JER per file and pooled, at each collar: ``{collar: {file|"pooled": {der, jer}}}``."""
     from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
 
+    warnings.filterwarnings("ignore", message="'uem' was approximated", module="pyannote")
     out = {}
     for collar in COLLARS:
         der = DiarizationErrorRate(collar=collar, skip_overlap=False)
@@ -207,7 +209,9 @@ def table(results: dict) -> str:
         lines.append(row)
     lines.append(
         f"{'RTF/peak':10}"
-        + "".join(f"{res['rtf']:>12.3f}{res['peak_mb']:>9.0f} MB".rjust(24) for res in results.values())
+        + "".join(
+            f"{res['rtf']:>12.3f}{res['peak_mb']:>9.0f} MB".rjust(24) for res in results.values()
+        )
     )
     return "\n".join(lines)
 
