@@ -76,10 +76,12 @@ SAMPLE_RATE = 16000
 WINDOW = 10.0  # s, fixed by segmentation-3.0
 STEP = 1.0  # s between windows (pyannote 3.1 uses 10 % of the window)
 MIN_EMBED = 0.5  # s of a local speaker's speech below which it gets no embedding of its own
-THRESHOLD = 0.7  # euclidean distance between unit-vector centroids of different speakers
+THRESHOLD = 0.6  # euclidean distance between unit-vector centroids of different speakers
 DEFAULT_SENSITIVITY = 0.22  # ElevenLabs' default diarization_threshold ↔ THRESHOLD
 MIN_SPEAKER = 0.5  # s of speech a cluster needs to count as a speaker (before constraints)
 LINK = True  # chain local speakers across overlapping windows into tracks (see ``link``)
+SPLIT_COS = 0.65  # a track whose two sides' mean embeddings are less alike is cut in two
+SPLIT_MIN = 4  # windows each side of a cut, at least
 LINK_IOU = 0.5  # shared active frames / union needed to chain two windows' local speakers
 MIN_TURN_GAP = 0.1  # s: gaps shorter than this inside one speaker's speech are filled
 MIN_TURN = 0.1  # s: shorter turns are dropped
@@ -197,15 +199,16 @@ class NeuralDiarizer:
         starts = list(range(0, max(n - size, 0) + 1, step))
         if n > size and (n - size) % step:
             starts.append(n - size)
-        x = np.zeros((len(starts), size), dtype=np.float32)
-        for i, s in enumerate(starts):
-            piece = samples[s : s + size]
-            x[i, : len(piece)] = piece
         out = []
         with torch.inference_mode():
-            for i in range(0, len(x), 32):
-                logp = m["seg"](torch.from_numpy(x[i : i + 32, None, :]))
-                out.append(POWERSET[logp.argmax(-1).numpy()])
+            for i in range(0, len(starts), 32):  # batches built lazily: 1 h = 2.3 GB at once
+                batch = starts[i : i + 32]
+                x = np.zeros((len(batch), 1, size), dtype=np.float32)
+                for j, s in enumerate(batch):
+                    piece = samples[s : s + size]
+                    x[j, 0, : len(piece)] = piece
+                logp = m["seg"](torch.from_numpy(x))
+                out.append(POWERSET[logp.argmax(-1).numpy()].astype(np.int8))
         return np.array(starts) / SAMPLE_RATE, np.concatenate(out)
 
     def fbank(self, samples: np.ndarray) -> np.ndarray:
@@ -329,6 +332,41 @@ class NeuralDiarizer:
         track[~act.any(axis=1)] = -1
         return track
 
+    def split_tracks(self, track, frames, starts, activity) -> np.ndarray:
+        """Cut a track in two where its window embeddings change the most, when the two
+        sides' mean embeddings are further apart than ``SPLIT_COS`` (a linking error: the
+        segmentation gave two speakers one slot across a window)."""
+        vectors, keys = self.embeddings(frames, starts, activity)
+        track = track.copy()
+        next_id = track.max() + 1
+        members_of: dict[int, list] = collections.defaultdict(list)
+        for i, (w, k) in enumerate(keys):  # keys are in window order
+            members_of[track[w, k]].append(i)
+        queue = [t for t in members_of if t >= 0]
+        while queue:
+            t = queue.pop()
+            members = members_of[t]
+            if len(members) < 2 * SPLIT_MIN:
+                continue
+            v = vectors[members]
+            # cosine between the means of the first c and the last n - c window embeddings
+            head = np.cumsum(v, axis=0)[:-1]
+            tail = v.sum(axis=0) - head
+            cos = (head * tail).sum(axis=1) / (
+                np.linalg.norm(head, axis=1) * np.linalg.norm(tail, axis=1) + 1e-12
+            )
+            cuts = np.arange(1, len(members))
+            ok = (cuts >= SPLIT_MIN) & (cuts <= len(members) - SPLIT_MIN)
+            c = int(cuts[ok][np.argmin(cos[ok])])
+            if cos[c - 1] < SPLIT_COS:
+                for i in members[c:]:
+                    w, k = keys[i]
+                    track[w, k] = next_id
+                members_of[t], members_of[next_id] = members[:c], members[c:]
+                queue += [t, next_id]
+                next_id += 1
+        return track
+
     def track_embeddings(self, frames: np.ndarray, starts: np.ndarray, activity: np.ndarray):
         """One embedding per (window, local speaker): its track's, pooled over every frame
         where the track talks alone; and per node the track's distinct speech (s) shared
@@ -337,11 +375,11 @@ class NeuralDiarizer:
         fstep, fdur = m["frame_step"], m["frame_duration"]
         n_windows, n_frames, n_local = activity.shape
         track = self.link(starts, activity)
-        total = int(round(starts[-1] / fstep)) + n_frames
+        track = self.split_tracks(track, frames, starts, activity)
         alone = activity.sum(axis=2) == 1
-        ids = [t for t in np.unique(track) if t >= 0]
-        speech = {t: np.zeros(total, dtype=bool) for t in ids}
-        clean = {t: np.zeros(total, dtype=bool) for t in ids}
+        # global frame indices (frame_step grid) where each track talks, and talks alone
+        speech: dict[int, list] = collections.defaultdict(list)
+        clean: dict[int, list] = collections.defaultdict(list)
         for w, start in enumerate(starts):
             off = int(round(start / fstep))
             for k in range(n_local):
@@ -349,15 +387,18 @@ class NeuralDiarizer:
                 if t < 0:
                     continue
                 on = activity[w, :, k] > 0
-                speech[t][off : off + n_frames] |= on
-                clean[t][off : off + n_frames] |= on & alone[w]
-        centres = np.arange(total) * fstep + fdur / 2
-        vec = {}
-        for t in ids:
-            use = clean[t] if clean[t].sum() * fstep >= MIN_EMBED else speech[t]
-            if use.sum() * fstep < MIN_EMBED:
+                speech[t].append(off + np.where(on)[0])
+                clean[t].append(off + np.where(on & alone[w])[0])
+        vec, seconds = {}, {}
+        for t in speech:
+            talk = np.unique(np.concatenate(speech[t]))
+            alone_t = np.unique(np.concatenate(clean[t]))
+            seconds[t] = len(talk) * fstep
+            use = alone_t if len(alone_t) * fstep >= MIN_EMBED else talk
+            if len(use) * fstep < MIN_EMBED:
                 continue
-            idx = np.unique(np.floor((centres[use] - 0.0125) / (2 * FBANK_HOP)).astype(int))
+            times = use * fstep + fdur / 2
+            idx = np.unique(np.floor((times - 0.0125) / (2 * FBANK_HOP)).astype(int))
             idx = idx[(idx >= 0) & (idx < len(frames))]
             if len(idx) >= 2:
                 vec[t] = self.pool(frames[idx])
@@ -366,9 +407,7 @@ class NeuralDiarizer:
             return np.zeros((0, 192), dtype=np.float32), [], np.zeros(0)
         per_track = collections.Counter(track[w, k] for w, k in nodes)
         vectors = np.stack([vec[track[w, k]] for w, k in nodes])
-        weights = np.array(
-            [speech[track[w, k]].sum() * fstep / per_track[track[w, k]] for w, k in nodes]
-        )
+        weights = np.array([seconds[track[w, k]] / per_track[track[w, k]] for w, k in nodes])
         return vectors, nodes, weights
 
     @staticmethod
@@ -440,12 +479,11 @@ class NeuralDiarizer:
         if len(samples) < SAMPLE_RATE // 10:
             return []
         starts, activity = self.segment(samples)
-        frames = self.frame_features(self.fbank(samples))
         return self.decide(
             len(samples) / SAMPLE_RATE,
             starts,
             activity,
-            frames,
+            self.fbank(samples),
             num_speakers=num_speakers,
             min_speakers=min_speakers,
             max_speakers=max_speakers,
@@ -457,15 +495,19 @@ class NeuralDiarizer:
         duration: float,
         starts: np.ndarray,
         activity: np.ndarray,
-        frames: np.ndarray,
+        feats: np.ndarray,
+        frames: np.ndarray | None = None,
         *,
         num_speakers: int | None = None,
         min_speakers: int | None = None,
         max_speakers: int | None = None,
         threshold: float | None = None,
     ) -> list[dict]:
-        """Steps 2-5 on a file's segmentation and CAM++ frame features."""
+        """Steps 2-5 on a file's segmentation and fbank (``frames``: CAM++'s frame-level
+        features of ``feats``, computed here when not given and needed)."""
         m = self._load()
+        if frames is None:
+            frames = self.frame_features(feats)
         n_windows, n_frames, n_local = activity.shape
         if LINK:
             vectors, keys, weights = self.track_embeddings(frames, starts, activity)

@@ -36,15 +36,11 @@ def dialogue(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dialogue_parts(engine, dialogue):
-    """Segmentation and CAM++ frames once, so that constraint tests only re-cluster."""
+    """Segmentation, fbank and CAM++ frames once, so that constraint tests only re-cluster."""
     samples, _ = dialogue
     starts, activity = engine.segment(samples)
-    return (
-        len(samples) / audio.SAMPLE_RATE,
-        starts,
-        activity,
-        engine.frame_features(engine.fbank(samples)),
-    )
+    feats = engine.fbank(samples)
+    return len(samples) / audio.SAMPLE_RATE, starts, activity, feats, engine.frame_features(feats)
 
 
 def _der(truth, turns, collar=0.5) -> float:
