@@ -10,6 +10,11 @@ Scores, on the eight 30 s AMI excerpts of ``shared/fixtures/audio`` (reference t
 - each diarizer engine named with ``--engines`` (default ``dvector`` and ``neural``), with
   the speaker count left to the engine.
 
+Also the word-level view (skip it with ``--no-words``): faster-whisper base transcribes each
+file once, merge's ``assign_speakers`` gives each word the speaker of the turns it overlaps
+most, and a word is right when its speaker, mapped one-to-one onto the reference speakers,
+is one of those talking at its midpoint.
+
 Metrics follow pyannote's conventions: ``skip_overlap`` off (overlapped reference speech is
 scored), collar 0 and 0.5 s (the *total* width of the no-score zone around each reference
 boundary, 0.25 s on each side). "Pooled" is pyannote's aggregate over files: total error
@@ -123,6 +128,48 @@ def score(reference: dict, hypothesis: dict) -> dict:
     return out
 
 
+def transcribe_words(inputs: dict[str, np.ndarray], model_dir: Path, model: str = "base"):
+    """``{file: segments}`` with word times from faster-whisper, as the transcribe stage."""
+    from dalston.engines.faster_whisper import FasterWhisperTranscriber
+
+    engine = FasterWhisperTranscriber()
+    return {
+        uri: engine.transcribe(samples, model=model, model_dir=model_dir, cpu_threads=2)[0]
+        for uri, samples in inputs.items()
+    }
+
+
+def word_speakers(segments: list[dict], turns, reference) -> tuple[int, int]:
+    """(right, scored): words given a speaker by merge (largest overlap share) whose speaker,
+    mapped one-to-one onto the reference speakers (most shared words), is one of the
+    reference speakers talking at the word's midpoint. Words where nobody talks in the
+    reference are not scored; with overlap, either talker is right."""
+    from scipy.optimize import linear_sum_assignment
+
+    from dalston.stages.merge import assign_speakers
+
+    hyp_turns = [{"start": a, "end": b, "speaker": s} for a, b, s in turns]
+    words = [w for seg in assign_speakers(segments, hyp_turns) for w in seg.get("words") or []]
+    scored = []
+    for w in words:
+        middle = (w["start"] + w["end"]) / 2
+        talking = {s for a, b, s in reference if a <= middle <= b}
+        if talking:
+            scored.append((w.get("speaker"), talking))
+    hyps = sorted({h for h, _ in scored if h is not None})
+    refs = sorted({r for _, t in scored for r in t})
+    if not hyps:
+        return 0, len(scored)
+    shared = np.zeros((len(hyps), len(refs)))
+    for h, talking in scored:
+        if h is not None:
+            for r in talking:
+                shared[hyps.index(h), refs.index(r)] += 1
+    rows, cols = linear_sum_assignment(-shared)
+    mapping = {hyps[r]: refs[c] for r, c in zip(rows, cols)}
+    return sum(mapping.get(h) in talking for h, talking in scored), len(scored)
+
+
 def _run_engine(name: str, inputs: dict[str, np.ndarray]) -> dict:
     """In a child process: the engine's turns, wall time per file and peak memory."""
     from dalston.stages.prepare import find_speech
@@ -149,7 +196,9 @@ def _run_engine(name: str, inputs: dict[str, np.ndarray]) -> dict:
     return {"turns": turns, "seconds": seconds, "peak_mb": peak_mb}
 
 
-def run(engines: list[str], fixtures: Path, workdir: Path) -> dict:
+def run(engines: list[str], fixtures: Path, workdir: Path, model_dir: Path | None = None) -> dict:
+    """Every engine on every file; with ``model_dir``, also the word-level view (each word
+    of faster-whisper base's transcript given its speaker by merge)."""
     from dalston import audio
 
     reference = {k: v for k, v in read_rttm(fixtures / "diarization.rttm").items() if k in AMI}
@@ -157,6 +206,7 @@ def run(engines: list[str], fixtures: Path, workdir: Path) -> dict:
     samples, truth = overlap_dialogue(workdir)
     inputs["dialogue"] = samples
     reference["dialogue"] = truth
+    segments = transcribe_words(inputs, model_dir) if model_dir else None
     results = {}
     ctx = multiprocessing.get_context("spawn")
     for name in ["one-speaker", *engines]:
@@ -181,6 +231,14 @@ def run(engines: list[str], fixtures: Path, workdir: Path) -> dict:
             "peak_mb": got["peak_mb"],
             "turns": got["turns"],
         }
+        if segments is not None:
+            words = {u: word_speakers(segments[u], got["turns"][u], reference[u]) for u in inputs}
+            ami_right = sum(words[u][0] for u in AMI)
+            ami_scored = sum(words[u][1] for u in AMI)
+            results[name]["words"] = {
+                **{u: {"right": r, "scored": n} for u, (r, n) in words.items()},
+                "pooled": {"right": ami_right, "scored": ami_scored},
+            }
     return results
 
 
@@ -207,6 +265,14 @@ def table(results: dict) -> str:
                 count = f"{sp['found']}/{sp['reference']}"
             row += f"{c0['der']:>8.1%}{c5['der']:>7.1%}{c5['jer']:>7.1%}{count:>5}".rjust(24)
         lines.append(row)
+    if all("words" in res for res in results.values()):
+        for key, label in (("pooled", "words AMI"), ("dialogue", "words dlg")):
+            cells = []
+            for res in results.values():
+                w = res["words"][key]
+                share = w["right"] / w["scored"] if w["scored"] else 0.0
+                cells.append(f"{share:.1%} of {w['scored']}".rjust(24))
+            lines.append(f"{label:10}" + "".join(cells))
     lines.append(
         f"{'RTF/peak':10}"
         + "".join(
@@ -221,9 +287,21 @@ def main(argv=None) -> int:
     parser.add_argument("--engines", default="dvector,neural")
     parser.add_argument("--fixtures", type=Path, default=FIXTURES)
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--model-dir", type=Path, help="Whisper models (default: DALSTON_MODEL_DIR's setting)"
+    )
+    parser.add_argument(
+        "--no-words", action="store_true", help="skip the word-level view (no transcription)"
+    )
     args = parser.parse_args(argv)
+    model_dir = None
+    if not args.no_words:
+        from dalston.config import get_settings
+
+        model_dir = args.model_dir or get_settings().model_dir
+    engines = [e for e in args.engines.split(",") if e]
     with tempfile.TemporaryDirectory() as tmp:
-        results = run([e for e in args.engines.split(",") if e], args.fixtures, Path(tmp))
+        results = run(engines, args.fixtures, Path(tmp), model_dir)
     print(table(results))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
