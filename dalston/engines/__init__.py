@@ -34,6 +34,7 @@ ENGINES: dict[EngineKind, dict[str, str]] = {
         "whisperx": "dalston.engines.whisperx:WhisperXAligner",
     },
     "diarizer": {
+        "neural": "dalston.engines.neural_diarize:NeuralDiarizer",
         "dvector": "dalston.engines.dvector:DVectorDiarizer",
         "pyannote": "dalston.engines.pyannote:PyannoteDiarizer",
     },

@@ -37,7 +37,7 @@ HOW_TO_FIX = (
     f"pipeline (its config.yaml), or to a hub id (default {DEFAULT_PIPELINE}) whose weights "
     "are in this worker's Hugging Face cache (HF_HUB_OFFLINE=1) or can be downloaded with "
     "HF_TOKEN (a token that has accepted the pipeline's conditions); or use "
-    "diarize_engine=dvector, which needs no hub."
+    "diarize_engine=neural (or dvector), which need no hub."
 )
 
 
