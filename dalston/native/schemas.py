@@ -81,7 +81,9 @@ class JobCreateSchema(Schema):
     diarize_engine = fields.String(
         load_default=None,
         validate=validate.Length(1, 64),
-        metadata={"description": "Diarization engine: dvector (default) or pyannote (GPU hosts)"},
+        metadata={
+            "description": "Diarization engine: neural (default), dvector, or pyannote (GPU hosts)"
+        },
     )
     align_engine = fields.String(
         load_default=None,

@@ -10,7 +10,6 @@ import pytest
 
 from dalston import audio
 from dalston.engines import get_engine
-from dalston.engines.base import SpeakerOptions
 from dalston.engines.neural_diarize import NeuralDiarizer
 from dalston.errors import ModelNotAvailable
 from dalston.stages import merge
