@@ -17,6 +17,7 @@ from flask import Flask, g, request
 from dalston import auth, routing
 from dalston.api import health
 from dalston.celery_app import app as celery_app
+from dalston.console import bp as console_bp
 from dalston.config import Settings
 from dalston.db.session import session_factory
 from dalston.elevenlabs import errors as elevenlabs_errors
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(elevenlabs_views.bp)
     app.register_blueprint(openai_views.bp)
+    app.register_blueprint(console_bp)
 
     @app.teardown_appcontext
     def _close_session(_exc):

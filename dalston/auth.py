@@ -24,8 +24,12 @@ from flask import Flask, request
 from dalston import routing
 from dalston.errors import ApiError
 
-#: The only paths a request may reach without the key: liveness and the API's description.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
+#: The only paths a request may reach without the key: liveness, the API's description and
+#: the web console's static shell (``dalston.console``: it holds no data, and asks for the
+#: key before it calls the API).
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/console", "/console/"})
+#: Prefixes reachable without the key: the console's static assets (its script and styles).
+PUBLIC_PREFIXES = ("/console/assets/",)
 
 #: The 401 message, in each family's words (ElevenLabs' and OpenAI's own wording).
 MESSAGES: Mapping[routing.Family, str] = {
@@ -53,12 +57,17 @@ def key_accepted(expected: str, headers) -> bool:
     return accepted
 
 
+def is_public(path: str) -> bool:
+    """Whether ``path`` is one of the key-free paths above."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 def install(app: Flask, api_key: str | None) -> None:
     """Make every request to ``app`` carry ``api_key`` (no-op when it is empty)."""
 
     @app.before_request
     def require_api_key():
-        if not api_key or request.path in PUBLIC_PATHS:
+        if not api_key or is_public(request.path):
             return None
         if not key_accepted(api_key, request.headers):
             raise ApiError(401, "invalid_api_key", MESSAGES[routing.family_of(request)])
