@@ -2,7 +2,8 @@
 
 With ``DALSTON_API_KEY`` set, every request must carry the key, as ``xi-api-key`` (the
 ElevenLabs SDKs) or ``Authorization: Bearer`` (the OpenAI SDKs and most HTTP clients), on
-any route of any family, except the paths in :data:`PUBLIC_PATHS`, which hold no data. A
+any route of any family, except the paths in :data:`PUBLIC_PATHS` (and under
+:data:`PUBLIC_PREFIXES`), which hold no data. A
 request without it is answered ``401 invalid_api_key`` in its family's error shape (the
 app's error handler asks ``dalston.routing.family_of``, as for every other error). An
 unknown path is 401 too, so a client without the key learns nothing about the routes.

@@ -15,6 +15,7 @@ from bisect import bisect_right
 import pytest
 import requests
 
+from tests.bench import longaudio
 from tests.bench.sample import OUT as SAMPLE
 from tests.keyed_api import KeyedApi
 
@@ -134,7 +135,6 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         assert stages[0] == "prepare" and "diarize" in stages and stages[-1] == "merge", stages
         assert page.locator(".legend li").count() == 2  # two voices, two colours
         assert page.locator("#speaker-timeline .band").count() >= 2
-        page.screenshot(path=str(screenshots_dir / "job-detail.png"), full_page=True)
 
         # Playback: the highlighted word follows the audio.
         words = page.eval_on_selector_all(".word", "ws => ws.map(w => Number(w.dataset.start))")
@@ -161,6 +161,8 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         assert words[k] - 0.02 <= t < words[k] + 0.4, (t, words[k])
         assert active in (k, k + 1), (active, k)
         page.evaluate("document.getElementById('player').pause()")
+        page.wait_for_timeout(300)  # the toast of the status change fades
+        page.screenshot(path=str(screenshots_dir / "job-detail.png"), full_page=True)
         # The keyboard seeks too: each segment's time is a button.
         buttons = page.locator(".seg .ts")
         buttons.nth(1).focus()
@@ -209,6 +211,7 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         page.click(f"tr[data-job='{job_id}'] a")
         page.wait_for_selector(".word")
+        wait_until(page, "document.getElementById('player').readyState >= 3")
         page.screenshot(path=str(screenshots_dir / "job-detail-narrow.png"), full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
 
@@ -231,9 +234,12 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         api.close()
 
 
-def test_without_a_key_the_player_streams_ranges_and_nothing_leaves_the_server(browser, cluster):
+def test_without_a_key_the_player_streams_ranges_and_nothing_leaves_the_server(
+    browser, cluster, tmp_path
+):
     """No key: the page asks for none, and the <audio> element reads the audio endpoint
-    itself, in byte ranges; every page loads from this server alone."""
+    itself, in byte ranges; every page loads from this server alone; a running job can be
+    cancelled from its page."""
     job_id = cluster.submit(SAMPLE, model="tiny.en")
     cluster.wait(job_id)
     view = Page(browser, cluster.base_url)
@@ -254,6 +260,14 @@ def test_without_a_key_the_player_streams_ranges_and_nothing_leaves_the_server(b
         page.evaluate("document.getElementById('player').pause()")
         audio = [r for r in view.requests if r.url.endswith(f"/{job_id}/audio")]
         assert audio and all("range" in r.headers for r in audio), [r.headers for r in audio]
+
+        long, _text = longaudio.write(tmp_path / "long.wav", 60.0)
+        running = cluster.submit(long, model="tiny.en")
+        page.goto(f"{cluster.base_url}/console/#/jobs/{running}")
+        page.click("#cancel-job")
+        page.wait_for_selector("#job-status:has-text('cancelled')")
+        assert page.locator("#delete-job").count() == 1  # a cancelled job can go
+        assert cluster.job(running)["status"] == "cancelled"
         assert view.blocked == [], view.blocked
         assert view.errors == [], view.errors
     finally:
