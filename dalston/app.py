@@ -17,8 +17,8 @@ from flask import Flask, g, request
 from dalston import auth, routing
 from dalston.api import health
 from dalston.celery_app import app as celery_app
-from dalston.console import bp as console_bp
 from dalston.config import Settings
+from dalston.console import bp as console_bp
 from dalston.db.session import session_factory
 from dalston.elevenlabs import errors as elevenlabs_errors
 from dalston.elevenlabs import views as elevenlabs_views
