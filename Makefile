@@ -19,10 +19,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## virtual environment with Dalston, the offline models and the test tools
 
-system-deps:  ## espeak-ng (the synthetic speech of the tests and the benchmark) and Chromium (the console's browser test)
+system-deps:  ## espeak-ng (the synthetic speech of the tests and the benchmark), Chromium (the console's browser test), curl (make run's printed line)
 	@missing=""; \
 	  command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
 	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq $$missing >/dev/null 2>&1 || \
 	      { apt-get update -qq && apt-get install -y -qq $$missing; }; \

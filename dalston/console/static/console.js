@@ -18,6 +18,7 @@
     models: null,
     timers: [],
     cleanups: [],
+    page: 0,
     listLimit: 20,
     listStatus: "",
   };
@@ -76,8 +77,16 @@
     return (took / job.audio_duration_seconds).toFixed(2);
   }
 
-  function later(fn, ms) {
-    state.timers.push(setTimeout(fn, ms));
+  /**
+   * A poller bound to the page being shown: a request still in flight when the user moves
+   * on must not schedule the old page's next poll, so each schedule checks the page.
+   */
+  function pagePoller() {
+    const page = state.page;
+    return (fn, ms) => {
+      if (page !== state.page) return;
+      state.timers.push(setTimeout(() => page === state.page && fn(), ms));
+    };
   }
 
   function toast(message) {
@@ -244,6 +253,7 @@
   }
 
   function stopPage() {
+    state.page += 1;
     state.timers.forEach(clearTimeout);
     state.timers = [];
     state.cleanups.forEach((fn) => fn());
@@ -291,6 +301,7 @@
 
   // ---------------------------------------------------------------- jobs list
   function jobsPage() {
+    const later = pagePoller();
     const filter = h(
       "select",
       { id: "status-filter", name: "status" },
@@ -557,6 +568,7 @@
   }
 
   function jobPage(id) {
+    const later = pagePoller();
     const status = h("span");
     const actions = h("div", { class: "actions" });
     const meta = h("dl", { class: "meta" });
@@ -633,7 +645,8 @@
               try {
                 await api(`${API}/${id}/cancel`, { method: "POST" });
                 toast("Job cancelled");
-                stopPage();
+                state.timers.forEach(clearTimeout); // this page's next poll: now instead
+                state.timers = [];
                 refresh();
               } catch (exc) {
                 e.target.disabled = false;
@@ -866,6 +879,7 @@
 
   // ---------------------------------------------------------------- queues
   function queuesPage() {
+    const later = pagePoller();
     const body = h("div");
     const flower = document.body.dataset.flowerUrl || `${location.protocol}//${location.hostname}:5555/`;
     const heading = show(
