@@ -200,6 +200,7 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         page.click("[data-nav=queues]")
         page.wait_for_selector("tr[data-queue=transcribe]")
         assert "transcribe@test" in page.locator("tr[data-queue=transcribe]").text_content()
+        assert page.locator("#system-status").text_content() == "ok"
         assert page.locator("#flower-link").get_attribute("href").endswith(":5555/")
         page.screenshot(path=str(screenshots_dir / "queues.png"), full_page=True)
 

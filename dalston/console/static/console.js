@@ -900,7 +900,7 @@
       const check = (name, c, extra) =>
         h("li", { class: c.ok ? "ok" : "bad" }, h("strong", { text: name }), ` ${c.ok ? "ok" : "unreachable"}${extra ? ` (${extra})` : ""}`, c.error ? h("span", { class: "muted", text: ` — ${c.error}` }) : null);
       body.replaceChildren(
-        h("p", {}, "Overall: ", badge(st.status === "ok" ? "completed" : "failed"), h("span", { class: "sr-only", text: st.status })),
+        h("p", {}, "Overall: ", h("span", { id: "system-status", class: `badge status-${st.status === "ok" ? "completed" : "failed"}`, text: st.status })),
         h("ul", { class: "checks", "aria-label": "Services" }, check("Database", st.database), check("Broker", st.broker), check("Storage", st.storage, st.storage.kind)),
         h(
           "div",
