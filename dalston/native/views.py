@@ -198,16 +198,19 @@ def list_jobs():
 def cancel_job(job_id: str):
     """Cancel a pending or running job; its queued and running tasks are revoked."""
     job = get_job_or_404(job_id)
+    # Read before cancelling: a job with no task id yet is cancelled all the same, and
+    # must not be answered "already cancelled".
+    was_terminal = JobStatus(job.status).terminal
     session = db()
     task_ids = queries.cancel_job(session, job.id)
     session.commit()
-    if not task_ids and JobStatus(job.status).terminal:
+    session.refresh(job)
+    if was_terminal or job.status != JobStatus.CANCELLED.value:  # (it ended meanwhile)
         raise ApiError(409, "job_not_cancellable", f"the job is already {job.status}")
     if task_ids:
         # Queued tasks are dropped when a worker receives them; a running transcription
         # notices the cancellation at its next progress report and stops.
         services().celery.control.revoke(task_ids)
-    session.refresh(job)
     return jsonify({"id": job.id, "status": job.status, "message": "the job was cancelled"})
 
 

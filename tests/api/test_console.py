@@ -21,12 +21,10 @@ URL = "/v1/audio/transcriptions"
 KEY = "console-key"
 
 
-def _job(postgres_url) -> str:
+def _job(postgres_url, status: str = "completed") -> str:
     job_id = str(uuid.uuid4())
     with session_scope(postgres_url) as session:
-        session.add(
-            Job(id=job_id, status="completed", model="tiny.en", options={"model": "tiny.en"})
-        )
+        session.add(Job(id=job_id, status=status, model="tiny.en", options={"model": "tiny.en"}))
     return job_id
 
 
@@ -108,3 +106,13 @@ def test_the_job_list_has_what_a_real_time_factor_needs(client, postgres_url):
     _job(postgres_url)
     job = client.get(URL).get_json()["jobs"][0]
     assert {"started_at", "completed_at", "audio_duration_seconds"} <= set(job)
+
+
+def test_cancelling_a_job_no_task_has_picked_up_yet_is_not_already_cancelled(client, postgres_url):
+    """The console's and the CLI's cancel: a pending job without a task id is cancelled (200),
+    and only a second cancel is refused."""
+    job_id = _job(postgres_url, status="pending")
+    resp = client.post(f"{URL}/{job_id}/cancel")
+    assert resp.status_code == 200 and resp.get_json()["status"] == "cancelled", resp.get_json()
+    again = client.post(f"{URL}/{job_id}/cancel")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "job_not_cancellable"
