@@ -88,7 +88,7 @@ def wait_completed(page, timeout: float = 240.0) -> list[tuple[str, int | None]]
     raise TimeoutError(f"the job page still shows {seen[-1:]} after {timeout} s")
 
 
-def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screenshots_dir):
+def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screenshots_dir, tmp_path):
     api = KeyedApi(cluster.settings)
     view = Page(browser, api.base_url)
     page = view.page
@@ -177,7 +177,7 @@ def test_upload_watch_play_follow_seek_download_delete(browser, cluster, screens
         # SRT export as a download, the same bytes the API serves.
         with page.expect_download() as download:
             page.click("[data-export=srt]")
-        srt_path = screenshots_dir / download.value.suggested_filename
+        srt_path = tmp_path / download.value.suggested_filename
         download.value.save_as(srt_path)
         assert download.value.suggested_filename == f"{job_id}.srt"
         served = requests.get(
