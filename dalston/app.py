@@ -18,6 +18,7 @@ from dalston import auth, routing
 from dalston.api import health
 from dalston.celery_app import app as celery_app
 from dalston.config import Settings
+from dalston.console import bp as console_bp
 from dalston.db.session import session_factory
 from dalston.elevenlabs import errors as elevenlabs_errors
 from dalston.elevenlabs import views as elevenlabs_views
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(elevenlabs_views.bp)
     app.register_blueprint(openai_views.bp)
+    app.register_blueprint(console_bp)
 
     @app.teardown_appcontext
     def _close_session(_exc):

@@ -2,7 +2,8 @@
 
 With ``DALSTON_API_KEY`` set, every request must carry the key, as ``xi-api-key`` (the
 ElevenLabs SDKs) or ``Authorization: Bearer`` (the OpenAI SDKs and most HTTP clients), on
-any route of any family, except the paths in :data:`PUBLIC_PATHS`, which hold no data. A
+any route of any family, except the paths in :data:`PUBLIC_PATHS` (and under
+:data:`PUBLIC_PREFIXES`), which hold no data. A
 request without it is answered ``401 invalid_api_key`` in its family's error shape (the
 app's error handler asks ``dalston.routing.family_of``, as for every other error). An
 unknown path is 401 too, so a client without the key learns nothing about the routes.
@@ -24,8 +25,12 @@ from flask import Flask, request
 from dalston import routing
 from dalston.errors import ApiError
 
-#: The only paths a request may reach without the key: liveness and the API's description.
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
+#: The only paths a request may reach without the key: liveness, the API's description and
+#: the web console's static shell (``dalston.console``: it holds no data, and asks for the
+#: key before it calls the API).
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/console", "/console/"})
+#: Prefixes reachable without the key: the console's static assets (its script and styles).
+PUBLIC_PREFIXES = ("/console/assets/",)
 
 #: The 401 message, in each family's words (ElevenLabs' and OpenAI's own wording).
 MESSAGES: Mapping[routing.Family, str] = {
@@ -53,12 +58,17 @@ def key_accepted(expected: str, headers) -> bool:
     return accepted
 
 
+def is_public(path: str) -> bool:
+    """Whether ``path`` is one of the key-free paths above."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 def install(app: Flask, api_key: str | None) -> None:
     """Make every request to ``app`` carry ``api_key`` (no-op when it is empty)."""
 
     @app.before_request
     def require_api_key():
-        if not api_key or request.path in PUBLIC_PATHS:
+        if not api_key or is_public(request.path):
             return None
         if not key_accepted(api_key, request.headers):
             raise ApiError(401, "invalid_api_key", MESSAGES[routing.family_of(request)])

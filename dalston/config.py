@@ -72,6 +72,13 @@ class Settings:
     hf_token: str | None
     pyannote_pipeline: str | None
     whisperx_align_model: str | None
+    # The ``dalston`` command-line client (dalston/cli): which server it talks to, and the
+    # file that can name it instead (flags win, then these, then the file). Its key is
+    # ``api_key``: the client sends the key the server checks.
+    server_url: str | None
+    client_config: Path
+    # The web console's link to the Celery dashboard (default: this host, port 5555).
+    flower_url: str | None
 
     @property
     def uses_s3(self) -> bool:
@@ -133,6 +140,14 @@ class Settings:
             hf_token=env.get("HF_TOKEN") or None,
             pyannote_pipeline=env.get("DALSTON_PYANNOTE_PIPELINE") or None,
             whisperx_align_model=(env.get("DALSTON_WHISPERX_ALIGN_MODEL") or "").strip() or None,
+            server_url=(env.get("DALSTON_URL") or "").strip() or None,
+            client_config=Path(
+                env.get("DALSTON_CONFIG")
+                or Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+                / "dalston"
+                / "config.toml"
+            ).expanduser(),
+            flower_url=(env.get("DALSTON_FLOWER_URL") or "").strip() or None,
         )
 
     def replace(self, **changes) -> "Settings":
@@ -163,3 +178,9 @@ def apply_embedded_defaults() -> Settings:
         os.environ.setdefault(name, value)
     get_settings.cache_clear()
     return get_settings()
+
+
+def environ_with(overrides: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``overrides``: for a child process (the command-line
+    client starting embedded mode), so no other module reads ``os.environ``."""
+    return {**os.environ, **overrides}

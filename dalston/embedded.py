@@ -14,14 +14,55 @@ embedded mode uses those.
 from __future__ import annotations
 
 import logging
+import shlex
 import socket
 import sys
 import threading
+from pathlib import Path
 
 from dalston.config import apply_embedded_defaults
 from dalston.pipeline.stages import QUEUES
 
 log = logging.getLogger("dalston.embedded")
+
+#: The speech sample the package ships (``tests/bench/sample.py`` made it; README has its text).
+SAMPLE = Path(__file__).resolve().parent / "data" / "sample.flac"
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a user would type it here: relative when it is under the working directory."""
+    try:
+        return shlex.quote(str(path.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(path))
+
+
+def cli_command() -> str:
+    """How to run the ``dalston`` client installed beside this Python (``.venv/bin/dalston``)."""
+    script = Path(sys.executable).parent / "dalston"
+    if script.exists():
+        return _shown(script)
+    return f"{shlex.quote(sys.executable)} -m dalston.cli"
+
+
+def banner(base: str, settings) -> str:
+    """The start-up message: where Dalston listens and lines that transcribe the shipped sample
+    (they name files in the package, so they work from a fresh clone)."""
+    sample = _shown(SAMPLE)
+    url = "" if base == DEFAULT_URL else f" --url {base}"
+    return (
+        f"\nDalston (embedded mode) is listening on {base}\n"
+        f"  data: {settings.data_dir}   default model: {settings.default_model}\n"
+        f"  web console: {base}/console/\n\n"
+        "Transcribe the sample that ships with Dalston:\n"
+        f"  curl -s -F file=@{sample} -F model=whisper-1 -F response_format=text "
+        f"{base}/v1/audio/transcriptions\n"
+        f"  {cli_command()}{url} transcribe {sample}\n"
+        "Or submit a native job (201 and its id), then poll it:\n"
+        f"  curl -s -F file=@{sample} {base}/v1/audio/transcriptions\n"
+        f"  curl -s {base}/v1/audio/transcriptions/<id>\n"
+    )
 
 
 def start_worker(celery, hostname: str | None = None):
@@ -72,15 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     api = create_app()
     server = make_server(settings.api_host, settings.api_port, api, threaded=True)
     base = f"http://{settings.api_host}:{settings.api_port}"
-    print(
-        f"\nDalston (embedded mode) is listening on {base}\n"
-        f"  data: {settings.data_dir}   default model: {settings.default_model}\n\n"
-        "Transcribe a file:\n"
-        f"  curl -s -F file=@../shared/fixtures/audio/jfk.flac {base}/v1/audio/transcriptions\n"
-        "Then poll the job:\n"
-        f"  curl -s {base}/v1/audio/transcriptions/<id>\n",
-        flush=True,
-    )
+    print(banner(base, settings), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

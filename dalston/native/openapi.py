@@ -109,3 +109,17 @@ def describe(spec: APISpec) -> None:
             }
         },
     )
+    spec.path(
+        "/v1/audio/transcriptions/{job_id}/audio",
+        operations={
+            "get": {
+                "summary": "The job's audio (prepared 16 kHz WAV, else the source); Range",
+                "parameters": [job_id],
+                "responses": {
+                    "200": {"description": "The audio", "content": {"audio/wav": {}}},
+                    "206": {"description": "The requested byte range"},
+                    "404": _ERROR,
+                },
+            }
+        },
+    )

@@ -73,6 +73,7 @@ def job_summary(job: Job) -> dict:
         "id": job.id,
         "status": job.status,
         "created_at": utc(job.created_at),
+        "started_at": utc(job.started_at),
         "completed_at": utc(job.completed_at),
         "model": job.model,
         "audio_duration_seconds": job.audio_duration,

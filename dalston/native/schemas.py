@@ -230,6 +230,9 @@ class JobSchema(JobCreatedSchema):
 
 class JobSummarySchema(JobCreatedSchema):
     model = fields.String()
+    started_at = fields.DateTime(
+        allow_none=True, metadata={"description": "With completed_at: the real-time factor"}
+    )
     completed_at = fields.DateTime(allow_none=True)
     audio_duration_seconds = fields.Float(allow_none=True)
     error = fields.Nested(ErrorDetailSchema, allow_none=True)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import io
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request, send_file
 from marshmallow import ValidationError
 
 from dalston import engines, exports
@@ -196,16 +197,19 @@ def list_jobs():
 def cancel_job(job_id: str):
     """Cancel a pending or running job; its queued and running tasks are revoked."""
     job = get_job_or_404(job_id)
+    # Read before cancelling: a job with no task id yet is cancelled all the same, and
+    # must not be answered "already cancelled".
+    was_terminal = JobStatus(job.status).terminal
     session = db()
     task_ids = queries.cancel_job(session, job.id)
     session.commit()
-    if not task_ids and JobStatus(job.status).terminal:
+    session.refresh(job)
+    if was_terminal or job.status != JobStatus.CANCELLED.value:  # (it ended meanwhile)
         raise ApiError(409, "job_not_cancellable", f"the job is already {job.status}")
     if task_ids:
         # Queued tasks are dropped when a worker receives them; a running transcription
         # notices the cancellation at its next progress report and stops.
         services().celery.control.revoke(task_ids)
-    session.refresh(job)
     return jsonify({"id": job.id, "status": job.status, "message": "the job was cancelled"})
 
 
@@ -249,3 +253,31 @@ def export_job(job_id: str, fmt: str):
     except ValueError as exc:
         raise ApiError(409, "export_unavailable", str(exc)) from exc
     return Response(body, mimetype=mimetype)
+
+
+@bp.get("/<job_id>/audio")
+def job_audio(job_id: str):
+    """The job's audio, for a player (the console's): the prepared 16 kHz mono WAV once
+    prepare has run (every browser plays it, whatever the upload's container), else the
+    stored source as it was sent. Answers ``Range`` requests (``206``), so a player can seek.
+
+    The object is read whole from storage for each request; prepared audio is 115 MB an
+    hour, which a player asks for once and then in ranges.
+    """
+    job = get_job_or_404(job_id)
+    store = services().store
+    for key, mimetype in ((keys.prepared_audio(job.id), "audio/wav"), (keys.source(job.id), None)):
+        try:
+            data = store.get_bytes(key)
+        except FileNotFoundError:
+            continue
+        return send_file(
+            io.BytesIO(data),
+            mimetype=mimetype or "application/octet-stream",
+            conditional=True,
+            download_name=f"{job.id}.wav" if mimetype else job.id,
+            max_age=0,
+        )
+    raise ApiError(
+        404, "audio_not_found", f"job {job_id!r} has no stored audio (it may have been deleted)"
+    )

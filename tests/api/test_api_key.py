@@ -18,6 +18,7 @@ BLUEPRINT_FAMILY = {
     "health": "native",
     "elevenlabs": "elevenlabs",
     "openai": "openai",
+    "console": "native",
 }
 #: ``POST /v1/audio/transcriptions`` (no blueprint: routed by the app) answers for two
 #: families; each form below is one family's request (dalston.routing's rule).
@@ -77,7 +78,7 @@ def requests_for(app):
 def test_every_route_wants_the_key_in_its_familys_shape(keyed_app, keyed):
     checked = 0
     for family, method, url, kwargs in requests_for(keyed_app):
-        if url in auth.PUBLIC_PATHS:
+        if auth.is_public(url):
             continue
         for headers in ({}, {"xi-api-key": "wrong"}, {"Authorization": f"Bearer {KEY}x"}):
             resp = keyed.open(
@@ -111,7 +112,9 @@ def test_public_paths_need_no_key(keyed_app, keyed):
     paths = {rule.rule for rule in keyed_app.url_map.iter_rules()}
     assert auth.PUBLIC_PATHS <= paths  # no stale exceptions
     for path in auth.PUBLIC_PATHS:
-        assert keyed.get(path).status_code == 200
+        assert keyed.get(path).status_code in (200, 308), path
+    for prefix in auth.PUBLIC_PREFIXES:  # the console's assets
+        assert keyed.get(prefix + "console.js").status_code == 200
 
 
 def test_an_unknown_path_is_401_too(keyed):
