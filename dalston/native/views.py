@@ -37,6 +37,7 @@ from dalston.native.schemas import (
 )
 from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
 from dalston.schemas.fields import first_error
+from dalston.storage import keys
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
 
