@@ -53,8 +53,9 @@ test-integration: $(STAMP) system-deps
 bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the pipeline on a 10-minute file
 	$(PY) -m tests.bench.bench
 
-eval: $(STAMP) system-deps  ## accuracy: WER, DER on the AMI excerpts, word-timing MAE, dialogue speakers (a minute)
+eval: $(STAMP) system-deps  ## accuracy: WER, word-timing MAE, then DER/JER of every diarizer (pyannote.metrics)
 	$(PY) -m tests.bench.evaluation --json bench-results/eval.json
+	$(PY) -m tests.bench.diarization_eval --json bench-results/diarization.json
 
 eval-diarization: $(STAMP) system-deps  ## DER/JER (pyannote.metrics) of every diarizer on the AMI excerpts and an overlapped dialogue
 	$(PY) -m tests.bench.diarization_eval --json bench-results/diarization.json
