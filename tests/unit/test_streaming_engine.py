@@ -20,7 +20,10 @@ from dalston.streaming.engine import StreamConfig, StreamingTranscriber
 from dalston.streaming.vad import StreamingVad
 from tests.bench.evaluation.metrics import wer
 
-JFK = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+JFK = (
+    "And so, my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 PIECE = 1600  # 100 ms
 
 
