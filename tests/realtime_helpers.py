@@ -127,3 +127,46 @@ class NativeClient:
 
     def close(self):
         self.ws.close()
+
+
+class RealtimeCluster:
+    """Realtime workers and APIs on one Redis relay (the ``realtime`` fixture)."""
+
+    def __init__(self, redis_url: str, tmp_root: Path):
+        self.tmp = tmp_root / "realtime"
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.settings = {
+            "DALSTON_REALTIME_URL": redis_url,
+            "DALSTON_DATABASE_URL": f"sqlite:///{self.tmp / 'api.db'}",
+            "DALSTON_REALTIME_MODEL": "tiny.en",
+            "DALSTON_REALTIME_CAPACITY": "2",
+            "DALSTON_CPU_THREADS": "2",
+            # The test machines are shared and slow: only the lag test closes on lag.
+            "DALSTON_REALTIME_LAG_WARNING_SECONDS": "30",
+            "DALSTON_REALTIME_LAG_HARD_SECONDS": "120",
+        }
+        self.workers: list[WorkerProcess] = []
+        self.apis: list[ApiServer] = []
+        self.main: ApiServer | None = None
+
+    def start(self) -> None:
+        self.start_worker()
+        self.main = self.api()
+        wait_for_workers(self.main.relay, 1)
+
+    def start_worker(self, **env) -> WorkerProcess:
+        name = f"worker-realtime-{len(self.workers)}.log"
+        worker = WorkerProcess({**self.settings, **env}, self.tmp / name)
+        self.workers.append(worker)
+        return worker
+
+    def api(self, **settings) -> ApiServer:
+        server = ApiServer({**self.settings, **settings})
+        self.apis.append(server)
+        return server
+
+    def stop(self) -> None:
+        for api in self.apis:
+            api.stop()
+        for worker in self.workers:
+            worker.stop()

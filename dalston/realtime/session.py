@@ -229,6 +229,8 @@ class RealtimeSession:
                 return
             now = time.monotonic()
             if not events:
+                if self._check_lag():
+                    return
                 if now - quiet_since > self.settings.realtime_heartbeat_timeout and not (
                     self.relay.worker_alive(self.worker_id)
                 ):
