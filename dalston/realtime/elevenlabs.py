@@ -139,22 +139,21 @@ class ElevenLabsProtocol(Protocol):
         except (binascii.Error, ValueError) as exc:
             raise ProtocolError("input_error", f"audio_base_64 is not valid base64: {exc}")
         previous = message.get("previous_text")
-        if previous is not None:
-            if self._chunks:
-                raise ProtocolError(
-                    "input_error", "previous_text is only accepted on the first chunk"
-                )
-            if not isinstance(previous, str):
-                raise ProtocolError("input_error", "previous_text must be a string")
-            commands.append(("config", {"prompt": previous}))
+        if previous is not None:  # null counts as absent (the SDKs send it on every chunk)
+            if self._chunks or not isinstance(previous, str):
+                # Refused, but the chunk's audio is still taken: dropping speech is worse.
+                why = "previous_text must be a string sent with the first chunk only; ignored"
+                commands.append(("reply", self.error("input_error", why)))
+            else:
+                commands.append(("config", {"prompt": previous}))
         rate = message.get("sample_rate")
         if rate is not None and rate != self.rate and self.encoding == "pcm_s16le":
             if not isinstance(rate, int):
                 raise ProtocolError("input_error", "sample_rate must be an integer")
             self.decoder = self._decoder_for_chunk(rate)
         if pcm:
-            self._chunks += 1
             commands.append(("audio", self.decoder(pcm)))
+            self._chunks += 1  # after decoding: a refused chunk is not the first chunk
         if message.get("commit") is True:
             commands.append(("commit",))
         return commands

@@ -35,6 +35,7 @@ Events are plain dicts: ``speech_start``/``speech_end`` (``time``), ``partial`` 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
 
@@ -42,9 +43,19 @@ import numpy as np
 
 from dalston.streaming.vad import FRAME, StreamingVad
 
+log = logging.getLogger(__name__)
+
 SR = 16000
 #: Decodes of less audio than this are skipped (Whisper writes nonsense for blips).
 MIN_DECODE_SECONDS = 0.3
+#: No partial before this much audio since speech started: Whisper invents text
+#: ("Thank you.") for a fraction of a second of speech.
+MIN_PARTIAL_SPEECH = 1.0
+#: A burst of speech shorter than this is not decoded on its own, whatever
+#: ``min_speech_ms`` says: Whisper hears words ("in the back.") in a cough or a breath.
+MIN_UTTERANCE_SPEECH = 0.4
+#: Silence kept after the end of speech (seconds; the padding before is speech_pad_ms).
+TRAILING_PAD = 0.2
 #: How many characters of earlier text the prompt carries (Whisper reads up to 223 tokens).
 PROMPT_CHARS = 400
 #: A word is confirmed only if it ends this long before the audio decoded so far does:
@@ -142,10 +153,9 @@ class StreamingTranscriber:
         for p in probs:
             start, self._frame_end = self._frame_end, self._frame_end + FRAME
             self._vad_step(float(p), start, self._frame_end, events)
-        if (
-            self._in_speech
-            and self.samples_in - self._last_decode >= self.config.partial_interval * SR
-        ):
+        due = self.samples_in - self._last_decode >= self.config.partial_interval * SR
+        heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
+        if self._in_speech and due and heard:
             self._partial(events)
         self._forget()
         return events
@@ -206,12 +216,17 @@ class StreamingTranscriber:
         self._in_speech = False
         duration = speech_end - self._speech_start
         events.append({"type": "speech_end", "time": round(speech_end / SR, 3)})
-        if duration < cfg.min_speech_ms * SR / 1000 and not self._confirmed:
+        shortest = max(cfg.min_speech_ms / 1000, MIN_UTTERANCE_SPEECH)
+        if duration < shortest * SR and not self._confirmed:
             self._reset_utterance(speech_end)
             return
         self.speech_samples += duration
         pad = int(cfg.speech_pad_ms * SR / 1000)
-        words = self._flush(min(speech_end + pad, self.samples_in))
+        # Less silence after than before: Whisper fills trailing silence ("Thank you."), and
+        # drop words that start where VAD already heard silence.
+        tail = min(pad, int(TRAILING_PAD * SR))
+        words = self._flush(min(speech_end + tail, self.samples_in))
+        words = [w for w in words if w["start"] < speech_end / SR - 0.1]
         self._reset_utterance(speech_end)
         if cfg.commit_on_vad:
             events.append(self._final(self._pending + words, "vad"))
@@ -273,6 +288,13 @@ class StreamingTranscriber:
             beam_size=self.config.beam_size,
         )
         self.decode_stats.append((window.size / SR, time.perf_counter() - began))
+        log.debug(
+            "decoded %.2f–%.2f s in %.2f s: %s",
+            start / SR,
+            end / SR,
+            self.decode_stats[-1][1],
+            " ".join(f'{w["text"]}@{w["start"] + start / SR:.2f}' for w in out.words),
+        )
         if self.language is None and out.language and (out.language_probability or 0) >= 0.5:
             self.language, self.language_probability = out.language, out.language_probability
         elif self.language_probability is None:
@@ -292,8 +314,11 @@ class StreamingTranscriber:
         done = [w for w in self._done() if w["end"] * SR > self._buf_start]
         if not done:
             return words
-        last = done[-1]["end"]
-        fresh = [w for w in words if w["start"] > last - 0.1]
+        # By start time: Whisper stretches the end of a word before a pause over the pause,
+        # so the next word would look older than it. A re-decoded last word that starts a
+        # little later is caught by the overlap check below.
+        last = done[-1]["start"]
+        fresh = [w for w in words if w["start"] > last + 0.05]
         for k in range(min(5, len(fresh), len(done)), 0, -1):
             tail = [_norm(w["text"]) for w in done[-k:]]
             if [_norm(w["text"]) for w in fresh[:k]] == tail:
