@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 JS_SDK  = tests/compat/js/node_modules/.installed
 
-.PHONY: install run test test-unit test-integration bench eval eval-diarization migrate api worker-% flower deploy compose-up lint clean system-deps
+.PHONY: install run test test-unit test-integration bench bench-realtime eval eval-diarization migrate api worker-% flower deploy compose-up lint clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,13 +60,16 @@ eval: $(STAMP) system-deps  ## accuracy: WER, word-timing MAE, then DER/JER of e
 eval-diarization: $(STAMP) system-deps  ## DER/JER (pyannote.metrics) of every diarizer on the AMI excerpts and an overlapped dialogue
 	$(PY) -m tests.bench.diarization_eval --json bench-results/diarization.json
 
+bench-realtime: $(STAMP)  ## realtime latency: relay overhead, time to first partial, end of speech → commit
+	$(PY) -m tests.bench.realtime
+
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
 	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head
 
 api: $(STAMP)  ## the API alone under gunicorn (distributed mode)
 	$(VENV)/bin/gunicorn -c deploy/gunicorn.conf.py "dalston.app:create_app()"
 
-worker-%: $(STAMP)  ## one worker for a queue: make worker-transcribe
+worker-%: $(STAMP)  ## one worker for a queue: make worker-transcribe (make worker-realtime: WebSocket sessions)
 	$(PY) -m workers.$*
 
 flower: $(STAMP)  ## the Celery dashboard on http://127.0.0.1:5555 (API enabled)

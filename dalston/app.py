@@ -27,6 +27,9 @@ from dalston.native import openapi as native_openapi
 from dalston.native import views as native_views
 from dalston.openai import errors as openai_errors
 from dalston.openai import views as openai_views
+from dalston.realtime import routes as realtime_routes
+from dalston.realtime import sock
+from dalston.relay import make_relay
 from dalston.storage import make_store
 
 #: Each family's error handler: every error of a request is answered in its family's shape.
@@ -47,6 +50,8 @@ class Services:
         self.store = make_store(settings)
         self.sessions = session_factory(settings.database_url)
         self.openapi = OPENAPI
+        # realtime: Redis (or embedded mode's in-process relay); connects on first use
+        self.relay = make_relay(settings.realtime_url, settings.realtime_heartbeat_timeout)
 
     @property
     def celery(self):
@@ -82,6 +87,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(elevenlabs_views.bp)
     app.register_blueprint(openai_views.bp)
     app.register_blueprint(console_bp)
+    realtime_routes.install(app)
+    sock.init_app(app)
 
     @app.teardown_appcontext
     def _close_session(_exc):

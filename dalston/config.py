@@ -79,6 +79,22 @@ class Settings:
     client_config: Path
     # The web console's link to the Celery dashboard (default: this host, port 5555).
     flower_url: str | None
+    # Realtime (dalston.realtime at the API, dalston.streaming in the realtime worker)
+    realtime_url: str  # the relay: a Redis URL, or memory:// (embedded mode, one process)
+    realtime_model: str
+    realtime_capacity: int  # sessions one realtime worker serves at once
+    realtime_session_limit: int  # sessions at once over all workers (0: no limit)
+    realtime_heartbeat_interval: float
+    realtime_heartbeat_timeout: float  # a worker silent this long is dead; its slots free
+    realtime_lag_warning: float  # seconds of audio received but not yet processed
+    realtime_lag_hard: float
+    realtime_idle_timeout: float  # seconds without a client frame before the session ends
+    realtime_max_frame_bytes: int
+    realtime_window_seconds: float
+    realtime_partial_interval: float
+    realtime_max_utterance_seconds: float
+    realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
+    realtime_beam_size: int
 
     @property
     def uses_s3(self) -> bool:
@@ -148,6 +164,28 @@ class Settings:
                 / "config.toml"
             ).expanduser(),
             flower_url=(env.get("DALSTON_FLOWER_URL") or "").strip() or None,
+            realtime_url=env.get("DALSTON_REALTIME_URL")
+            or env.get("DALSTON_BROKER_URL")
+            or REDIS_DEFAULT,
+            realtime_model=env.get("DALSTON_REALTIME_MODEL")
+            or env.get("DALSTON_DEFAULT_MODEL", "base"),
+            realtime_capacity=int(env.get("DALSTON_REALTIME_CAPACITY", "4")),
+            realtime_session_limit=int(env.get("DALSTON_REALTIME_SESSION_LIMIT", "0")),
+            realtime_heartbeat_interval=float(env.get("DALSTON_REALTIME_HEARTBEAT_INTERVAL", "1")),
+            realtime_heartbeat_timeout=float(env.get("DALSTON_REALTIME_HEARTBEAT_TIMEOUT", "3")),
+            realtime_lag_warning=float(env.get("DALSTON_REALTIME_LAG_WARNING_SECONDS", "3")),
+            realtime_lag_hard=float(env.get("DALSTON_REALTIME_LAG_HARD_SECONDS", "10")),
+            realtime_idle_timeout=float(env.get("DALSTON_REALTIME_IDLE_TIMEOUT", "30")),
+            realtime_max_frame_bytes=int(env.get("DALSTON_REALTIME_MAX_FRAME_BYTES", 512 * 1024)),
+            realtime_window_seconds=float(env.get("DALSTON_REALTIME_WINDOW_SECONDS", "15")),
+            realtime_partial_interval=float(env.get("DALSTON_REALTIME_PARTIAL_INTERVAL", "0.5")),
+            realtime_max_utterance_seconds=float(
+                env.get("DALSTON_REALTIME_MAX_UTTERANCE_SECONDS", "30")
+            ),
+            realtime_manual_commit_seconds=float(
+                env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
+            ),
+            realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -3,7 +3,8 @@
 ``make run`` starts this. It uses the same canvas and the same task code as distributed
 mode, with serverless stand-ins chosen by environment variables before anything imports
 the Celery app: SQLite for the database, a local directory for storage, Celery's in-memory
-broker and result backend, and one worker thread consuming every queue. Jobs that were
+broker and result backend, one worker thread consuming every queue, and a realtime worker
+thread serving WebSocket sessions over an in-memory relay. Jobs that were
 unfinished when the process last stopped are sent again at start-up (stages are
 idempotent), so nothing is lost across a restart.
 
@@ -82,6 +83,21 @@ def start_worker(celery, hostname: str | None = None):
     return worker
 
 
+def start_realtime_worker(settings):
+    """The realtime worker in this process, on the in-memory relay the API also uses (the
+    same ``RealtimeWorker`` as ``python -m workers.realtime``); None if its model is missing."""
+    from dalston.errors import ModelNotAvailable
+    from dalston.relay import make_relay
+    from dalston.streaming.worker import RealtimeWorker
+
+    relay = make_relay(settings.realtime_url, settings.realtime_heartbeat_timeout)
+    try:
+        return RealtimeWorker(settings, relay, worker_id="realtime-embedded").start()
+    except ModelNotAvailable as exc:
+        log.warning("realtime transcription is off: %s", exc.message)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = apply_embedded_defaults()
     logging.basicConfig(
@@ -105,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.default_model == "base":
         models.join_base(settings.model_dir)
     start_worker(celery)
+    start_realtime_worker(settings)
     with session_scope(settings.database_url) as session:
         resent = resubmit_unfinished(celery, session)
     if resent:

@@ -37,6 +37,9 @@ PREFIXES: tuple[tuple[str, Family], ...] = (
     ("/openai", "openai"),
     ("/v1/audio/translations", "openai"),
 )
+#: Paths (exactly) that belong to one family: the OpenAI realtime WebSocket (the rest of
+#: ``/v1/realtime/...``, status and sessions, is native).
+EXACT: dict[str, Family] = {"/v1/realtime": "openai"}
 NATIVE_FIELDS = frozenset(
     {
         "audio_url",
@@ -74,6 +77,8 @@ def family_of(request: Request) -> Family:
     the form is what would have made it an OpenAI request.
     """
     path = request.path
+    if path in EXACT:
+        return EXACT[path]
     for prefix, family in PREFIXES:
         if path == prefix or path.startswith(prefix + "/"):
             return family

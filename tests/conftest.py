@@ -242,3 +242,18 @@ def s3(cluster):
         return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
 
     return keys
+
+
+@pytest.fixture(scope="session")
+def realtime(redis_url, tmp_root):
+    """Realtime over the real Redis relay: one ``python -m workers.realtime`` (tiny.en, two
+    slots) and an API; ``realtime.api(**settings)`` starts another API on the same relay
+    with other limits. Shared by the realtime integration and SDK tests."""
+    from tests.realtime_helpers import RealtimeCluster
+
+    cluster = RealtimeCluster(redis_url, tmp_root)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -20,6 +20,8 @@ BLUEPRINT_FAMILY = {
     "openai": "openai",
     "console": "native",
 }
+#: The realtime blueprint holds each family's WebSocket route (and the native status).
+REALTIME_FAMILY = {"/v1/speech-to-text/realtime": "elevenlabs", "/v1/realtime": "openai"}
 #: ``POST /v1/audio/transcriptions`` (no blueprint: routed by the app) answers for two
 #: families; each form below is one family's request (dalston.routing's rule).
 SHARED_ENDPOINT = "transcriptions"
@@ -69,6 +71,10 @@ def requests_for(app):
                     yield family.split()[0], method, url, kwargs
                 continue
             blueprint = rule.endpoint.rpartition(".")[0]
+            if blueprint == "realtime":  # one WebSocket route per family: the path decides
+                path = url.split("://", 1)[-1].partition("/")[2]  # ws://localhost/... → path
+                yield REALTIME_FAMILY.get("/" + path, "native"), method, "/" + path, {}
+                continue
             if rule.endpoint == SHARED_ENDPOINT:
                 blueprint = "jobs"  # its OPTIONS: no form, so native
             assert blueprint in BLUEPRINT_FAMILY, f"{rule}: add its blueprint to BLUEPRINT_FAMILY"

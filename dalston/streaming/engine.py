@@ -1,0 +1,407 @@
+"""The streaming engine: 16 kHz samples in, VAD events, partials and committed utterances out.
+
+Pure and transport-agnostic: the realtime worker feeds it what a session receives and
+relays the events it returns; tests feed it files. Three ideas:
+
+* **Endpointing with Silero VAD**, the model the batch pipeline uses (``vad.py`` runs it
+  frame by frame). Speech starts at a frame at or above ``vad_threshold`` and ends after
+  ``min_silence_ms`` below ``vad_threshold - 0.15`` (Silero's hysteresis); bursts shorter
+  than ``min_speech_ms`` are dropped. An utterance is decoded from ``speech_pad_ms``
+  before its start to ``speech_pad_ms`` after its end.
+* **Partials that only revise their tail (LocalAgreement-2).** Every ``partial_interval``
+  seconds of new audio the current window is decoded again; the words on which two
+  consecutive decodes agree (their longest common prefix) are *confirmed* and never change
+  afterwards, the rest is the unstable tail. A partial is the confirmed text plus the tail,
+  so what a client has seen as stable is never sent differently, and the committed text
+  starts with it.
+* **Bounded compute per partial.** The window decoded starts at ``buf_start`` and is moved
+  forward to the end of the last confirmed word whenever it grows past ``window_seconds``;
+  the confirmed words before it go into the prompt instead (with the session's earlier
+  committed text and the client's ``prompt``). A decode therefore costs the same at
+  second 5 and at second 500 of an utterance.
+
+An utterance is committed on end of speech (``commit_on_vad``), on :meth:`commit` (a
+manual commit) or when it reaches ``max_utterance_seconds``; without ``commit_on_vad``
+the utterances that VAD ends are kept pending and committed together by the next
+:meth:`commit`. Decoding is deterministic (temperature 0, beam search, no fallback).
+
+Events are plain dicts: ``speech_start``/``speech_end`` (``time``), ``partial`` (``text``,
+``stable``: its confirmed prefix, ``start``, ``end``) and ``final`` (``text``, ``start``,
+``end``, ``words`` ``[{text, start, end, confidence}]``, ``language``,
+``language_probability``, ``confidence``: the mean word probability, ``reason``:
+``vad|manual|max_length|end``). Times are seconds from the start of the stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+
+import numpy as np
+
+from dalston.streaming.vad import FRAME, StreamingVad
+
+log = logging.getLogger(__name__)
+
+SR = 16000
+#: Decodes of less audio than this are skipped (Whisper writes nonsense for blips).
+MIN_DECODE_SECONDS = 0.3
+#: No partial before this much audio since speech started: Whisper invents text
+#: ("Thank you.") for a fraction of a second of speech.
+MIN_PARTIAL_SPEECH = 1.0
+#: A burst of speech shorter than this is not decoded on its own, whatever
+#: ``min_speech_ms`` says: Whisper hears words ("in the back.") in a cough or a breath.
+MIN_UTTERANCE_SPEECH = 0.4
+#: Silence kept after the end of speech (seconds; the padding before is speech_pad_ms).
+TRAILING_PAD = 0.2
+#: How many characters of earlier text the prompt carries (Whisper reads up to 223 tokens).
+PROMPT_CHARS = 400
+#: A word is confirmed only if it ends this long before the audio decoded so far does:
+#: the word the window cuts through is often misheard the same way twice ("yet" for the
+#: first half of "yesterday").
+CONFIRM_MARGIN = 0.5
+#: Silero's hysteresis: speech ends below threshold minus this.
+HYSTERESIS = 0.15
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamConfig:
+    """How one session is endpointed and decoded (every field may come from a client)."""
+
+    language: str | None = None
+    vad_threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_silence_ms: int = 1000
+    speech_pad_ms: int = 400
+    commit_on_vad: bool = True
+    interim_results: bool = True
+    partial_interval: float = 0.5
+    window_seconds: float = 15.0
+    max_utterance_seconds: float = 30.0
+    beam_size: int = 5
+    hotwords: tuple[str, ...] = ()
+    prompt: str | None = None
+
+
+def _norm(word: str) -> str:
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def join_words(words: list[dict]) -> str:
+    return " ".join(w["text"] for w in words).strip()
+
+
+class StreamingTranscriber:
+    """One session's stream. Not thread-safe: one caller feeds it.
+
+    Args:
+        decoder: has ``decode(samples, *, prompt, language, hotwords, beam_size)`` returning
+            ``Decoded`` (``decoder.WhisperDecoder``).
+        config: the session's settings; :meth:`update` changes some mid-stream.
+        vad: a ``StreamingVad`` (a fresh one by default).
+    """
+
+    def __init__(
+        self, decoder, config: StreamConfig | None = None, vad: StreamingVad | None = None
+    ):
+        self.decoder = decoder
+        self.config = config or StreamConfig()
+        self.vad = vad or StreamingVad()
+        self.language = self.config.language
+        self.language_probability: float | None = None
+        self.samples_in = 0  # samples fed so far (= processed: feed is synchronous)
+        self.speech_samples = 0
+        self.finals: list[dict] = []
+        #: (seconds of audio decoded, seconds it took) per decode, for the benchmark.
+        self.decode_stats: list[tuple[float, float]] = []
+        self._audio = np.zeros(0, dtype="float32")
+        self._base = 0  # absolute sample index of self._audio[0]
+        self._frame_end = 0  # absolute sample index where the VAD has looked up to
+        self._in_speech = False
+        self._speech_start = 0
+        self._temp_end: int | None = None
+        self._pending: list[dict] = []  # finished utterances not yet committed (manual)
+        self._reset_utterance(0)
+
+    # -- public -------------------------------------------------------------------------
+    @property
+    def audio_seconds(self) -> float:
+        return self.samples_in / SR
+
+    @property
+    def speech_seconds(self) -> float:
+        return self.speech_samples / SR
+
+    def update(self, **changes) -> None:
+        """Change settings mid-stream (``language``, ``vad_threshold``, ``min_silence_ms``…)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        self.config = dataclasses.replace(self.config, **changes)
+        if "language" in changes:
+            self.language = changes["language"] or None
+
+    def feed(self, samples: np.ndarray) -> list[dict]:
+        """Take more 16 kHz mono float32 samples; returns the events they cause."""
+        events: list[dict] = []
+        samples = np.asarray(samples, dtype="float32").reshape(-1)
+        if samples.size == 0:
+            return events
+        self._audio = np.concatenate([self._audio, samples])
+        self.samples_in += samples.size
+        probs = self.vad(samples)
+        for p in probs:
+            start, self._frame_end = self._frame_end, self._frame_end + FRAME
+            self._vad_step(float(p), start, self._frame_end, events)
+        due = self.samples_in - self._last_decode >= self.config.partial_interval * SR
+        heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
+        if self._in_speech and due and heard:
+            self._partial(events)
+        self._forget()
+        return events
+
+    def commit(self, reason: str = "manual") -> list[dict]:
+        """Commit everything since the last commit (a manual commit, or the end of a session)."""
+        events: list[dict] = []
+        if self._in_speech:
+            self._pending.extend(self._flush(self.samples_in))
+            self._reset_utterance(self.samples_in)
+        events.append(self._final(self._pending, reason))
+        self._pending = []
+        return events
+
+    def clear(self) -> list[dict]:
+        """Forget the audio and text since the last commit."""
+        self._pending = []
+        self._reset_utterance(self.samples_in)
+        self._forget()
+        return []
+
+    def finish(self) -> list[dict]:
+        """End of stream: close open speech and commit what is left (if anything)."""
+        events: list[dict] = []
+        had_speech = self._in_speech
+        if had_speech or self._pending:
+            events.extend(e for e in self.commit("end") if e["text"])
+        if had_speech:
+            self._in_speech = False
+            events.insert(0, {"type": "speech_end", "time": round(self.samples_in / SR, 3)})
+        return events
+
+    # -- VAD ----------------------------------------------------------------------------
+    def _vad_step(self, p: float, start: int, end: int, events: list[dict]) -> None:
+        cfg = self.config
+        if not self._in_speech:
+            if p >= cfg.vad_threshold:
+                self._in_speech = True
+                self._speech_start = start
+                self._temp_end = None
+                pad = int(cfg.speech_pad_ms * SR / 1000)
+                self._reset_utterance(max(self._base, start - pad, 0))
+                events.append({"type": "speech_start", "time": round(start / SR, 3)})
+            return
+        if p >= cfg.vad_threshold:
+            self._temp_end = None
+        elif p < cfg.vad_threshold - HYSTERESIS:
+            if self._temp_end is None:
+                self._temp_end = start
+            if end - self._temp_end >= cfg.min_silence_ms * SR / 1000:
+                self._end_speech(self._temp_end, events)
+                return
+        if (end - self._utt_start) >= cfg.max_utterance_seconds * SR:
+            self._max_length(end, events)
+
+    def _end_speech(self, speech_end: int, events: list[dict]) -> None:
+        cfg = self.config
+        self._in_speech = False
+        duration = speech_end - self._speech_start
+        events.append({"type": "speech_end", "time": round(speech_end / SR, 3)})
+        shortest = max(cfg.min_speech_ms / 1000, MIN_UTTERANCE_SPEECH)
+        if duration < shortest * SR and not self._confirmed:
+            self._reset_utterance(speech_end)
+            return
+        self.speech_samples += duration
+        pad = int(cfg.speech_pad_ms * SR / 1000)
+        # Less silence after than before: Whisper fills trailing silence ("Thank you."), and
+        # drop words that start where VAD already heard silence.
+        tail = min(pad, int(TRAILING_PAD * SR))
+        words = self._flush(min(speech_end + tail, self.samples_in))
+        words = [w for w in words if w["start"] < speech_end / SR - 0.1]
+        self._reset_utterance(speech_end)
+        if cfg.commit_on_vad:
+            events.append(self._final(self._pending + words, "vad"))
+            self._pending = []
+        else:
+            self._pending.extend(words)
+            if cfg.interim_results and words:
+                events.append(self._partial_event(self._pending, []))
+
+    def _max_length(self, end: int, events: list[dict]) -> None:
+        """An utterance reached its maximum length: commit its confirmed words (or all of it)."""
+        if self._confirmed:
+            words, cut = self._confirmed, int(self._confirmed[-1]["end"] * SR)
+            hyp = self._hyp
+        else:
+            words, cut, hyp = self._flush(end), end, []
+        self.speech_samples += cut - self._speech_start
+        self._reset_utterance(max(cut, self._base))
+        self._hyp = hyp
+        self._speech_start = self._utt_start
+        if self.config.commit_on_vad:
+            events.append(self._final(self._pending + words, "max_length"))
+            self._pending = []
+        else:
+            self._pending.extend(words)
+
+    # -- decoding -----------------------------------------------------------------------
+    def _reset_utterance(self, start: int, window_start: int | None = None) -> None:
+        self._utt_start = start
+        self._buf_start = start if window_start is None else window_start
+        self._last_decode = start
+        self._confirmed: list[dict] = []
+        self._hyp: list[dict] = []
+        self._last_partial = None
+
+    def _done(self) -> list[dict]:
+        """Words already decided (committed, pending or confirmed), latest last."""
+        committed = [w for f in self.finals[-3:] for w in f["words"]]
+        return committed + self._pending + self._confirmed
+
+    def _prompt(self) -> str | None:
+        """The client's prompt and the decided text that is not in the window's audio."""
+        history = [f["text"] for f in self.finals[:-3]]
+        history += [w["text"] for w in self._done() if w["end"] * SR <= self._buf_start + 800]
+        text = " ".join(p for p in [self.config.prompt or "", *history] if p).strip()
+        return text[-PROMPT_CHARS:] or None
+
+    def _decode(self, start: int, end: int) -> list[dict]:
+        lo, hi = start - self._base, end - self._base
+        window = self._audio[max(lo, 0) : max(hi, 0)]
+        if window.size < MIN_DECODE_SECONDS * SR:
+            return []
+        began = time.perf_counter()
+        out = self.decoder.decode(
+            window,
+            prompt=self._prompt(),
+            language=self.language,
+            hotwords=" ".join(self.config.hotwords) or None,
+            beam_size=self.config.beam_size,
+        )
+        self.decode_stats.append((window.size / SR, time.perf_counter() - began))
+        log.debug(
+            "decoded %.2f–%.2f s in %.2f s: %s",
+            start / SR,
+            end / SR,
+            self.decode_stats[-1][1],
+            " ".join(f'{w["text"]}@{w["start"] + start / SR:.2f}' for w in out.words),
+        )
+        if self.language is None and out.language and (out.language_probability or 0) >= 0.5:
+            self.language, self.language_probability = out.language, out.language_probability
+        elif self.language_probability is None:
+            self.language_probability = out.language_probability
+        offset = start / SR
+        limit = end / SR + 0.1
+        return [
+            dict(
+                w, start=round(w["start"] + offset, 3), end=round(min(w["end"] + offset, limit), 3)
+            )
+            for w in out.words
+            if w["start"] + offset < limit
+        ]
+
+    def _new_words(self, words: list[dict]) -> list[dict]:
+        """The decoded words that come after the decided ones (time, then n-gram overlap)."""
+        done = [w for w in self._done() if w["end"] * SR > self._buf_start]
+        if not done:
+            return words
+        # By start time: Whisper stretches the end of a word before a pause over the pause,
+        # so the next word would look older than it. A re-decoded last word that starts a
+        # little later is caught by the overlap check below.
+        last = done[-1]["start"]
+        fresh = [w for w in words if w["start"] > last + 0.05]
+        for k in range(min(5, len(fresh), len(done)), 0, -1):
+            tail = [_norm(w["text"]) for w in done[-k:]]
+            if [_norm(w["text"]) for w in fresh[:k]] == tail:
+                return fresh[k:]
+        return fresh
+
+    def _partial(self, events: list[dict]) -> None:
+        self._last_decode = self.samples_in
+        new = self._new_words(self._decode(self._buf_start, self.samples_in))
+        agreed = 0
+        horizon = self.samples_in / SR - CONFIRM_MARGIN
+        for old, cur in zip(self._hyp, new):
+            if _norm(old["text"]) != _norm(cur["text"]) or not _norm(cur["text"]):
+                break
+            if cur["end"] > horizon:
+                break
+            agreed += 1
+        self._confirmed.extend(new[:agreed])
+        self._hyp = new[agreed:]
+        self._trim()
+        if self.config.interim_results:
+            event = self._partial_event(self._pending + self._confirmed, self._hyp)
+            if event["text"] and event["text"] != self._last_partial:
+                self._last_partial = event["text"]
+                events.append(event)
+
+    def _trim(self) -> None:
+        """Keep the decode window under ``window_seconds`` (see the module docstring)."""
+        limit = self.config.window_seconds * SR
+        if self.samples_in - self._buf_start <= limit:
+            return
+        done = self._done()
+        if done and done[-1]["end"] * SR > self._buf_start:
+            self._buf_start = int(done[-1]["end"] * SR)
+        if self.samples_in - self._buf_start > limit:
+            # Nothing agreed for a whole window: confirm the tail's older half.
+            horizon = (self.samples_in - limit / 2) / SR
+            forced = [w for w in self._hyp if w["end"] <= horizon]
+            self._confirmed.extend(forced)
+            self._hyp = self._hyp[len(forced) :]
+            self._buf_start = int(forced[-1]["end"] * SR) if forced else int(horizon * SR)
+
+    def _flush(self, end: int) -> list[dict]:
+        """Decode the rest of the utterance up to ``end``; return all its words."""
+        tail = self._new_words(self._decode(self._buf_start, end))
+        return self._confirmed + tail
+
+    # -- events -------------------------------------------------------------------------
+    def _partial_event(self, stable: list[dict], tail: list[dict]) -> dict:
+        words = stable + tail
+        return {
+            "type": "partial",
+            "text": join_words(words),
+            "stable": join_words(stable),
+            "start": words[0]["start"] if words else round(self._utt_start / SR, 3),
+            "end": words[-1]["end"] if words else round(self.samples_in / SR, 3),
+        }
+
+    def _final(self, words: list[dict], reason: str) -> dict:
+        words = [dict(w, confidence=round(w["confidence"], 4)) for w in words]
+        confidence = round(float(np.mean([w["confidence"] for w in words])), 4) if words else None
+        final = {
+            "type": "final",
+            "text": join_words(words),
+            "start": words[0]["start"] if words else round(self.samples_in / SR, 3),
+            "end": words[-1]["end"] if words else round(self.samples_in / SR, 3),
+            "words": words,
+            "language": self.language,
+            "language_probability": self.language_probability,
+            "confidence": confidence,
+            "reason": reason,
+        }
+        if words:
+            self.finals.append(final)
+        return final
+
+    def _forget(self) -> None:
+        """Drop audio no decode can need any more (bounded memory)."""
+        if self._in_speech:
+            keep = self._buf_start
+        else:
+            keep = self.samples_in - int(self.config.speech_pad_ms * SR / 1000) - FRAME
+        keep = min(max(keep, self._base), self.samples_in)
+        if keep > self._base:
+            self._audio = self._audio[keep - self._base :]
+            self._base = keep

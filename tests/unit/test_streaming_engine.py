@@ -1,0 +1,178 @@
+"""The streaming engine with the real tiny.en model and Silero VAD on real speech.
+
+Audio is fed in 100 ms pieces, as a realtime client sends it. What must hold: partials
+only revise their tail (the confirmed prefix of a partial never changes and the committed
+text starts with it), the committed text is as good as a batch transcription, compute per
+partial is bounded by the window, a long utterance is committed at its maximum length, a
+manual session commits only when told, keyterms reach the decoder, decoding repeats.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dalston import audio
+from dalston.streaming.engine import StreamConfig, StreamingTranscriber
+from dalston.streaming.vad import StreamingVad
+from tests.bench.evaluation.metrics import wer
+
+JFK = (
+    "And so, my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
+PIECE = 1600  # 100 ms
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    from dalston.engines.faster_whisper import FasterWhisperTranscriber
+    from dalston.streaming.decoder import WhisperDecoder
+
+    model = FasterWhisperTranscriber().load(
+        "tiny.en", Path(os.environ["DALSTON_MODEL_DIR"]), cpu_threads=2
+    )
+    return WhisperDecoder(model)
+
+
+@pytest.fixture(scope="module")
+def jfk(fixtures_dir) -> np.ndarray:
+    return audio.decode(fixtures_dir / "jfk.flac").mono
+
+
+def stream(decoder, samples, **config) -> tuple[StreamingTranscriber, list[dict]]:
+    engine = StreamingTranscriber(decoder, StreamConfig(**config))
+    events = []
+    for i in range(0, len(samples), PIECE):
+        events += engine.feed(samples[i : i + PIECE])
+    events += engine.finish()
+    return engine, events
+
+
+def committed_text(events) -> str:
+    return " ".join(e["text"] for e in events if e["type"] == "final" and e["text"])
+
+
+@pytest.fixture(scope="module")
+def jfk_vad(decoder, jfk):
+    return stream(decoder, jfk)
+
+
+def test_streaming_vad_matches_one_call_over_the_whole_audio(jfk):
+    whole = jfk[: len(jfk) // 512 * 512]
+    from dalston.streaming.vad import _model
+
+    expected = np.asarray(_model()(whole)).reshape(-1)
+    vad = StreamingVad()
+    pieces = np.concatenate([vad(whole[i : i + 1000]) for i in range(0, len(whole), 1000)])
+    np.testing.assert_allclose(pieces, expected[: len(pieces)], atol=1e-6)
+
+
+def test_committed_text_is_as_good_as_batch(jfk_vad, decoder, jfk):
+    _, events = jfk_vad
+    streamed = committed_text(events)
+    batch = " ".join(w["text"] for w in decoder.decode(jfk).words)
+    assert wer(JFK, streamed) <= 0.10, streamed
+    assert wer(JFK, streamed) <= wer(JFK, batch) + 0.10, (streamed, batch)
+
+
+def test_vad_events_bracket_every_commit(jfk_vad):
+    _, events = jfk_vad
+    kinds = [e["type"] for e in events if e["type"] != "partial"]
+    assert kinds[0] == "speech_start"
+    assert kinds.count("speech_start") == kinds.count("speech_end") >= 2
+    for i, kind in enumerate(kinds):
+        if kind == "final":
+            assert kinds[i - 1] == "speech_end"
+
+
+def test_partials_only_revise_their_tail(jfk_vad):
+    _, events = jfk_vad
+    stable = ""
+    partials = 0
+    for event in events:
+        if event["type"] == "partial":
+            partials += 1
+            assert event["text"].startswith(event["stable"])
+            assert event["stable"].startswith(stable), (stable, event)
+            stable = event["stable"]
+        elif event["type"] == "final":
+            assert event["text"].startswith(stable), (stable, event["text"])
+            stable = ""
+    assert partials >= 4
+
+
+def test_finals_carry_words_times_language_and_confidence(jfk_vad, jfk):
+    _, events = jfk_vad
+    finals = [e for e in events if e["type"] == "final"]
+    assert finals and all(f["language"] == "en" for f in finals)
+    previous_end = 0.0
+    for final in finals:
+        assert 0 < final["confidence"] <= 1
+        assert " ".join(w["text"] for w in final["words"]) == final["text"]
+        for word in final["words"]:
+            assert previous_end - 0.05 <= word["start"] <= word["end"] <= len(jfk) / 16000 + 0.1
+            assert 0 <= word["confidence"] <= 1
+            previous_end = word["end"]
+
+
+def test_compute_per_partial_is_bounded_by_the_window(decoder, jfk):
+    # One long utterance (the pauses removed) decoded with a 4-second window.
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
+    engine, events = stream(decoder, np.concatenate([speech, speech]), window_seconds=4.0)
+    windows = [seconds for seconds, _ in engine.decode_stats]
+    assert max(windows) <= 4.0 + 0.5 + 0.01, windows
+    assert len(windows) >= 10
+    text = committed_text(events)
+    assert wer(JFK + " " + JFK, text) <= 0.25, text
+
+
+def test_maximum_utterance_length_forces_a_commit(decoder, jfk):
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
+    _, events = stream(decoder, speech, max_utterance_seconds=3.0)
+    reasons = [e["reason"] for e in events if e["type"] == "final"]
+    assert "max_length" in reasons, reasons
+    assert wer(JFK, committed_text(events)) <= 0.35  # cut every 3 s, mid-phrase
+
+
+def test_manual_session_commits_only_when_told(decoder, jfk):
+    engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
+    events = []
+    for i in range(0, len(jfk), PIECE):
+        events += engine.feed(jfk[i : i + PIECE])
+    assert not [e for e in events if e["type"] == "final"]
+    partials = [e for e in events if e["type"] == "partial"]
+    assert wer(JFK, partials[-1]["text"]) <= 0.15
+    finals = engine.commit()
+    assert [f["reason"] for f in finals] == ["manual"]
+    assert wer(JFK, finals[0]["text"]) <= 0.10, finals[0]["text"]
+    assert [e for e in engine.finish() if e["type"] == "final"] == []
+
+
+def test_clear_forgets_what_was_not_committed(decoder, jfk):
+    engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
+    for i in range(0, 4 * 16000, PIECE):
+        engine.feed(jfk[i : i + PIECE])
+    engine.clear()
+    assert engine.commit()[0]["text"] == ""
+
+
+def test_keyterms_are_hotwords(decoder, fixtures_dir):
+    samples = audio.decode(fixtures_dir / "hotwords.mp3").mono
+    _, events = stream(decoder, samples, hotwords=("ComfyUI",))
+    assert "comfyui" in committed_text(events).lower().replace(" ", "")
+
+
+def test_decoding_is_deterministic(decoder, jfk, jfk_vad):
+    _, first = jfk_vad
+    _, second = stream(decoder, jfk)
+    assert [e for e in first if e["type"] == "final"] == [e for e in second if e["type"] == "final"]
+
+
+def _speech(samples):
+    from dalston.vad import find_speech
+
+    return [(r["start"], r["end"]) for r in find_speech(samples)]
