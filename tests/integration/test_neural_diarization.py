@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.diarization_eval import read_rttm, score
+from tests.engine_helpers import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ AMI = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "audi
 @pytest.fixture(scope="module")
 def excerpt():
     if not (AMI / "trn00.wav").exists():
-        pytest.skip("shared/fixtures/audio is not beside the checkout")
+        unavailable("shared/fixtures/audio is not beside the checkout")
     return AMI / "trn00.wav", read_rttm(AMI / "diarization.rttm")["trn00"]
 
 

@@ -14,6 +14,7 @@ from dalston.engines.neural_diarize import NeuralDiarizer
 from dalston.errors import ModelNotAvailable
 from dalston.stages import merge
 from tests.bench.diarization_eval import OVERLAP_DIALOGUE, overlap_dialogue, read_rttm, score
+from tests.engine_helpers import unavailable
 
 AMI = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "audio"
 
@@ -24,7 +25,7 @@ def engine():
         eng = NeuralDiarizer()
         eng._load()
     except ModelNotAvailable as exc:  # pragma: no cover - make install provides them
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     return eng
 
 
@@ -96,7 +97,7 @@ def test_constraints_are_honoured(engine, dialogue, dialogue_parts, options, cou
 def test_meeting_excerpt_against_reference_turns(engine):
     """trn04: three speakers of an AMI meeting, with overlaps (reference: diarization.rttm)."""
     if not (AMI / "trn04.wav").exists():
-        pytest.skip("shared/fixtures/audio is not beside the checkout")
+        unavailable("shared/fixtures/audio is not beside the checkout")
     samples = audio.decode(AMI / "trn04.wav").mono
     truth = read_rttm(AMI / "diarization.rttm")["trn04"]
     turns = engine.diarize(samples, [])
