@@ -6,8 +6,6 @@ import dataclasses
 import os
 from pathlib import Path
 
-import pytest
-
 from dalston.engines.base import ModelSpec, TranscribeOptions
 
 _MODEL_FIELDS = {f.name for f in dataclasses.fields(ModelSpec)}
@@ -29,10 +27,3 @@ def transcribe_options(
         ),
         **fields,
     )
-
-
-def unavailable(reason: str):
-    """Skip locally; under CI=true a missing model or fixture fails the run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, REPO
-
-
-def _missing(message: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: the browser test is required)", pytrace=False)
-    pytest.skip(message)
+from tests.conftest import REPO
+from tests.missing import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +22,7 @@ def chromium_path() -> str:
     ]
     path = next((c for c in candidates if c and Path(c).exists()), None)
     if path is None:
-        _missing("Chromium is not installed (make system-deps: apt-get install chromium)")
+        unavailable("Chromium is not installed (make system-deps: apt-get install chromium)")
     return path
 
 
@@ -36,7 +31,7 @@ def browser(chromium_path):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed (pip install -e '.[test]')")
+        unavailable("playwright is not installed (pip install -e '.[test]')")
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=chromium_path,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.diarization_eval import read_rttm, score
-from tests.engine_helpers import unavailable
+from tests.missing import unavailable
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from dalston.engines.neural_diarize import NeuralDiarizer
 from dalston.errors import ModelNotAvailable
 from dalston.stages import merge
 from tests.bench.diarization_eval import OVERLAP_DIALOGUE, overlap_dialogue, read_rttm, score
-from tests.engine_helpers import unavailable
+from tests.missing import unavailable
 
 AMI = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "audio"
 
