@@ -20,7 +20,7 @@ from __future__ import annotations
 import hmac
 from typing import Mapping
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from dalston import routing
 from dalston.errors import ApiError
@@ -56,6 +56,20 @@ def key_accepted(expected: str, headers) -> bool:
     for key in presented_keys(headers):
         accepted |= hmac.compare_digest(key.encode(), want)
     return accepted
+
+
+#: The scopes a key may hold (issue 10 gives keys and tenants their meaning).
+SCOPES = ("jobs:read", "jobs:write", "realtime", "webhooks", "admin")
+
+
+def current_tenant() -> str | None:
+    """The tenant whose data this request may see, or ``None`` for every tenant.
+
+    ``None`` when the server runs without per-tenant keys, or the caller holds an admin
+    key. Every query that lists or fetches a caller's data filters on it, and answers 404
+    for another tenant's ids exactly as for unknown ones (no existence oracle).
+    """
+    return g.get("tenant_id")
 
 
 def is_public(path: str) -> bool:
