@@ -73,7 +73,7 @@ worker-%: $(STAMP)  ## one worker for a queue: make worker-transcribe (make work
 	$(PY) -m workers.$*
 
 flower: $(STAMP)  ## the Celery dashboard on http://127.0.0.1:5555 (API enabled)
-	FLOWER_UNAUTHENTICATED_API=true $(VENV)/bin/celery -A dalston.celery_app flower --port=$${FLOWER_PORT:-5555}
+	FLOWER_UNAUTHENTICATED_API=true $(VENV)/bin/celery -A dalston.celery_app flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
 
 deploy:  ## build and start the whole stack with Docker Compose
 	docker compose up -d --build

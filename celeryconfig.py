@@ -85,6 +85,17 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 
 imports = ("dalston.tasks", "dalston.elevenlabs.webhook")
 
+# The reconciler (dalston.pipeline.reconcile): resends what a broker restart or a crash lost.
+# Run beat once per deployment (``celery -A dalston.celery_app beat``, or a merge worker's
+# ``-B``); two beats are harmless (a pass holds a PostgreSQL advisory lock).
+beat_schedule = {
+    "dalston-reconcile": {
+        "task": "dalston.reconcile",
+        "schedule": _settings.reconcile_interval,
+        "options": {"queue": "merge", "expires": _settings.reconcile_interval},
+    },
+}
+
 if __name__ == "__main__":  # pragma: no cover - a manual check
     print(
         f"broker: {broker_url}\nresult backend: {result_backend}\nqueues: {', '.join(STAGE_QUEUES)}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from flask import Flask, g, request
+from flask import Flask, g, make_response, request
 
 from dalston import auth, routing
 from dalston.api import health
@@ -22,6 +22,7 @@ from dalston.console import bp as console_bp
 from dalston.db.session import session_factory
 from dalston.elevenlabs import errors as elevenlabs_errors
 from dalston.elevenlabs import views as elevenlabs_views
+from dalston.errors import ApiError, as_api_error
 from dalston.native import errors as native_errors
 from dalston.native import openapi as native_openapi
 from dalston.native import views as native_views
@@ -66,6 +67,27 @@ def transcriptions():
     return native_views.create_job()
 
 
+def refuse_nul_bytes() -> None:
+    """400 for a NUL byte in the path, the query, a form field or a file name.
+
+    No id, cursor or name holds one, and PostgreSQL cannot store one: refused here, once,
+    for every family, instead of failing in the database.
+    """
+    where = None
+    if "\x00" in request.path:
+        where = "path"
+    else:
+        where = next((k for k, v in request.args.items(multi=True) if "\x00" in k + v), None)
+        if where is None and request.method in ("POST", "PUT", "PATCH"):
+            fields = request.form.items(multi=True)
+            where = next((k for k, v in fields if "\x00" in k + v), None)
+            if where is None:
+                files = request.files.items(multi=True)
+                where = next((k for k, f in files if "\x00" in k + (f.filename or "")), None)
+    if where is not None:
+        raise ApiError(400, "invalid_characters", f"{where!r} holds a NUL byte", where)
+
+
 def create_app(config: Mapping[str, str] | None = None) -> Flask:
     """Build the API.
 
@@ -96,8 +118,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
         if session is not None:
             session.close()
 
+    app.before_request(refuse_nul_bytes)
+
     @app.errorhandler(Exception)
     def _error(exc: Exception):
-        return ERROR_HANDLERS[routing.family_of(request)](exc)
+        exc = as_api_error(exc) or exc
+        response = make_response(ERROR_HANDLERS[routing.family_of(request)](exc))
+        if isinstance(exc, ApiError) and exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     return app

@@ -25,6 +25,19 @@ def _bool(value: str | None, default: bool = False) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _time_limits(value: str) -> tuple[tuple[str, float, float], ...]:
+    """``DALSTON_STAGE_TIME_LIMITS="transcribe=3600/3900,merge=60/90"``: soft/hard seconds."""
+    out = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        stage, _, limits = item.partition("=")
+        soft, _, hard = limits.partition("/")
+        soft_s = float(soft)
+        out.append((stage.strip(), soft_s, float(hard) if hard else soft_s * 1.1 + 30))
+    return tuple(out)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Runtime settings. Field docs double as the README's environment table."""
@@ -95,6 +108,14 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
+    # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.probe)
+    max_audio_seconds: float = 36000.0  # refused at the edge (413 audio_too_long)
+    db_retry_deadline: float = 900.0  # how long a stage task waits out a database outage
+    reconcile_interval: float = 60.0  # seconds between reconciler passes (celery beat)
+    reconcile_grace: float = 120.0  # a lost message must stay lost this long to be resent
+    stage_time_limits: tuple[tuple[str, float, float], ...] = ()  # (stage, soft, hard) overrides
+    fault_point: str | None = None  # tests only: os._exit(137) at this named point
+    bind_host: str = "127.0.0.1"  # where gunicorn (make api) listens; the API image: 0.0.0.0
 
     @property
     def uses_s3(self) -> bool:
@@ -102,7 +123,9 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None
+        cls,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, str] | None = None,
     ) -> "Settings":
         """Settings from ``env`` (default: the process environment), ``overrides`` winning."""
         env = {**(os.environ if env is None else env), **(overrides or {})}
@@ -186,6 +209,14 @@ class Settings:
                 env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
             ),
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
+            # Reliability
+            max_audio_seconds=float(env.get("DALSTON_MAX_AUDIO_SECONDS") or 36000),
+            db_retry_deadline=float(env.get("DALSTON_DB_RETRY_DEADLINE") or 900),
+            reconcile_interval=float(env.get("DALSTON_RECONCILE_INTERVAL") or 60),
+            reconcile_grace=float(env.get("DALSTON_RECONCILE_GRACE") or 120),
+            stage_time_limits=_time_limits(env.get("DALSTON_STAGE_TIME_LIMITS", "")),
+            fault_point=(env.get("DALSTON_FAULT_POINT") or "").strip() or None,
+            bind_host=(env.get("DALSTON_BIND") or env.get("DALSTON_HOST") or "127.0.0.1").strip(),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -123,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     start_worker(celery)
     start_realtime_worker(settings)
     with session_scope(settings.database_url) as session:
-        resent = resubmit_unfinished(celery, session)
+        resent = resubmit_unfinished(celery, session, settings.stage_time_limits)
     if resent:
-        log.info("sent %d unfinished jobs again", resent)
+        log.info("resent what %d unfinished jobs still needed", resent)
 
     api = create_app()
     server = make_server(settings.api_host, settings.api_port, api, threaded=True)

@@ -3,7 +3,11 @@
 A stage task loads ids → ``begin`` (mark its stage row running, counting attempts) → calls
 its stage module's ``run(job, store, engine, report)`` → ``finish`` (mark the row done).
 Failures end the job ``failed`` with a reason (``on_failure``); transient infrastructure
-errors (database, storage, network) are retried with backoff first. A job that was
+errors (database, storage, network) are retried with exponential backoff until
+``DALSTON_DB_RETRY_DEADLINE`` seconds have passed, so a database outage of minutes is waited
+out; a failure that cannot be written (the database is down) is handed to the
+``dalston.record_failure`` task, which retries the same way. A stage that runs past its soft
+time limit ends the job ``failed`` with ``stage_time_limit``. A job that was
 cancelled, failed or deleted makes its remaining tasks return at once. The stage and its
 engine kind come from the stage table (``dalston.pipeline.stages``), the engine from the
 registry (the request's choice, else the worker's default), once per process.
@@ -12,14 +16,17 @@ registry (the request's choice, else the worker's default), once per process.
 from __future__ import annotations
 
 import functools
+import random
 import time
 from types import ModuleType
 
 import botocore.exceptions
 import sqlalchemy.exc
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 
+from dalston import faults
 from dalston.config import get_settings
 from dalston.db import queries
 from dalston.db.session import session_scope
@@ -27,7 +34,7 @@ from dalston.engines import get_engine
 from dalston.errors import JobCancelled, StageError
 from dalston.options import JobOptions
 from dalston.pipeline import dispatch
-from dalston.pipeline.stages import StageSpec, spec_for_task
+from dalston.pipeline.stages import StageSpec, spec_for_task, time_limits
 from dalston.stages.context import StageJob
 from dalston.storage import keys, make_store
 
@@ -41,9 +48,33 @@ TRANSIENT = (
     ConnectionError,
     TimeoutError,
 )
-RETRY = dict(
-    autoretry_for=TRANSIENT, retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=4
-)
+#: Transient errors are retried; the delay and the number of tries come from
+#: :attr:`StageTask.default_retry_delay` and :attr:`StageTask.max_retries` (a deadline).
+RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=False)
+#: The first retry's delay and the longest one, in seconds (doubling in between).
+RETRY_FIRST = 1.0
+RETRY_LONGEST = 30.0
+#: The task that writes a failure the stage could not (``dalston.tasks.record_failure``).
+RECORD_FAILURE = "dalston.record_failure"
+
+
+def retry_delay(retries: int) -> float:
+    """The delay before retry number ``retries + 1``: doubling, capped, ±20 % jitter."""
+    return min(RETRY_LONGEST, RETRY_FIRST * 2 ** min(retries, 16)) * random.uniform(0.8, 1.0)
+
+
+def retries_for(deadline: float) -> int:
+    """How many retries (each at least 80 % of :func:`retry_delay`) span ``deadline`` seconds."""
+    total, count = 0.0, 0
+    while total < deadline:
+        total += 0.8 * min(RETRY_LONGEST, RETRY_FIRST * 2 ** min(count, 16))
+        count += 1
+    return count
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TRANSIENT)
+
 
 #: Seconds between progress writes (and cancellation checks) of a running stage.
 PROGRESS_INTERVAL = 1.0
@@ -64,7 +95,29 @@ class StageTask(Task):
 
     @property
     def spec(self) -> StageSpec:
-        return spec_for_task(self.name)
+        # record_failure is no stage: it runs on the merge queue, under merge's limits.
+        return spec_for_task(self.name if self.name != RECORD_FAILURE else "dalston.merge")
+
+    # Read by Celery at each retry and each execution, so settings (not import time) decide.
+    @property
+    def max_retries(self) -> int:
+        return retries_for(self.settings.db_retry_deadline)
+
+    @property
+    def default_retry_delay(self) -> float:
+        return retry_delay(self.request.retries or 0)
+
+    @property
+    def soft_time_limit(self) -> float:
+        return time_limits(self.spec, self.settings.stage_time_limits)[0]
+
+    @property
+    def time_limit(self) -> float:
+        return time_limits(self.spec, self.settings.stage_time_limits)[1]
+
+    def fault(self, point: str) -> None:
+        """A named crash point for the fault tests (``dalston.faults``); free when unset."""
+        faults.point(point, self.settings)
 
     def session(self):
         return session_scope(self.settings.database_url)
@@ -74,7 +127,12 @@ class StageTask(Task):
         stage = self.spec.name
         with self.session() as session:
             run = queries.begin_stage(
-                session, job_id, stage, part, task_id=self.request.id, worker=self.request.hostname
+                session,
+                job_id,
+                stage,
+                part,
+                task_id=self.request.id,
+                worker=self.request.hostname,
             )
             if run is None:
                 log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
@@ -90,6 +148,7 @@ class StageTask(Task):
                     part=part,
                 )
                 return False
+        self.fault(f"{stage}.after_begin")
         return True
 
     def load_job(self, job_id: str, part: int = 0) -> StageJob:
@@ -129,8 +188,14 @@ class StageTask(Task):
             self.store.delete_prefix(keys.job_prefix(job_id))
         return deleted
 
-    def run_stage(self, stage: ModuleType, job_id: str, part: int = 0) -> dict:
-        """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary."""
+    def run_stage(
+        self, stage: ModuleType, job_id: str, part: int = 0, *, finish: bool = True
+    ) -> dict:
+        """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary.
+
+        ``finish=False``: the caller marks the stage done itself, after it has sent what
+        comes next (prepare).
+        """
         ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
         if not self.begin(job_id, part):
             return {**ids, "skipped": True}
@@ -141,6 +206,8 @@ class StageTask(Task):
             log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
             self.clean_up_if_deleted(job_id)
             return {**ids, "cancelled": True}
+        if not finish:
+            return {**ids, **summary}
         if not self.finish(job_id, part):
             return {**ids, "deleted": True}
         return {**ids, **summary}
@@ -149,9 +216,13 @@ class StageTask(Task):
         """A callback that stores progress; it raises JobCancelled once the job is not active."""
         stage = self.spec.name
         last = [0.0]
+        # The solo pool (GPU stages) has no signal-based time limits: progress reports check.
+        deadline = time.monotonic() + self.soft_time_limit
 
         def report(fraction: float) -> None:
             now = time.monotonic()
+            if now > deadline:
+                raise SoftTimeLimitExceeded()
             if now - last[0] < PROGRESS_INTERVAL:
                 return
             last[0] = now
@@ -162,7 +233,11 @@ class StageTask(Task):
             # Shown by Flower and AsyncResult.info while the task runs.
             self.update_state(
                 state="PROGRESS",
-                meta={"job_id": job_id, "part": part, "progress": round(float(fraction), 3)},
+                meta={
+                    "job_id": job_id,
+                    "part": part,
+                    "progress": round(float(fraction), 3),
+                },
             )
 
         return report
@@ -181,9 +256,18 @@ class StageTask(Task):
             raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
 
     def complete(self, job_id: str, transcript: dict) -> bool:
-        """Store the transcript and complete the job (once); tell whoever asked."""
+        """Complete the job (once) and mark merge done in one transaction; tell whoever asked.
+
+        One commit: a crash before it leaves both undone (the redelivered merge runs again),
+        after it both done; no state where merge is done and the job still running.
+        """
+        if self.clean_up_if_deleted(job_id):
+            return False
+        self.fault("merge.before_complete")
         with self.session() as session:
             done = queries.complete_job(session, job_id, transcript)
+            queries.finish_stage(session, job_id, self.spec.name, 0)
+        self.fault("merge.after_complete")
         if done:
             self.job_ended(job_id)
         return done
@@ -201,15 +285,43 @@ class StageTask(Task):
         stage = self.spec.name
         if isinstance(exc, StageError):
             code, message = exc.code, exc.message
+        elif isinstance(exc, SoftTimeLimitExceeded):
+            code, message = (
+                "stage_time_limit",
+                f"the {stage} stage ran past its {self.soft_time_limit:.0f} s time limit "
+                "(DALSTON_STAGE_TIME_LIMITS)",
+            )
+        elif is_transient(exc):
+            code, message = (
+                "infrastructure_unavailable",
+                f"the {stage} stage could not reach the database or storage for "
+                f"{self.settings.db_retry_deadline:.0f} s (DALSTON_DB_RETRY_DEADLINE)",
+            )
         else:
             code, message = (
                 "internal_error",
                 f"the {stage} stage failed: {exc.__class__.__name__}: {exc}",
             )
         try:
-            with self.session() as session:
-                ended = queries.fail_job(session, job_id, code, message, stage=stage, part=part)
-            if ended:
-                self.job_ended(job_id)
-        except Exception:  # the database itself is down: the log is all we have
-            log.exception("could not record the failure of job %s", job_id)
+            self.record_failure(job_id, code, message, stage, part)
+        except Exception:  # the database itself is down: a task retries the write
+            log.warning("could not record the failure of job %s now; retrying later", job_id)
+            self.app.send_task(
+                RECORD_FAILURE, args=(job_id, code, message, stage, part), queue="merge"
+            )
+
+    def record_failure(self, job_id: str, code: str, message: str, stage: str, part: int) -> None:
+        """Fail the job (once) and tell whoever asked."""
+        with self.session() as session:
+            ended = queries.fail_job(session, job_id, code, message, stage=stage, part=part)
+        if ended:
+            self.job_ended(job_id)
+
+
+class FailureRecorder(StageTask):
+    """Base of ``dalston.record_failure``: its own failure (the database never came back
+    within the deadline) is only logged; the reconciler still sees the job unfinished.
+    """
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        log.error("gave up recording the failure of job %s: %s", args[0], exc)

@@ -3,14 +3,25 @@
 Each task is ``StageTask.run_stage`` (begin → ``stage.run(job, store, engine, report)`` →
 finish) plus what only that task does to the canvas: prepare replaces itself with the rest
 of the canvas, merge completes the job. See ``dalston.task_base`` for the bookkeeping.
+
+No crash window: a stage's "done" is written only after what makes the next step happen.
+Prepare records the rest of the plan, sends it (``Task.replace``), and only then marks
+itself done: a crash before that leaves prepare undone, so its redelivered message runs it
+again and sends the rest again (a duplicate the stages skip). Merge completes the job and
+marks itself done in one commit (``StageTask.complete``). Whatever slips past (a message
+lost with the broker) the reconciler (``dalston.pipeline.reconcile``) sends again.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
+from celery.exceptions import Ignore
 from celery.utils.log import get_task_logger
 
+from dalston.config import get_settings
+from dalston.db.session import session_scope
 from dalston.pipeline import dispatch
+from dalston.pipeline import reconcile as reconciler
 from dalston.pipeline.stages import Stage
 from dalston.stages import align as align_stage
 from dalston.stages import diarize as diarize_stage
@@ -19,7 +30,7 @@ from dalston.stages import prepare as prepare_stage
 from dalston.stages import transcribe as transcribe_stage
 from dalston.stages import whisperx_full as whisperx_full_stage
 from dalston.stages.context import no_report
-from dalston.task_base import RETRY, StageTask
+from dalston.task_base import RECORD_FAILURE, RETRY, FailureRecorder, StageTask
 
 log = get_task_logger(__name__)
 
@@ -33,17 +44,25 @@ def _stage_task(stage: Stage):
 
 @_stage_task(Stage.PREPARE)
 def prepare(self: StageTask, job_id: str):
-    """Decode and cut the audio, then replace itself with the rest of the canvas."""
-    summary = self.run_stage(prepare_stage, job_id)
+    """Decode and cut the audio, send the rest of the canvas, then mark prepare done."""
+    summary = self.run_stage(prepare_stage, job_id, finish=False)
     if STOPPED & set(summary):
         return summary
+    self.fault("prepare.before_dispatch")
     manifest = prepare_stage.load_manifest(job_id, self.store)
     with self.session() as session:
         plan = dispatch.plan_after_prepare(self.app, session, job_id, manifest)
     if plan is None:
         return {"job_id": job_id, "cancelled": True}
-    log.info("job %s: %d chunks to transcribe", job_id, summary["chunks"])
-    return self.replace(plan.signature)
+    log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
+    try:
+        self.replace(plan.signature)  # sends the rest, then raises Ignore
+    except Ignore:
+        self.fault("prepare.after_dispatch")
+        self.finish(job_id)
+        self.fault("prepare.after_done")
+        raise
+    return {"job_id": job_id, **summary}
 
 
 @_stage_task(Stage.TRANSCRIBE)
@@ -77,7 +96,30 @@ def merge(self: StageTask, job_id: str):
     if not self.begin(job_id):
         return {"job_id": job_id, "skipped": True}
     transcript = merge_stage.run(self.load_job(job_id), self.store, None, no_report)
-    if not self.finish(job_id):
-        return {"job_id": job_id, "deleted": True}
     done = self.complete(job_id, transcript)
-    return {"job_id": job_id, "completed": done, "segments": len(transcript["segments"])}
+    return {
+        "job_id": job_id,
+        "completed": done,
+        "segments": len(transcript["segments"]),
+    }
+
+
+@shared_task(bind=True, base=FailureRecorder, name=RECORD_FAILURE, **RETRY)
+def record_failure(self: StageTask, job_id: str, code: str, message: str, stage: str, part: int):
+    """Write a stage's failure that its task could not (the database was down then)."""
+    self.record_failure(job_id, code, message, stage, part)
+    return {"job_id": job_id, "failed": code}
+
+
+@shared_task(bind=True, name="dalston.reconcile", ignore_result=True)
+def reconcile(self):
+    """One reconciler pass (``celeryconfig.beat_schedule``): resend the stages the broker lost."""
+    settings = get_settings()
+    with session_scope(settings.database_url) as session:
+        sent = reconciler.run(
+            self.app,
+            session,
+            grace=settings.reconcile_grace,
+            limits=settings.stage_time_limits,
+        )
+    return len(sent)

@@ -12,7 +12,11 @@ anything else (e.g. ``--threads 32``).
 
 import os
 
-bind = "0.0.0.0:8000"
+from dalston.config import get_settings
+
+# Loopback unless DALSTON_BIND says otherwise (the API image sets 0.0.0.0: a container's
+# port is only reachable through what publishes it).
+bind = f"{get_settings().bind_host}:{get_settings().api_port}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 16

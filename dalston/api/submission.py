@@ -2,7 +2,9 @@
 
 The native, ElevenLabs and OpenAI endpoints differ in their fields, their answers and
 their error shapes, not in how a job is made: the upload is checked at the edge (non-empty,
-decodable audio, channel count), stored, the job row committed and the canvas dispatched.
+decodable audio, channel count, not longer than ``DALSTON_MAX_AUDIO_SECONDS``), stored only
+then, the job row committed and the canvas dispatched. A submission whose row cannot be
+committed removes what it stored, so no object outlives a failed request.
 Errors are raised as :class:`~dalston.errors.ApiError`; each API family renders them in
 its own shape.
 """
@@ -17,11 +19,11 @@ import uuid
 import wave
 from pathlib import Path
 
-from dalston import audio, fetch
+from dalston import audio, fetch, probe
 from dalston.api import db, services
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
-from dalston.errors import ApiError
+from dalston.errors import ApiError, BrokerUnavailable
 from dalston.options import MAX_CHANNELS, JobOptions
 from dalston.pipeline import dispatch
 from dalston.storage import keys
@@ -34,7 +36,10 @@ def pcm_to_wav(raw: bytes, sample_rate: int = 16000) -> bytes:
     """Headerless 16-bit little-endian mono PCM (ElevenLabs ``pcm_s16le_16``) as a WAV file."""
     if len(raw) % 2:
         raise ApiError(
-            400, "invalid_audio", "pcm_s16le_16 audio must hold whole 16-bit samples", "file"
+            400,
+            "invalid_audio",
+            "pcm_s16le_16 audio must hold whole 16-bit samples",
+            "file",
         )
     out = io.BytesIO()
     with wave.open(out, "wb") as w:
@@ -66,11 +71,15 @@ def store_upload(
             raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
         if raw_pcm:
             path.write_bytes(pcm_to_wav(path.read_bytes()))
+        check_duration(path, name)
         try:
             info = audio.probe(path)
         except ValueError as exc:
             raise ApiError(
-                415, "unsupported_media_type", f"could not read audio from {name!r}: {exc}", "file"
+                415,
+                "unsupported_media_type",
+                f"could not read audio from {name!r}: {exc}",
+                "file",
             ) from exc
         if per_channel and not 2 <= info.channels <= max_channels:
             raise ApiError(
@@ -89,6 +98,26 @@ def store_upload(
             )
         services().store.put_file(keys.source(job_id), path)
     return name
+
+
+def check_duration(path: Path, name: str) -> None:
+    """413 ``audio_too_long`` when the container says the audio is over the limit.
+
+    From the header alone (``dalston.probe``): checked before anything is decoded or stored.
+    """
+    limit = services().settings.max_audio_seconds
+    try:
+        seconds = probe.duration_seconds(path)
+    except ValueError:
+        return  # not a container PyAV opens: audio.probe says why
+    if seconds is not None and seconds > limit:
+        raise ApiError(
+            413,
+            "audio_too_long",
+            f"{name!r} holds {seconds / 3600:.1f} hours of audio; the limit is "
+            f"{limit / 3600:g} hours (DALSTON_MAX_AUDIO_SECONDS)",
+            "file",
+        )
 
 
 def check_url(url: str, field: str) -> None:
@@ -123,7 +152,11 @@ def submit_job(
     per_channel = options.per_channel
     if upload is not None:
         source_name = store_upload(
-            job_id, upload, per_channel=per_channel, max_channels=max_channels, raw_pcm=raw_pcm
+            job_id,
+            upload,
+            per_channel=per_channel,
+            max_channels=max_channels,
+            raw_pcm=raw_pcm,
         )
     else:
         source_name = audio_url.rsplit("/", 1)[-1]
@@ -139,8 +172,18 @@ def submit_job(
     )
     try:
         dispatch.submit(services().celery, db(), job)
-    except Exception as exc:
-        raise ApiError(503, "broker_unavailable", f"the job queue is unreachable: {exc}") from exc
+    except BrokerUnavailable:
+        raise  # the job row exists (failed, with its audio): dalston.errors renders the 503
+    except Exception:
+        # The row was never committed (the database is down): remove the stored audio, then
+        # let the error be rendered (503 database_unavailable, by dalston.errors).
+        try:
+            db().rollback()
+        except Exception:  # the connection is gone; closing the session on teardown suffices
+            pass
+        if upload is not None:
+            services().store.delete_prefix(keys.job_prefix(job_id))
+        raise
     return job
 
 

@@ -15,15 +15,19 @@ from sqlalchemy.orm import Session
 from dalston.contracts import PreparedAudio
 from dalston.db import queries
 from dalston.db.models import Job
+from dalston.errors import BrokerUnavailable
 from dalston.options import JobOptions
-from dalston.pipeline import builder
+from dalston.pipeline import builder, reconcile
 from dalston.pipeline.stages import Stage
 
 log = logging.getLogger(__name__)
 
 
 def record_plan(
-    session: Session, job_id: str, plan: builder.Plan, manifest: PreparedAudio | None = None
+    session: Session,
+    job_id: str,
+    plan: builder.Plan,
+    manifest: PreparedAudio | None = None,
 ) -> None:
     """A pending ``stage_runs`` row per planned task, with its task id and audio seconds.
 
@@ -72,8 +76,9 @@ def submit(app: Celery, session: Session, job: Job) -> None:
     """Commit ``job`` with its prepare row, then dispatch the canvas.
 
     Raises:
-        kombu / redis connection errors when the broker is unreachable (the job is then
-        marked failed with ``broker_unavailable`` before the error propagates).
+        BrokerUnavailable: the broker is unreachable (the job is then marked failed with
+            ``broker_unavailable``); database errors propagate as they are (nothing was
+            committed).
     """
     plan = builder.initial(app, job.id)
     job.root_task_id = plan.task_ids[(Stage.PREPARE.value, 0)]
@@ -87,25 +92,25 @@ def submit(app: Celery, session: Session, job: Job) -> None:
         )
     except Exception as exc:
         log.exception("could not dispatch job %s", job.id)
-        queries.fail_job(session, job.id, "broker_unavailable", f"could not queue the job: {exc}")
+        queries.fail_job(
+            session,
+            job.id,
+            "broker_unavailable",
+            "could not queue the job: the broker is down",
+        )
         session.commit()
-        raise
+        raise BrokerUnavailable(job.id) from exc
 
 
-def resubmit_unfinished(app: Celery, session: Session) -> int:
-    """Send every unfinished job from the start again (after an embedded restart).
+def resubmit_unfinished(app: Celery, session: Session, limits: tuple = ()) -> int:
+    """Resend what every unfinished job still needs (embedded mode's start-up).
 
-    Stages are idempotent, so a job that had got half way simply runs again.
+    The reconciler's pass with an empty broker snapshot and no grace: the in-memory broker
+    died with the last process, so every ready, unfinished stage is lost. Done stages are
+    not run again (their outputs are stored); stages are idempotent, so a duplicate is
+    harmless.
     """
-    count = 0
-    for job in queries.unfinished_jobs(session):
-        plan = builder.initial(app, job.id)
-        queries.reset_stages(session, job.id)
-        record_plan(session, job.id, plan)
-        session.commit()
-        plan.signature.apply_async()
-        count += 1
-    return count
+    return len(reconcile.run(app, session, grace=0.0, limits=limits, snapshot=frozenset()))
 
 
 def parts_pending(session: Session, job_id: str) -> dict[str, int]:

@@ -32,6 +32,10 @@ class StageSpec:
         progress_weight: its share of a job's progress bar.
         engine: the kind of engine it runs, or None.
         gpu: its engines want a GPU in a deployment (compose reserves one, k8s requests one).
+        soft_time_limit / time_limit: seconds one task may run before it is stopped (the
+            job then fails with ``stage_time_limit``) and killed; ``DALSTON_STAGE_TIME_LIMITS``
+            overrides them. The reconciler treats a row running longer than ``time_limit``
+            as lost. Generous: they bound a stuck task, not a slow machine.
     """
 
     name: str
@@ -42,6 +46,8 @@ class StageSpec:
     engine: EngineKind | None = None
     gpu: bool = False
     worker_args: tuple[str, ...] = ()
+    soft_time_limit: float = 6 * 3600.0
+    time_limit: float = 6 * 3600.0 + 300
 
     @property
     def task_name(self) -> str:
@@ -54,13 +60,21 @@ class StageSpec:
 
 #: The stages, in canvas order.
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("prepare", "prefork", 2, 5.0, worker_args=("--max-tasks-per-child", "50")),
+    StageSpec(
+        "prepare",
+        "prefork",
+        2,
+        5.0,
+        worker_args=("--max-tasks-per-child", "50"),
+        soft_time_limit=3600.0,
+        time_limit=3900.0,
+    ),
     StageSpec("transcribe", "solo", 1, 80.0, per_chunk=True, engine="transcriber", gpu=True),
     StageSpec("align", "solo", 1, 5.0, per_chunk=True, engine="aligner", gpu=True),
     StageSpec("diarize", "solo", 1, 5.0, engine="diarizer", gpu=True),
     #: transcribe + align + diarize of the whole file in one task (whisperx-full).
     StageSpec("whisperx_full", "solo", 1, 90.0, engine="pipeline", gpu=True),
-    StageSpec("merge", "prefork", 2, 5.0),
+    StageSpec("merge", "prefork", 2, 5.0, soft_time_limit=600.0, time_limit=900.0),
 )
 
 BY_NAME: dict[str, StageSpec] = {spec.name: spec for spec in STAGES}
@@ -97,3 +111,14 @@ Stage = stage_enum(STAGES)
 def spec_for_task(task_name: str) -> StageSpec:
     """The stage a task name (``dalston.<stage>``) runs."""
     return BY_NAME[task_name.removeprefix("dalston.")]
+
+
+def time_limits(
+    spec: StageSpec, overrides: tuple[tuple[str, float, float], ...] = ()
+) -> tuple[float, float]:
+    """``(soft, hard)`` seconds for a stage: its spec, unless ``DALSTON_STAGE_TIME_LIMITS``
+    (``Settings.stage_time_limits``) names it."""
+    for stage, soft, hard in overrides:
+        if stage == spec.name:
+            return soft, hard
+    return spec.soft_time_limit, spec.time_limit
