@@ -77,13 +77,13 @@ def refuse_nul_bytes() -> None:
     if "\x00" in request.path:
         where = "path"
     else:
-        where = next((k for k, v in request.args.items(multi=True) if "\x00" in k + v), None)
+        where = next((k for k, v in request.args.items(multi=True) if "\x00" in f"{k}{v}"), None)
         if where is None and request.method in ("POST", "PUT", "PATCH"):
             fields = request.form.items(multi=True)
-            where = next((k for k, v in fields if "\x00" in k + v), None)
+            where = next((k for k, v in fields if "\x00" in f"{k}{v}"), None)
             if where is None:
                 files = request.files.items(multi=True)
-                where = next((k for k, f in files if "\x00" in k + (f.filename or "")), None)
+                where = next((k for k, f in files if "\x00" in f"{k}{f.filename}"), None)
     if where is not None:
         raise ApiError(400, "invalid_characters", f"{where!r} holds a NUL byte", where)
 
