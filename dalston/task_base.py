@@ -34,7 +34,7 @@ from dalston.engines import get_engine
 from dalston.errors import JobCancelled, StageError
 from dalston.options import JobOptions
 from dalston.pipeline import dispatch
-from dalston.pipeline.stages import StageSpec, spec_for_task, time_limits
+from dalston.pipeline.stages import BY_NAME, StageSpec, spec_for_task, time_limits
 from dalston.stages.context import StageJob
 from dalston.storage import keys, make_store
 
@@ -80,6 +80,8 @@ def is_transient(exc: BaseException) -> bool:
 PROGRESS_INTERVAL = 1.0
 #: How long merge waits for chunks still running when the chord fired early.
 MERGE_WAIT_SECONDS = 2.0
+#: The stages a merge waits for (a chord's header, or the whole-file stage).
+HEADER = ("transcribe", "align", "diarize", "whisperx_full")
 
 
 class StageTask(Task):
@@ -253,7 +255,15 @@ class StageTask(Task):
             pending = dispatch.parts_pending(session, job_id)
         if active and pending:
             log.info("job %s: merge waits for chunks %s", job_id, pending)
-            raise self.retry(countdown=MERGE_WAIT_SECONDS, max_retries=None)
+            # (``max_retries=None`` would mean the task's default: a bound it would reach.)
+            # As long as the slowest header stage may run; the chunks' own failures end the
+            # job sooner, and then this merge finds it inactive.
+            longest = max(
+                time_limits(BY_NAME[s], self.settings.stage_time_limits)[1] for s in HEADER
+            )
+            raise self.retry(
+                countdown=MERGE_WAIT_SECONDS, max_retries=int(longest / MERGE_WAIT_SECONDS) + 1
+            )
 
     def complete(self, job_id: str, transcript: dict) -> bool:
         """Complete the job (once) and mark merge done in one transaction; tell whoever asked.

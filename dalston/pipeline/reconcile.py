@@ -152,8 +152,10 @@ def plan_job(
         if why:
             parts.append((row.stage, row.part))
             reasons.append(why)
+            if row.stage == Stage.TRANSCRIBE.value and (Stage.ALIGN.value, row.part) in by_key:
+                parts.append((Stage.ALIGN.value, row.part))  # its chain: align follows
     if parts:
-        return Resend(job_id, "chord", tuple(sorted(parts)), "; ".join(reasons))
+        return Resend(job_id, "chord", tuple(sorted(set(parts))), "; ".join(reasons))
     if merge is None or any(not _done(r) for r in header):
         return None
     ready_at = max((r.completed_at for r in header if r.completed_at), default=prepare.completed_at)

@@ -56,8 +56,9 @@ def test_lost_header_parts_are_resent_as_a_chord_with_merge():
     snapshot = frozenset({("diarize", JOB, 0)})
     resend = plan(rows, snapshot)
     assert resend.kind == "chord"
-    # align 1 is not ready (its transcription is not done): it travels in transcribe 1's chain
-    assert resend.parts == (("align", 0), ("transcribe", 1))
+    # align 1 is not ready (its transcription is not done): it is resent chained to
+    # transcribe 1, so it runs once its transcription is done
+    assert resend.parts == (("align", 0), ("align", 1), ("transcribe", 1))
 
 
 def test_a_chord_that_never_fired_gets_merge():
