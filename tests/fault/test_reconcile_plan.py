@@ -89,3 +89,15 @@ def test_broker_messages_are_read_by_task_job_and_part():
     assert _message_key(json.dumps(message)) == ("transcribe", "j", 3)
     assert _message_key(json.dumps([message, "dalston", "transcribe"])) == ("transcribe", "j", 3)
     assert _message_key(b"not json") is None
+
+
+def test_two_passes_never_race(postgres_url):
+    """A pass that finds the advisory lock held sends nothing (and reads no broker)."""
+    from dalston.celery_app import app
+    from dalston.db.session import session_scope
+    from dalston.pipeline import reconcile
+
+    with session_scope(postgres_url) as holder, session_scope(postgres_url) as other:
+        assert reconcile._locked(holder)
+        assert not reconcile._locked(other)
+        assert reconcile.run(app, other, grace=0.0, snapshot="not read") == []
