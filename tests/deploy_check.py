@@ -4,9 +4,10 @@
 the repository at ``root``: its stage module, its Celery task, its worker entry point, its
 compose service (with a GPU reservation when the stage wants a GPU), its Kubernetes
 Deployment (with a GPU request likewise) and its KEDA ScaledObject (the ``redis`` scaler
-on the Redis list named after its queue, scaling to zero when the stage wants a GPU). The deployment consistency test runs it on the
-real stage table (it must find nothing), and the throw-away-stage test on a table with one
-more stage (it must name exactly what that stage lacks).
+on the Redis list named after its queue, scaling to zero when the stage wants a GPU).
+The deployment consistency test runs it on the real stage table (it must find nothing),
+and the throw-away-stage test on a table with one more stage (it must name exactly what
+that stage lacks).
 """
 
 from __future__ import annotations

@@ -358,7 +358,9 @@ def test_every_setting_is_documented():
 
 def test_every_long_running_service_has_a_health_check(services):
     missing = sorted(
-        name for name, svc in services.items() if name not in ONE_SHOT and not svc.get("healthcheck")
+        name
+        for name, svc in services.items()
+        if name not in ONE_SHOT and not svc.get("healthcheck")
     )
     assert not missing, f"compose services without a healthcheck: {missing}"
     one_shot_restarting = sorted(n for n in ONE_SHOT if services[n].get("restart") != "no")
@@ -400,7 +402,9 @@ def test_start_order_waits_for_health_and_migrations(services):
             assert cond["condition"] == want, f"{name} → {dep}: {cond['condition']}"
     for name, queue in _worker_services(services).items():
         assert "migrate" in services[name]["depends_on"], f"{name} starts before migrations"
-    assert "migrate" in services["api"]["depends_on"] and "migrate" in services["beat"]["depends_on"]
+    assert (
+        "migrate" in services["api"]["depends_on"] and "migrate" in services["beat"]["depends_on"]
+    )
 
 
 def test_published_ports_listen_on_loopback_by_default(services):

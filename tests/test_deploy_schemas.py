@@ -212,7 +212,9 @@ def test_every_worker_deployment_has_exactly_one_scaledobject():
 
 def test_scaled_deployments_leave_replicas_to_keda():
     scaled = {d["spec"]["scaleTargetRef"]["name"] for d in _of_kind("ScaledObject")}
-    pinned = sorted(n for n, d in _named("Deployment").items() if n in scaled and "replicas" in d["spec"])
+    pinned = sorted(
+        n for n, d in _named("Deployment").items() if n in scaled and "replicas" in d["spec"]
+    )
     assert not pinned, f"{pinned} set spec.replicas, which each apply resets under KEDA"
 
 
@@ -237,7 +239,9 @@ def test_redis_triggers_reach_the_broker_of_the_configmap():
 
 def test_the_realtime_worker_scales_on_its_sessions_in_use():
     deployment = _worker_deployments()[REALTIME]
-    (scaler,) = [d for d in _of_kind("ScaledObject") if d["spec"]["scaleTargetRef"]["name"] == deployment]
+    (scaler,) = [
+        d for d in _of_kind("ScaledObject") if d["spec"]["scaleTargetRef"]["name"] == deployment
+    ]
     assert scaler["spec"]["minReplicaCount"] >= 1, "a refused first session: never scale to 0"
     (trigger,) = scaler["spec"]["triggers"]
     assert trigger["type"] == "metrics-api"
@@ -337,7 +341,9 @@ def test_api_deployment_and_service_agree():
     (container,) = api["spec"]["template"]["spec"]["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
     service = _named("Service")["dalston-api"]
-    assert service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        service["spec"]["selector"].items() <= api["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert (ROOT / "deploy" / "gunicorn.conf.py").is_file()
 
 
