@@ -45,7 +45,7 @@ test: $(STAMP) system-deps $(JS_SDK)  ## the whole suite: unit, API, distributed
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit tests/api tests/test_deploy_consistency.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/api tests/test_deploy_consistency.py tests/test_deploy_schemas.py $(PYTEST_ARGS)
 
 test-integration: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)

