@@ -523,4 +523,11 @@ def test_the_stage_table_is_complete_in_the_repository():
 def test_queues_and_stage_names_derive_from_the_stage_table():
     assert celeryconfig.STAGE_QUEUES == tuple(spec.queue for spec in STAGES)
     assert [s.value for s in Stage] == [spec.name for spec in STAGES]
-    assert set(celeryconfig.task_routes) == {spec.task_name for spec in STAGES}
+    stage_tasks = {spec.task_name for spec in STAGES}
+    assert stage_tasks <= set(celeryconfig.task_routes)
+    for task, route in celeryconfig.task_routes.items():
+        queue = route.get("queue") if isinstance(route, dict) else route
+        if task in stage_tasks:
+            assert queue == task.removeprefix("dalston."), f"{task} is routed to {queue!r}"
+        else:  # a task that is no stage (webhook delivery) goes to a non-stage queue
+            assert queue in AUX_QUEUES, f"{task} is routed to {queue!r}, not a worker's queue"
