@@ -8,11 +8,17 @@ for as long as the connection is open (flask-sock ``docs/web_servers.rst``), so 
 process serves at most ``threads`` sockets and requests at once. Gunicorn's own knobs
 override these: ``WEB_CONCURRENCY`` for the process count, ``GUNICORN_CMD_ARGS`` for
 anything else (e.g. ``--threads 32``).
+
+It listens where ``DALSTON_HOST``/``DALSTON_PORT`` say: loopback by default (``make api``),
+all interfaces in the containers, which set ``DALSTON_HOST=0.0.0.0``.
 """
 
 import os
 
-bind = "0.0.0.0:8000"
+from dalston.config import get_settings
+
+_settings = get_settings()
+bind = f"{_settings.api_host}:{_settings.api_port}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 16

@@ -531,3 +531,37 @@ def test_queues_and_stage_names_derive_from_the_stage_table():
             assert queue == task.removeprefix("dalston."), f"{task} is routed to {queue!r}"
         else:  # a task that is no stage (webhook delivery) goes to a non-stage queue
             assert queue in AUX_QUEUES, f"{task} is routed to {queue!r}, not a worker's queue"
+
+
+def test_the_api_listens_on_loopback_outside_containers_only(services):
+    """``make api`` (gunicorn.conf.py) binds 127.0.0.1 unless DALSTON_HOST says otherwise;
+    the API image, compose and Kubernetes set it to every interface of the container."""
+    import os
+    import subprocess
+    import sys
+
+    def bind(**env) -> str:
+        environ = {k: v for k, v in os.environ.items() if k != "DALSTON_HOST"}
+        code = "import runpy; print(runpy.run_path('deploy/gunicorn.conf.py')['bind'])"
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**environ, **env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    assert bind() == "127.0.0.1:8000"
+    assert bind(DALSTON_HOST="0.0.0.0") == "0.0.0.0:8000"
+    assert "DALSTON_HOST=0.0.0.0" in (ROOT / "deploy" / "Dockerfile.api").read_text()
+    assert _container_env(services["api"]).get("DALSTON_HOST") == "0.0.0.0"
+    (api,) = [
+        d
+        for d in _k8s_documents()
+        if d["metadata"]["name"] == "dalston-api" and d["kind"] == "Deployment"
+    ]
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    assert {"name": "DALSTON_HOST", "value": "0.0.0.0"} in container["env"]
