@@ -36,7 +36,7 @@ def create_key():
     """Make a key: ``{"name", "scopes"?, "tenant"?, "rate_limit"?}`` → 201 with ``key``."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "send a JSON object: {\"name\": …, \"scopes\": …}")
+        raise ApiError(400, "invalid_json", 'send a JSON object: {"name": …, "scopes": …}')
     try:
         data = key_create_schema.load(body)
     except ValidationError as exc:
