@@ -72,8 +72,9 @@ class Identity:
 
     @property
     def limited(self) -> bool:
-        """Whether the per-key limits apply: to tenant keys (admin keys are the operators')."""
-        return self.key_id is not None and not self.admin
+        """Whether the per-key limits apply: to tenant keys and their tokens (admin keys,
+        which see every tenant, are the operators')."""
+        return self.key_id is not None and self.tenant is not None
 
     def allows(self, scope: str) -> bool:
         return self.admin or scope in self.scopes
