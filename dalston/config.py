@@ -95,6 +95,15 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
+    # API keys, tenants and limits (dalston.auth, dalston.keys, dalston.limits; issue 10)
+    require_auth: bool | None  # None: by mode (distributed: required; embedded on loopback: open)
+    key_hash_secret: str | None  # mixed into every key's HMAC: a database dump alone checks none
+    limits_url: str  # Redis shared by every API process (memory:// in embedded mode)
+    rate_limit: int  # requests per minute per tenant key (0: no limit)
+    max_concurrent_jobs: int  # unfinished jobs per tenant (0: no limit)
+    realtime_sessions_per_key: int  # open realtime sessions per tenant key (0: no limit)
+    max_queued_jobs: int  # jobs waiting for a worker, over all tenants (0: no limit)
+    token_ttl: int  # seconds a single-use token lives (ElevenLabs: 15 minutes)
 
     @property
     def uses_s3(self) -> bool:
@@ -186,6 +195,21 @@ class Settings:
                 env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
             ),
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
+            require_auth=(
+                None
+                if not (env.get("DALSTON_REQUIRE_AUTH") or "").strip()
+                else _bool(env.get("DALSTON_REQUIRE_AUTH"))
+            ),
+            key_hash_secret=env.get("DALSTON_KEY_HASH_SECRET") or None,
+            limits_url=env.get("DALSTON_LIMITS_URL")
+            or env.get("DALSTON_REALTIME_URL")
+            or env.get("DALSTON_BROKER_URL")
+            or REDIS_DEFAULT,
+            rate_limit=int(env.get("DALSTON_RATE_LIMIT", "600")),
+            max_concurrent_jobs=int(env.get("DALSTON_MAX_CONCURRENT_JOBS", "10")),
+            realtime_sessions_per_key=int(env.get("DALSTON_REALTIME_SESSIONS_PER_KEY", "5")),
+            max_queued_jobs=int(env.get("DALSTON_MAX_QUEUED_JOBS", "1000")),
+            token_ttl=int(env.get("DALSTON_TOKEN_TTL", "900")),
         )
 
     def replace(self, **changes) -> "Settings":

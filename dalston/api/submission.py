@@ -17,8 +17,9 @@ import uuid
 import wave
 from pathlib import Path
 
-from dalston import audio, fetch
+from dalston import audio, fetch, limits
 from dalston.api import db, services
+from dalston.auth import current_tenant
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
 from dalston.errors import ApiError
@@ -119,6 +120,7 @@ def submit_job(
     """
     if audio_url:
         check_url(audio_url, url_field)
+    limits.admit_job(db())  # 429/503 before anything is stored
     job_id = str(uuid.uuid4())
     per_channel = options.per_channel
     if upload is not None:
@@ -136,11 +138,18 @@ def submit_job(
         notify_task=notify_task,
         source_name=source_name[:255] or None,
         source_url=audio_url,
+        tenant_id=current_tenant(),
     )
-    try:
-        dispatch.submit(services().celery, db(), job)
-    except Exception as exc:
-        raise ApiError(503, "broker_unavailable", f"the job queue is unreachable: {exc}") from exc
+    # The limits again, held across API processes until the row is committed.
+    with limits.job_slot(
+        db(), refused=lambda: services().store.delete_prefix(keys.job_prefix(job_id))
+    ):
+        try:
+            dispatch.submit(services().celery, db(), job)
+        except Exception as exc:
+            raise ApiError(
+                503, "broker_unavailable", f"the job queue is unreachable: {exc}"
+            ) from exc
     return job
 
 
