@@ -45,7 +45,7 @@ test: $(STAMP) system-deps $(JS_SDK)  ## the whole suite: unit, API, distributed
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit tests/api tests/test_deploy_consistency.py $(PYTEST_ARGS)
+	$(PY) -m pytest tests/unit tests/api tests/test_deploy_consistency.py tests/test_deploy_schemas.py $(PYTEST_ARGS)
 
 test-integration: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
@@ -72,11 +72,15 @@ api: $(STAMP)  ## the API alone under gunicorn (distributed mode)
 worker-%: $(STAMP)  ## one worker for a queue: make worker-transcribe (make worker-realtime: WebSocket sessions)
 	$(PY) -m workers.$*
 
-flower: $(STAMP)  ## the Celery dashboard on http://127.0.0.1:5555 (API enabled)
-	FLOWER_UNAUTHENTICATED_API=true $(VENV)/bin/celery -A dalston.celery_app flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
+# Flower reads FLOWER_BASIC_AUTH (user:password[,user2:password2]) or FLOWER_AUTH (OAuth) from
+# its environment, so no password appears on a command line; it refuses to start without one.
+flower: $(STAMP)  ## the Celery dashboard on http://127.0.0.1:5555 behind basic auth (FLOWER_BASIC_AUTH=user:password; FLOWER_ADDRESS, FLOWER_PORT)
+	@test -n "$$FLOWER_BASIC_AUTH$$FLOWER_AUTH" || { echo "make flower: set FLOWER_BASIC_AUTH=user:password (or FLOWER_AUTH for OAuth)" >&2; exit 2; }
+	$(VENV)/bin/celery -A dalston.celery_app flower --address=$${FLOWER_ADDRESS:-127.0.0.1} --port=$${FLOWER_PORT:-5555}
 
-deploy:  ## build and start the whole stack with Docker Compose
-	docker compose up -d --build
+deploy:  ## build and start the whole stack with Docker Compose (settings and passwords: deploy/.env)
+	@test -f deploy/.env || { echo "make deploy: cp deploy/.env.example deploy/.env and fill in its passwords first" >&2; exit 2; }
+	docker compose -f compose.yaml --env-file deploy/.env up -d --build
 
 compose-up: deploy
 

@@ -15,16 +15,19 @@ from typing import Mapping
 from flask import Flask, g, make_response, request
 
 from dalston import auth, routing
+from dalston.admin import views as admin_views
 from dalston.api import health
 from dalston.celery_app import app as celery_app
 from dalston.config import Settings
 from dalston.console import bp as console_bp
 from dalston.db.session import session_factory
 from dalston.elevenlabs import errors as elevenlabs_errors
+from dalston.elevenlabs import tokens as elevenlabs_tokens
 from dalston.elevenlabs import views as elevenlabs_views
 from dalston.errors import ApiError, as_api_error
 from dalston.native import errors as native_errors
 from dalston.native import openapi as native_openapi
+from dalston.native import tokens as native_tokens
 from dalston.native import views as native_views
 from dalston.openai import errors as openai_errors
 from dalston.openai import views as openai_views
@@ -102,11 +105,14 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.config.from_prefixed_env("DALSTON_FLASK")
     app.extensions["dalston"] = Services(settings)
 
-    auth.install(app, settings.api_key)
+    auth.install(app, settings)
     app.register_blueprint(native_views.bp)
     app.add_url_rule(routing.SHARED_PATH, view_func=transcriptions, methods=["POST"])
     app.register_blueprint(health.bp)
     app.register_blueprint(elevenlabs_views.bp)
+    app.register_blueprint(elevenlabs_tokens.bp)
+    app.register_blueprint(native_tokens.bp)
+    app.register_blueprint(admin_views.bp)
     app.register_blueprint(openai_views.bp)
     app.register_blueprint(console_bp)
     realtime_routes.install(app)

@@ -108,6 +108,15 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
+    # API keys, tenants and limits (dalston.auth, dalston.keys, dalston.limits; issue 10)
+    require_auth: bool | None  # None: by mode (distributed: required; embedded on loopback: open)
+    key_hash_secret: str | None  # mixed into every key's HMAC: a database dump alone checks none
+    limits_url: str  # Redis shared by every API process (memory:// in embedded mode)
+    rate_limit: int  # requests per minute per tenant key (0: no limit)
+    max_concurrent_jobs: int  # unfinished jobs per tenant (0: no limit)
+    realtime_sessions_per_key: int  # open realtime sessions per tenant key (0: no limit)
+    max_queued_jobs: int  # jobs waiting for a worker, over all tenants (0: no limit)
+    token_ttl: int  # seconds a single-use token lives (ElevenLabs: 15 minutes)
     # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.probe)
     max_audio_seconds: float = 36000.0  # refused at the edge (413 audio_too_long)
     db_retry_deadline: float = 900.0  # how long a stage task waits out a database outage
@@ -115,7 +124,6 @@ class Settings:
     reconcile_grace: float = 120.0  # a lost message must stay lost this long to be resent
     stage_time_limits: tuple[tuple[str, float, float], ...] = ()  # (stage, soft, hard) overrides
     fault_point: str | None = None  # tests only: os._exit(137) at this named point
-    bind_host: str = "127.0.0.1"  # where gunicorn (make api) listens; the API image: 0.0.0.0
 
     @property
     def uses_s3(self) -> bool:
@@ -209,6 +217,21 @@ class Settings:
                 env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
             ),
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
+            require_auth=(
+                None
+                if not (env.get("DALSTON_REQUIRE_AUTH") or "").strip()
+                else _bool(env.get("DALSTON_REQUIRE_AUTH"))
+            ),
+            key_hash_secret=env.get("DALSTON_KEY_HASH_SECRET") or None,
+            limits_url=env.get("DALSTON_LIMITS_URL")
+            or env.get("DALSTON_REALTIME_URL")
+            or env.get("DALSTON_BROKER_URL")
+            or REDIS_DEFAULT,
+            rate_limit=int(env.get("DALSTON_RATE_LIMIT", "600")),
+            max_concurrent_jobs=int(env.get("DALSTON_MAX_CONCURRENT_JOBS", "10")),
+            realtime_sessions_per_key=int(env.get("DALSTON_REALTIME_SESSIONS_PER_KEY", "5")),
+            max_queued_jobs=int(env.get("DALSTON_MAX_QUEUED_JOBS", "1000")),
+            token_ttl=int(env.get("DALSTON_TOKEN_TTL", "900")),
             # Reliability
             max_audio_seconds=float(env.get("DALSTON_MAX_AUDIO_SECONDS") or 36000),
             db_retry_deadline=float(env.get("DALSTON_DB_RETRY_DEADLINE") or 900),
@@ -216,7 +239,6 @@ class Settings:
             reconcile_grace=float(env.get("DALSTON_RECONCILE_GRACE") or 120),
             stage_time_limits=_time_limits(env.get("DALSTON_STAGE_TIME_LIMITS", "")),
             fault_point=(env.get("DALSTON_FAULT_POINT") or "").strip() or None,
-            bind_host=(env.get("DALSTON_BIND") or env.get("DALSTON_HOST") or "127.0.0.1").strip(),
         )
 
     def replace(self, **changes) -> "Settings":

@@ -34,6 +34,7 @@ SHARED_PATH = "/v1/audio/transcriptions"
 #: Paths (and everything below them) that belong to one family; anything else is native.
 PREFIXES: tuple[tuple[str, Family], ...] = (
     ("/v1/speech-to-text", "elevenlabs"),
+    ("/v1/single-use-token", "elevenlabs"),
     ("/openai", "openai"),
     ("/v1/audio/translations", "openai"),
 )

@@ -8,15 +8,17 @@ for as long as the connection is open (flask-sock ``docs/web_servers.rst``), so 
 process serves at most ``threads`` sockets and requests at once. Gunicorn's own knobs
 override these: ``WEB_CONCURRENCY`` for the process count, ``GUNICORN_CMD_ARGS`` for
 anything else (e.g. ``--threads 32``).
+
+It listens where ``DALSTON_HOST``/``DALSTON_PORT`` say: loopback by default (``make api``),
+all interfaces in the containers, which set ``DALSTON_HOST=0.0.0.0``.
 """
 
 import os
 
 from dalston.config import get_settings
 
-# Loopback unless DALSTON_BIND says otherwise (the API image sets 0.0.0.0: a container's
-# port is only reachable through what publishes it).
-bind = f"{get_settings().bind_host}:{get_settings().api_port}"
+_settings = get_settings()
+bind = f"{_settings.api_host}:{_settings.api_port}"
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = 16

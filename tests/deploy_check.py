@@ -2,10 +2,12 @@
 
 ``missing(stages, root)`` lists, one line each, every piece a stage of ``stages`` lacks in
 the repository at ``root``: its stage module, its Celery task, its worker entry point, its
-compose service (with a GPU reservation when the stage wants a GPU) and its Kubernetes
-Deployment (with a GPU request likewise). The deployment consistency test runs it on the
-real stage table (it must find nothing), and the throw-away-stage test on a table with one
-more stage (it must name exactly what that stage lacks).
+compose service (with a GPU reservation when the stage wants a GPU), its Kubernetes
+Deployment (with a GPU request likewise) and its KEDA ScaledObject (the ``redis`` scaler
+on the Redis list named after its queue, scaling to zero when the stage wants a GPU).
+The deployment consistency test runs it on the real stage table (it must find nothing),
+and the throw-away-stage test on a table with one more stage (it must name exactly what
+that stage lacks).
 """
 
 from __future__ import annotations
@@ -66,10 +68,25 @@ def compose_services(root: Path = ROOT) -> dict:
 
 
 def k8s_documents(root: Path = ROOT) -> list[dict]:
+    """Every manifest in ``deploy/k8s`` (not the kustomization itself)."""
     docs = []
     for path in sorted((root / "deploy" / "k8s").glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
         docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
     return docs
+
+
+def redis_list_scalers(root: Path = ROOT) -> dict[str, list[dict]]:
+    """Redis list name → the ScaledObjects with a ``redis`` trigger on that list."""
+    found: dict[str, list[dict]] = {}
+    for doc in k8s_documents(root):
+        if doc.get("kind") != "ScaledObject":
+            continue
+        for trigger in doc["spec"].get("triggers") or []:
+            if trigger.get("type") == "redis":
+                found.setdefault(trigger["metadata"].get("listName"), []).append(doc)
+    return found
 
 
 def k8s_worker_containers(root: Path = ROOT) -> dict[str, list[tuple[str, dict]]]:
@@ -91,6 +108,7 @@ def missing(stages: tuple[StageSpec, ...], root: Path = ROOT) -> list[str]:
     entry_points = workers.entry_points(root / "workers")
     services = compose_services(root)
     deployments = k8s_worker_containers(root)
+    scalers = redis_list_scalers(root)
     for spec in stages:
         name = spec.name
         if not (root / "dalston" / "stages" / f"{name}.py").is_file():
@@ -118,4 +136,11 @@ def missing(stages: tuple[StageSpec, ...], root: Path = ROOT) -> list[str]:
                 problems.append(
                     f"{name}: Kubernetes Deployment {deployment} does not request nvidia.com/gpu"
                 )
+        targets = {d["spec"]["scaleTargetRef"]["name"] for d in scalers.get(spec.queue, [])}
+        if not targets & {deployment for deployment, _ in running}:
+            problems.append(
+                f"{name}: no KEDA ScaledObject scaling its Deployment on the Redis list {name}"
+            )
+        elif spec.gpu and any(d["spec"].get("minReplicaCount", 1) != 0 for d in scalers[name]):
+            problems.append(f"{name}: its KEDA ScaledObject does not scale the GPU stage to zero")
     return problems

@@ -1,6 +1,6 @@
 """A second API over the test cluster's services, with ``DALSTON_API_KEY`` set.
 
-The cluster's own API has no key; the console and CLI tests need one that asks for it.
+The cluster's own API runs open; the console and CLI tests need one that asks for it.
 Its jobs run on the cluster's workers (same broker, database and bucket).
 """
 
@@ -19,7 +19,10 @@ class KeyedApi:
 
         self.key = key
         self._server = make_server(
-            "127.0.0.1", 0, create_app({**settings, "DALSTON_API_KEY": key}), threaded=True
+            "127.0.0.1",
+            0,
+            create_app({**settings, "DALSTON_API_KEY": key, "DALSTON_REQUIRE_AUTH": "true"}),
+            threaded=True,
         )
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"

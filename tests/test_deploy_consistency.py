@@ -2,9 +2,13 @@
 
 There is no Docker engine on developer or CI machines, so ``compose.yaml`` is never run
 here: it is parsed as YAML, validated against the Compose Specification JSON schema and
-cross-checked against the queues declared in ``celeryconfig`` (one queue per stage, one
-``workers/<queue>.py`` entry point and one ``worker-<queue>`` service per queue, GPU
-stages reserving a GPU).
+cross-checked against the queues declared in ``celeryconfig`` (one queue per stage plus
+``webhooks``, one ``workers/<queue>.py`` entry point and one ``worker-<queue>`` service per
+queue and for the realtime worker, GPU stages reserving a GPU), against
+``deploy/.env.example``, ``dalston/config.py`` and the README (every variable listed and
+documented), and for what an operator relies on: health checks, start order, Flower behind
+authentication, ports on loopback by default. The Kubernetes side is
+``tests/test_deploy_schemas.py``.
 
 tests/data/compose-spec.json is the compose-spec project's schema (compose-spec/compose-spec
 schema/compose-spec.json), copied verbatim from the npm package dclint 3.1.0, file
@@ -16,6 +20,7 @@ sha256 46b7d35f19dd93a05f8fea530291bf84d881c1791ec167ecf0e6fb94e639d496.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -37,6 +42,14 @@ README = ROOT / "README.md"
 GPU_QUEUES = {spec.queue for spec in STAGES if spec.gpu}
 #: ``workers/*.py`` entry points that are processes but not stage queues (design.md §2).
 NON_QUEUE_ENTRY_POINTS = {"realtime", "beat", "flower"}
+#: Celery queues that are not stages: webhook deliveries (``python -m workers.webhooks``).
+AUX_QUEUES = {"webhooks"}
+#: Every worker process the deployment runs: the stage queues, AUX_QUEUES and realtime.
+WORKER_PROCESSES = sorted({spec.queue for spec in STAGES} | AUX_QUEUES | {"realtime"})
+#: Worker processes that reserve a GPU: the GPU stages and the realtime worker.
+GPU_PROCESSES = GPU_QUEUES | {"realtime"}
+#: Compose services that run to completion (no health check, no restart).
+ONE_SHOT = {"migrate", "minio-init"}
 _argv = deploy_check.argv
 _worker_module = deploy_check.worker_module
 _reserves_gpu = deploy_check.reserves_gpu
@@ -109,10 +122,19 @@ def test_compose_has_no_obsolete_version_key(compose):
 
 def test_queues_are_declared_consistently():
     queue_names = [q.name for q in celeryconfig.task_queues]
-    assert sorted(queue_names) == sorted(celeryconfig.STAGE_QUEUES), (
-        f"celeryconfig.task_queues {queue_names} differ from STAGE_QUEUES "
+    assert set(celeryconfig.STAGE_QUEUES) <= set(queue_names), (
+        f"celeryconfig.task_queues {queue_names} lack some of STAGE_QUEUES "
         f"{list(celeryconfig.STAGE_QUEUES)}"
     )
+    extra = set(queue_names) - set(celeryconfig.STAGE_QUEUES)
+    assert extra <= AUX_QUEUES, f"queues {sorted(extra)} have no worker in the deployment files"
+    assert len(queue_names) == len(set(queue_names)), f"a queue is declared twice: {queue_names}"
+
+
+@pytest.mark.parametrize("process", WORKER_PROCESSES)
+def test_every_worker_process_has_exactly_one_compose_service(services, process):
+    running = sorted(name for name, q in _worker_services(services).items() if q == process)
+    assert running == [f"worker-{process}"], f"services running workers.{process}: {running}"
 
 
 @pytest.mark.parametrize("queue", sorted(_declared_queues()))
@@ -150,7 +172,8 @@ def test_every_worker_entry_point_is_a_declared_queue():
 def test_every_compose_worker_service_maps_to_a_declared_queue(services):
     declared = _declared_queues()
     workers = _worker_services(services)
-    bad = {name: q for name, q in workers.items() if q not in declared | NON_QUEUE_ENTRY_POINTS}
+    known = declared | NON_QUEUE_ENTRY_POINTS | AUX_QUEUES
+    bad = {name: q for name, q in workers.items() if q not in known}
     assert not bad, f"compose services run workers for undeclared queues: {bad}"
     misnamed = sorted(
         name for name in services if name.startswith("worker-") and name not in workers
@@ -170,7 +193,7 @@ def test_worker_services_can_be_scaled(services):
 # (c) ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("queue", sorted(GPU_QUEUES))
+@pytest.mark.parametrize("queue", sorted(GPU_PROCESSES))
 def test_gpu_workers_reserve_a_gpu_and_read_models_offline(services, queue):
     name = f"worker-{queue}"
     assert name in services, f"no compose service {name} for GPU queue {queue!r}"
@@ -203,7 +226,7 @@ def test_cpu_workers_reserve_no_gpu(services):
     cpu = sorted(
         name
         for name, q in _worker_services(services).items()
-        if q not in GPU_QUEUES and _reserves_gpu(services[name])
+        if q not in GPU_PROCESSES and _reserves_gpu(services[name])
     )
     assert not cpu, f"CPU-only worker services {cpu} reserve a GPU"
 
@@ -264,12 +287,174 @@ def _env_example_names() -> list[str]:
     return names
 
 
-def test_env_example_lists_the_compose_environment(compose):
+#: ``${VAR}``, ``${VAR:-default}``, ``${VAR:?message}`` … (``$$`` is a literal dollar).
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
+
+
+def _interpolations() -> list[tuple[str, str, str]]:
+    """``(name, operator, argument)`` of every interpolation in compose.yaml."""
+    text = COMPOSE_FILE.read_text()
+    return [(m.group(1), m.group(2) or "", m.group(3) or "") for m in _INTERPOLATION.finditer(text)]
+
+
+def test_env_example_lists_every_variable_compose_reads():
     assert ENV_EXAMPLE.is_file(), "missing deploy/.env.example"
     listed = set(_env_example_names())
-    shared = compose.get("x-dalston-env") or {}
-    missing = sorted(set(shared) - listed)
-    assert not missing, f"deploy/.env.example does not list {missing} (set in x-dalston-env)"
+    used = {name for name, _, _ in _interpolations()}
+    assert used, "compose.yaml interpolates no variable (the regex is wrong)"
+    missing = sorted(used - listed)
+    assert not missing, f"deploy/.env.example does not list {missing} (read by compose.yaml)"
+    unused = sorted(listed - used)
+    assert not unused, f"deploy/.env.example lists {unused}, which compose.yaml never reads"
+
+
+def test_secrets_have_no_default_and_the_example_leaves_them_empty():
+    required = {name for name, op, _ in _interpolations() if op == ":?"}
+    assert {"POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "FLOWER_BASIC_AUTH"} <= required
+    values = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    filled = sorted(name for name in required if values.get(name, "").strip())
+    assert not filled, f"deploy/.env.example ships values for the secrets {filled}"
+
+
+def _container_env(svc: dict) -> dict:
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return env
+
+
+def test_dalston_variables_set_in_containers_are_settings():
+    """A DALSTON_* variable compose or Kubernetes sets must be one dalston/config.py reads."""
+    config = (ROOT / "dalston" / "config.py").read_text()
+    names = set()
+    for svc in yaml.safe_load(COMPOSE_FILE.read_text())["services"].values():
+        names |= set(_container_env(svc))
+    for doc in _k8s_documents():
+        if doc.get("kind") == "ConfigMap":
+            names |= set(doc.get("data") or {})
+        if doc.get("kind") in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                names |= {e["name"] for e in container.get("env", [])}
+    unknown = sorted(n for n in names if n.startswith("DALSTON_") and f'"{n}"' not in config)
+    assert not unknown, f"deployment files set {unknown}, which dalston/config.py never reads"
+
+
+def test_every_setting_is_documented():
+    """Every DALSTON_* variable dalston/config.py reads is in deploy/.env.example or the README."""
+    config = (ROOT / "dalston" / "config.py").read_text()
+    read = set(re.findall(r'"(DALSTON_[A-Z0-9_]+)"', config))
+    assert "DALSTON_DATABASE_URL" in read, "the regex finds no setting in dalston/config.py"
+    documented = README.read_text() + ENV_EXAMPLE.read_text()
+    missing = sorted(n for n in read if n not in documented)
+    assert not missing, f"settings {missing} are in neither README.md nor deploy/.env.example"
+
+
+# Operating the stack ------------------------------------------------------------------------
+
+
+def test_every_long_running_service_has_a_health_check(services):
+    missing = sorted(
+        name
+        for name, svc in services.items()
+        if name not in ONE_SHOT and not svc.get("healthcheck")
+    )
+    assert not missing, f"compose services without a healthcheck: {missing}"
+    one_shot_restarting = sorted(n for n in ONE_SHOT if services[n].get("restart") != "no")
+    assert not one_shot_restarting, f"one-shot services that restart: {one_shot_restarting}"
+
+
+def test_health_checks_run_the_shipped_script(services):
+    """Each check that calls deploy/healthcheck.py names a check it has, and the images
+    that run it copy it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("healthcheck", ROOT / "deploy" / "healthcheck.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, svc in services.items():
+        test = (svc.get("healthcheck") or {}).get("test") or []
+        words = " ".join(test[1:]).split() if test else []
+        if "deploy/healthcheck.py" not in words:
+            continue
+        kind = words[words.index("deploy/healthcheck.py") + 1]
+        assert kind in module.CHECKS, f"{name}: healthcheck.py has no check {kind!r}"
+        dockerfile = ROOT / svc["build"]["dockerfile"]
+        assert "healthcheck.py" in dockerfile.read_text(), f"{dockerfile.name} lacks it"
+        if kind == "celery":
+            queue = _worker_module(_argv(svc["command"]))
+            assert words[-1] == f"{queue}@$$HOSTNAME", f"{name} pings {words[-1]}"
+
+
+def test_start_order_waits_for_health_and_migrations(services):
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or {}
+        assert isinstance(deps, dict), f"{name}: depends_on without conditions"
+        for dep, cond in deps.items():
+            assert cond.get("condition") in (
+                "service_healthy",
+                "service_completed_successfully",
+            ), f"{name} → {dep}: {cond}"
+            want = "service_completed_successfully" if dep in ONE_SHOT else "service_healthy"
+            assert cond["condition"] == want, f"{name} → {dep}: {cond['condition']}"
+    for name, queue in _worker_services(services).items():
+        assert "migrate" in services[name]["depends_on"], f"{name} starts before migrations"
+    assert (
+        "migrate" in services["api"]["depends_on"] and "migrate" in services["beat"]["depends_on"]
+    )
+
+
+def test_published_ports_listen_on_loopback_by_default(services):
+    ports = {}
+    for name, svc in services.items():
+        for port in svc.get("ports") or []:
+            ports[name] = port
+            m = re.fullmatch(r"\$\{(\w+):-([^}]*)\}:(\d+)", str(port))
+            assert m, f"{name}: port {port!r} is not ${{VAR:-127.0.0.1:host}}:container"
+            assert m.group(2).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+    assert {"api", "flower"} <= set(ports), ports
+    assert ports["api"].endswith(":8000") and ports["flower"].endswith(":5555")
+
+
+def test_flower_refuses_unauthenticated_requests(services):
+    flower = services["flower"]
+    assert "flower" in _argv(flower["command"])
+    env = _container_env(flower)
+    assert str(env.get("FLOWER_BASIC_AUTH", "")).startswith("${FLOWER_BASIC_AUTH:?")
+    assert "FLOWER_UNAUTHENTICATED_API:" not in COMPOSE_FILE.read_text()
+    for name, svc in services.items():
+        assert "FLOWER_UNAUTHENTICATED_API" not in _container_env(svc), name
+
+
+def test_beat_runs_the_celeryconfig_schedule_once(services):
+    beat = services["beat"]
+    args = _argv(beat["command"])
+    assert args[:4] == ["celery", "-A", "dalston.celery_app", "beat"], args
+    assert (beat.get("deploy") or {}).get("replicas", 1) == 1
+    # Every periodic task goes to a queue that a compose service consumes.
+    schedule = getattr(celeryconfig, "beat_schedule", {}) or {}
+    consumed = set(_worker_services(services).values())
+    for entry, item in schedule.items():
+        options = item.get("options") or {}
+        route = celeryconfig.task_routes.get(item["task"]) or {}
+        queue = options.get("queue") or route.get("queue") or celeryconfig.task_default_queue
+        assert queue in consumed, f"beat entry {entry} goes to {queue!r}, which nothing consumes"
+
+
+def test_make_deploy_uses_the_compose_file_and_the_env_example():
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = re.search(r"^deploy:.*\n((?:\t.*\n)+)", makefile, re.M)
+    assert recipe, "the Makefile has no deploy target"
+    body = recipe.group(1)
+    assert "docker compose" in body and "--env-file deploy/.env" in body, body
+    for path in re.findall(r"(?<![\w/.-])((?:deploy/)?[\w.-]+\.(?:yaml|example))\b", body):
+        assert (ROOT / path).is_file(), f"make deploy refers to missing {path}"
+    assert "deploy/.env.example" in body
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "deploy/.env" in ignored, "deploy/.env (passwords) is not git-ignored"
 
 
 def test_env_example_variables_are_documented_in_readme():
@@ -338,4 +523,45 @@ def test_the_stage_table_is_complete_in_the_repository():
 def test_queues_and_stage_names_derive_from_the_stage_table():
     assert celeryconfig.STAGE_QUEUES == tuple(spec.queue for spec in STAGES)
     assert [s.value for s in Stage] == [spec.name for spec in STAGES]
-    assert set(celeryconfig.task_routes) == {spec.task_name for spec in STAGES}
+    stage_tasks = {spec.task_name for spec in STAGES}
+    assert stage_tasks <= set(celeryconfig.task_routes)
+    for task, route in celeryconfig.task_routes.items():
+        queue = route.get("queue") if isinstance(route, dict) else route
+        if task in stage_tasks:
+            assert queue == task.removeprefix("dalston."), f"{task} is routed to {queue!r}"
+        else:  # a task that is no stage (webhook delivery) goes to a non-stage queue
+            assert queue in AUX_QUEUES, f"{task} is routed to {queue!r}, not a worker's queue"
+
+
+def test_the_api_listens_on_loopback_outside_containers_only(services):
+    """``make api`` (gunicorn.conf.py) binds 127.0.0.1 unless DALSTON_HOST says otherwise;
+    the API image, compose and Kubernetes set it to every interface of the container."""
+    import os
+    import subprocess
+    import sys
+
+    def bind(**env) -> str:
+        environ = {k: v for k, v in os.environ.items() if k != "DALSTON_HOST"}
+        code = "import runpy; print(runpy.run_path('deploy/gunicorn.conf.py')['bind'])"
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env={**environ, **env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    assert bind() == "127.0.0.1:8000"
+    assert bind(DALSTON_HOST="0.0.0.0") == "0.0.0.0:8000"
+    assert "DALSTON_HOST=0.0.0.0" in (ROOT / "deploy" / "Dockerfile.api").read_text()
+    assert _container_env(services["api"]).get("DALSTON_HOST") == "0.0.0.0"
+    (api,) = [
+        d
+        for d in _k8s_documents()
+        if d["metadata"]["name"] == "dalston-api" and d["kind"] == "Deployment"
+    ]
+    (container,) = api["spec"]["template"]["spec"]["containers"]
+    assert {"name": "DALSTON_HOST", "value": "0.0.0.0"} in container["env"]

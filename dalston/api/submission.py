@@ -19,8 +19,9 @@ import uuid
 import wave
 from pathlib import Path
 
-from dalston import audio, fetch, probe
+from dalston import audio, fetch, limits, probe
 from dalston.api import db, services
+from dalston.auth import current_tenant
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
 from dalston.errors import ApiError, BrokerUnavailable
@@ -148,6 +149,7 @@ def submit_job(
     """
     if audio_url:
         check_url(audio_url, url_field)
+    limits.admit_job(db())  # 429/503 before anything is stored
     job_id = str(uuid.uuid4())
     per_channel = options.per_channel
     if upload is not None:
@@ -169,11 +171,20 @@ def submit_job(
         notify_task=notify_task,
         source_name=source_name[:255] or None,
         source_url=audio_url,
+        tenant_id=current_tenant(),
     )
+
+    def remove_upload() -> None:
+        services().store.delete_prefix(keys.job_prefix(job_id))
+
     try:
-        dispatch.submit(services().celery, db(), job)
-    except BrokerUnavailable:
-        raise  # the job row exists (failed, with its audio): dalston.errors renders the 503
+        # The limits again, held across API processes until the row is committed.
+        with limits.job_slot(db(), refused=remove_upload):
+            dispatch.submit(services().celery, db(), job)
+    except (BrokerUnavailable, ApiError):
+        # The broker: the row exists (failed, with its audio), dalston.errors renders the
+        # 503. A refusal: refused() removed the upload.
+        raise
     except Exception:
         # The row was never committed (the database is down): remove the stored audio, then
         # let the error be rendered (503 database_unavailable, by dalston.errors).
@@ -182,7 +193,7 @@ def submit_job(
         except Exception:  # the connection is gone; closing the session on teardown suffices
             pass
         if upload is not None:
-            services().store.delete_prefix(keys.job_prefix(job_id))
+            remove_upload()
         raise
     return job
 

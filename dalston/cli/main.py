@@ -1,4 +1,4 @@
-"""The ``dalston`` commands (click): transcribe, jobs, export, models, status.
+"""The ``dalston`` commands (click): transcribe, jobs, export, models, status, keys.
 
 Where the server is: ``--url`` / ``--api-key``, else ``DALSTON_URL`` / ``DALSTON_API_KEY``
 (read by :mod:`dalston.config`, like every setting), else the config file
@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dalston.cli import keys as keys_commands
 from dalston.cli.client import TERMINAL, ApiError, Client, Unreachable, is_url, vocabulary_field
 from dalston.cli.local import EmbeddedServer, is_local
 from dalston.config import Settings
@@ -527,6 +528,9 @@ def status(ctx: Context, as_json):
         ctx.out.print(table)
     if st["status"] != "ok":
         sys.exit(1)
+
+
+cli.add_command(keys_commands.keys)
 
 
 def main() -> None:

@@ -74,6 +74,9 @@ class Job(Base):
     root_task_id: Mapped[str | None] = mapped_column(sa.String(64))
     #: The final transcript (contracts.Transcript), written by merge.
     result: Mapped[dict | None] = mapped_column(sa.JSON)
+    #: The tenant of the key that created the job (``dalston.auth.current_tenant()``); NULL
+    #: for jobs made without one (an admin key, an open server): only admin keys see those.
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
 
     stages: Mapped[list["StageRun"]] = relationship(
         back_populates="job",
@@ -107,3 +110,26 @@ class StageRun(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
     job: Mapped[Job] = relationship(back_populates="stages")
+
+
+class ApiKey(Base):
+    """An API key (``dalston.keys``): its public id, and an HMAC of its secret, never the key.
+
+    The key a caller holds is ``dsk_<id>_<secret>``; ``secret_hash`` is
+    HMAC-SHA256(``salt`` [+ ``DALSTON_KEY_HASH_SECRET``], secret). A revoked key keeps its
+    row (``revoked_at``), so listings show what existed.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    tenant_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    #: A subset of ``dalston.keys.SCOPES``.
+    scopes: Mapped[list] = mapped_column(sa.JSON, default=list)
+    salt: Mapped[str] = mapped_column(sa.String(64))
+    secret_hash: Mapped[str] = mapped_column(sa.String(128))
+    #: Requests per minute for this key (NULL: ``DALSTON_RATE_LIMIT``).
+    rate_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))

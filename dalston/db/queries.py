@@ -18,7 +18,24 @@ ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
+    """The job, whoever owns it: for workers and for the API's own just-made jobs. A
+    caller's request reads through :func:`find_job`, which sees its tenant's jobs only."""
     return session.get(Job, job_id)
+
+
+def visible_jobs(tenant: str | None) -> sa.Select:
+    """``SELECT`` of the jobs a caller of ``tenant`` may see (``None``: every tenant's).
+
+    ``tenant`` is ``dalston.auth.current_tenant()``; a job of another tenant is then not
+    there at all, so its id answers 404 exactly as an unknown one.
+    """
+    query = sa.select(Job)
+    return query if tenant is None else query.where(Job.tenant_id == tenant)
+
+
+def find_job(session: Session, job_id: str, tenant: str | None) -> Job | None:
+    """The job if it exists and ``tenant`` may see it (see :func:`visible_jobs`)."""
+    return session.scalar(visible_jobs(tenant).where(Job.id == job_id))
 
 
 def job_status(session: Session, job_id: str) -> str | None:

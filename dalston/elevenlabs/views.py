@@ -21,6 +21,7 @@ import uuid
 from flask import Blueprint, g, jsonify, request
 
 from dalston.api import db, services, submission
+from dalston.auth import current_tenant
 from dalston.db import queries
 from dalston.db.models import JobStatus
 from dalston.elevenlabs import render, schemas, webhook
@@ -97,8 +98,8 @@ def convert():
 
 
 def _job_or_404(transcription_id: str):
-    job = queries.get_job(db(), transcription_id)
-    if job is None:
+    job = queries.find_job(db(), transcription_id, current_tenant())
+    if job is None:  # unknown, or another tenant's: the same answer
         raise ApiError(404, "transcript_not_found", f"no transcript with id {transcription_id!r}")
     return job
 

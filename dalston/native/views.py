@@ -23,6 +23,7 @@ from marshmallow import ValidationError
 
 from dalston import engines, exports
 from dalston.api import db, services, submission
+from dalston.auth import current_tenant
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
 from dalston.engines import models
@@ -53,8 +54,8 @@ def load_or_422(schema, data) -> dict:
 
 
 def get_job_or_404(job_id: str) -> Job:
-    job = queries.get_job(db(), job_id)
-    if job is None:
+    job = queries.find_job(db(), job_id, current_tenant())
+    if job is None:  # unknown, or another tenant's: the same answer
         raise ApiError(404, "job_not_found", f"no transcription job with id {job_id!r}")
     return job
 
@@ -173,7 +174,11 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
 def list_jobs():
     """Jobs, newest first, with cursor pagination."""
     args = load_or_422(job_list_query_schema, request.args.to_dict())
-    query = sa.select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(args["limit"] + 1)
+    query = (
+        queries.visible_jobs(current_tenant())
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(args["limit"] + 1)
+    )
     if args["status"]:
         query = query.where(Job.status == args["status"])
     if args["cursor"]:

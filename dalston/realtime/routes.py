@@ -1,8 +1,9 @@
 """The realtime WebSocket routes: thin handlers that build a protocol and run a session.
 
 Authentication is not here: ``dalston.auth``'s one ``before_request`` hook runs on the
-HTTP upgrade request of every route, so with ``DALSTON_API_KEY`` set a handshake without
-the key is answered ``401`` before any WebSocket exists. A handshake whose parameters a
+HTTP upgrade request of every route (a key, or a single-use ``?token=``), so a handshake
+without one is answered ``401`` before any WebSocket exists. A key with all its sessions
+open (``dalston.limits``) is told so and closed with 4429. A handshake whose parameters a
 protocol refuses is accepted, told why in that protocol's error message and closed with
 4400.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
+from dalston import limits
 from dalston.realtime import sock
 from dalston.realtime.elevenlabs import ElevenLabsProtocol
 from dalston.realtime.native import NativeProtocol
@@ -39,7 +41,21 @@ def _serve(ws, protocol_cls) -> None:
             ws.send(message)
         ws.close(4400, exc.message[:120])
         return
-    RealtimeSession(ws, protocol, services.relay, settings).run()
+    session = RealtimeSession(ws, protocol, services.relay, settings)
+    lease = limits.acquire_session()  # the key's concurrent sessions, over every API process
+    if lease is None:
+        session.fail(
+            "session_limit",
+            protocol.codes["session_limit"],
+            "this key has its limit of open realtime sessions "
+            "(DALSTON_REALTIME_SESSIONS_PER_KEY); retry when one ends",
+            recoverable=True,
+        )
+        return
+    try:
+        session.run()
+    finally:
+        limits.release_session(lease)
 
 
 @sock.route(NATIVE_PATH, bp=bp)

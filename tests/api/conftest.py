@@ -12,6 +12,8 @@ def app(postgres_url, redis_url, tmp_path):
             "DALSTON_DATABASE_URL": postgres_url,
             "DALSTON_STORAGE_DIR": str(tmp_path / "store"),
             "DALSTON_MAX_UPLOAD_MB": "5",
+            # Not about keys (tests/api/test_keys*.py are): the server runs open.
+            "DALSTON_REQUIRE_AUTH": "false",
         }
     )
 

@@ -1,4 +1,11 @@
-"""`make flower` starts Flower on the broker, and its API lists the stage workers."""
+"""`make flower` starts Flower on the broker behind basic auth, on loopback.
+
+Flower's API (``/api/workers``, ``POST /api/task/revoke/<id>``) would tell anyone the
+workers and let anyone revoke tasks: without credentials it must answer 401, even with
+``FLOWER_UNAUTHENTICATED_API=true`` in the environment, and with them it lists the stage
+workers. The dashboard listens on 127.0.0.1 unless told otherwise, and ``make flower``
+refuses to start with no authentication configured.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ import requests
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
+CREDENTIALS = ("operator", "flower-test-password")
 
 
 def _free_port() -> int:
@@ -23,41 +31,105 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_make_flower_lists_the_workers(cluster, tmp_path):
-    port = _free_port()
+def _make_flower(env: dict, log) -> subprocess.Popen:
     venv = Path(sys.executable).parent.parent
-    log = open(tmp_path / "flower.log", "wb")
     # STAMP= : the suite already runs inside an installed environment.
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         ["make", "-s", "flower", f"VENV={venv}", "STAMP="],
         cwd=REPO,
-        env={**cluster.env, "FLOWER_PORT": str(port)},
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp writes them) with a socket listening on port."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_make_flower_refuses_to_start_without_authentication():
+    env = {k: v for k, v in os.environ.items() if k not in ("FLOWER_BASIC_AUTH", "FLOWER_AUTH")}
+    venv = Path(sys.executable).parent.parent
+    result = subprocess.run(
+        ["make", "-s", "flower", f"VENV={venv}", "STAMP="],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "FLOWER_BASIC_AUTH" in result.stderr
+
+
+def test_make_flower_refuses_unauthenticated_api_calls_and_lists_workers(cluster, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "flower.log", "wb")
+    env = {
+        **cluster.env,
+        "FLOWER_PORT": str(port),
+        "FLOWER_BASIC_AUTH": ":".join(CREDENTIALS),
+        # Flower's switch for an open API: basic auth must win over it.
+        "FLOWER_UNAUTHENTICATED_API": "true",
+    }
+    env.pop("FLOWER_ADDRESS", None)
+    proc = _make_flower(env, log)
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        workers: dict = {}
         while time.monotonic() < deadline:
             try:
-                resp = requests.get(
-                    f"http://127.0.0.1:{port}/api/workers", params={"refresh": 1}, timeout=10
-                )
-                if resp.status_code == 200:
-                    workers = resp.json()
-                    if {"prepare@test", "merge@test"} <= set(workers):
-                        break
+                if requests.get(f"{base}/healthcheck", timeout=5).status_code == 200:
+                    break
             except requests.ConnectionError:
                 pass
             assert proc.poll() is None, (tmp_path / "flower.log").read_text()
+            time.sleep(0.5)
+
+        # Only loopback: 127.0.0.1 is 0100007F in /proc/net/tcp.
+        assert _listening_addresses(port) == {"0100007F"}, _listening_addresses(port)
+
+        anonymous = requests.get(f"{base}/api/workers", timeout=10)
+        assert anonymous.status_code == 401, anonymous.text
+        assert "workers" not in anonymous.text and "@test" not in anonymous.text
+        wrong = requests.get(f"{base}/api/workers", auth=("operator", "nope"), timeout=10)
+        assert wrong.status_code == 401
+        revoke = requests.post(
+            f"{base}/api/task/revoke/00000000-0000-0000-0000-000000000000", timeout=10
+        )
+        assert revoke.status_code in (401, 403), revoke.status_code
+        dashboard = requests.get(f"{base}/workers", timeout=10)
+        assert dashboard.status_code == 401
+
+        workers: dict = {}
+        while time.monotonic() < deadline:
+            resp = requests.get(
+                f"{base}/api/workers", params={"refresh": 1}, auth=CREDENTIALS, timeout=10
+            )
+            assert resp.status_code == 200, resp.text
+            workers = resp.json()
+            if {"prepare@test", "merge@test"} <= set(workers):
+                break
             time.sleep(0.5)
         queues = {q["name"] for info in workers.values() for q in info.get("active_queues", [])}
         assert {"prepare@test", "merge@test", "align@test", "diarize@test"} <= set(
             workers
         ), workers.keys()
         assert {"prepare", "transcribe", "align", "diarize", "merge"} <= queues
-        tasks = requests.get(f"http://127.0.0.1:{port}/api/task/types", timeout=10)
+        tasks = requests.get(f"{base}/api/task/types", auth=CREDENTIALS, timeout=10)
         assert tasks.status_code == 200
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -36,11 +36,13 @@ def test_the_consistency_check_names_exactly_what_a_new_stage_lacks():
         "throwaway: no entry point workers/throwaway.py with QUEUE = 'throwaway'",
         "throwaway: no compose service worker-throwaway running python -m workers.throwaway",
         "throwaway: no Kubernetes Deployment running python -m workers.throwaway",
+        "throwaway: no KEDA ScaledObject scaling its Deployment on the Redis list throwaway",
     ]
 
 
 def test_entry_point_discovery_and_deployment_files_see_the_new_stage(tmp_path, monkeypatch):
-    """With the entry point, compose service and Deployment in place, only code is missing."""
+    """With the entry point, compose service, Deployment and ScaledObject in place, only code
+    is missing."""
     root = tmp_path / "repo"
     shutil.copytree(deploy_check.ROOT / "workers", root / "workers")
     shutil.copytree(deploy_check.ROOT / "deploy" / "k8s", root / "deploy" / "k8s")
@@ -59,7 +61,10 @@ def test_entry_point_discovery_and_deployment_files_see_the_new_stage(tmp_path, 
     docs = list(yaml.safe_load_all((root / "deploy" / "k8s" / "workers.yaml").read_text()))
     (align,) = [d for d in docs if d and d["metadata"]["name"] == "dalston-worker-align"]
     extra = yaml.safe_load(yaml.safe_dump(align).replace("align", "throwaway"))
-    (root / "deploy" / "k8s" / "throwaway.yaml").write_text(yaml.safe_dump(extra))
+    keda = list(yaml.safe_load_all((root / "deploy" / "k8s" / "keda.yaml").read_text()))
+    (scaler,) = [d for d in keda if d["metadata"]["name"] == "dalston-worker-align"]
+    scaler = yaml.safe_load(yaml.safe_dump(scaler).replace("align", "throwaway"))
+    (root / "deploy" / "k8s" / "throwaway.yaml").write_text(yaml.safe_dump_all([extra, scaler]))
     (root / "dalston" / "stages" / "throwaway.py").write_text('"""throwaway stage."""\n')
 
     assert deploy_check.missing(TABLE, root) == [
