@@ -67,6 +67,7 @@ def app(postgres_url, redis_url, store_dir):
             "DALSTON_STORAGE_DIR": str(store_dir),
             "DALSTON_MAX_UPLOAD_MB": "20",
             "DALSTON_SYNC_TIMEOUT": "0.5",
+            "DALSTON_REQUIRE_AUTH": "false",  # not about keys (tests/api/test_keys*.py are)
             "DALSTON_OPENAI_SYNC_TIMEOUT": "0.5",
         }
     )

@@ -227,6 +227,7 @@ def fault_cluster(s3_endpoint):
         "DALSTON_S3_BUCKET": bucket,
         "DALSTON_S3_ENDPOINT_URL": s3_endpoint,
         "DALSTON_CPU_THREADS": "1",
+        "DALSTON_REQUIRE_AUTH": "false",  # not about keys
         "DALSTON_CHUNK_SECONDS": "60",
         "DALSTON_ENGINE_PLUGINS": "tests.fakes",
         "DALSTON_TRANSCRIBE_ENGINE": "fake",
