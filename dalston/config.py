@@ -95,6 +95,17 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
+    # Webhooks, retention and observability (issue 10: dalston/webhooks, dalston/retention.py,
+    # dalston/metrics, dalston/logging_setup.py)
+    webhook_max_attempts: int  # deliveries of one event, the first included
+    webhook_retry_base: float  # seconds before the 2nd attempt; doubled for each next one
+    webhook_retry_max: float  # the longest wait between two attempts
+    webhook_timeout: float  # seconds a receiver has to answer one attempt
+    webhook_allow_hosts: tuple[str, ...]  # host names exempt from the private-address guard
+    retention_days: int  # a job's default retention: -1 keep, 0 purge at once, N days
+    retention_interval: float  # seconds between two purges of due jobs (beat, embedded)
+    metrics_dir: str | None  # PROMETHEUS_MULTIPROC_DIR: metrics shared by processes
+    log_format: str  # text or json
 
     @property
     def uses_s3(self) -> bool:
@@ -186,6 +197,19 @@ class Settings:
                 env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
             ),
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
+            webhook_max_attempts=max(1, int(env.get("DALSTON_WEBHOOK_MAX_ATTEMPTS", "8"))),
+            webhook_retry_base=float(env.get("DALSTON_WEBHOOK_RETRY_BASE_SECONDS", "10")),
+            webhook_retry_max=float(env.get("DALSTON_WEBHOOK_RETRY_MAX_SECONDS", "3600")),
+            webhook_timeout=float(env.get("DALSTON_WEBHOOK_TIMEOUT", "15")),
+            webhook_allow_hosts=tuple(
+                h.strip().lower()
+                for h in env.get("DALSTON_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                if h.strip()
+            ),
+            retention_days=int(env.get("DALSTON_RETENTION_DAYS", "-1")),
+            retention_interval=float(env.get("DALSTON_RETENTION_INTERVAL_SECONDS", "3600")),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            log_format=(env.get("DALSTON_LOG_FORMAT") or "text").strip().lower(),
         )
 
     def replace(self, **changes) -> "Settings":
