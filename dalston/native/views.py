@@ -182,8 +182,9 @@ def create_job():
         before_dispatch=add_webhook if webhook_url else None,
     )
     if own:
-        body = dict(job_created_schema.dump(job), webhook_secret=own[0].secret)
-        return jsonify(job_created_with_webhook_schema.dump(body)), 201
+        created = {"id": job.id, "status": job.status, "created_at": job.created_at}
+        body = job_created_with_webhook_schema.dump(dict(created, webhook_secret=own[0].secret))
+        return jsonify(body), 201
     return jsonify(job_created_schema.dump(job)), 201
 
 

@@ -63,7 +63,9 @@ def test_private_and_non_http_urls_are_refused(url):
 def test_an_allowed_host_name_passes_but_its_address_does_not():
     guard.check("http://localhost:9/h", allow_private=False, allow_hosts=("localhost",), name="u")
     with pytest.raises(guard.Refused):
-        guard.check("http://127.0.0.1:9/h", allow_private=False, allow_hosts=("localhost",), name="u")
+        guard.check(
+            "http://127.0.0.1:9/h", allow_private=False, allow_hosts=("localhost",), name="u"
+        )
 
 
 @pytest.mark.parametrize("status", [307, 302])
