@@ -19,6 +19,8 @@ BLUEPRINT_FAMILY = {
     "elevenlabs": "elevenlabs",
     "openai": "openai",
     "console": "native",
+    "webhooks": "native",
+    "metrics": "native",
 }
 #: The realtime blueprint holds each family's WebSocket route (and the native status).
 REALTIME_FAMILY = {"/v1/speech-to-text/realtime": "elevenlabs", "/v1/realtime": "openai"}
