@@ -41,7 +41,7 @@ ERROR_HANDLERS = {
     "openai": openai_errors.handle,
 }
 #: What each family adds to ``/openapi.json``.
-OPENAPI = (native_openapi.describe,)
+OPENAPI = (native_openapi.describe, webhooks_views.describe)
 
 
 class Services:

@@ -156,3 +156,79 @@ def rotate_secret(endpoint_id: str):
     store.rotate_secret(endpoint)
     db().commit()
     return jsonify(webhook_with_secret_schema.dump(store.endpoint_view(endpoint, with_secret=True)))
+
+
+def describe(spec) -> None:
+    """The ``/v1/webhooks`` part of ``/openapi.json``."""
+    spec.components.schema("Webhook", schema=WebhookSchema)
+    spec.components.schema("WebhookWithSecret", schema=WebhookWithSecretSchema)
+    spec.components.schema("WebhookCreate", schema=WebhookCreateSchema)
+    spec.components.schema("WebhookUpdate", schema=WebhookUpdateSchema)
+
+    def body(name: str) -> dict:
+        return {"content": {"application/json": {"schema": name}}}
+
+    def answer(name: str, description: str) -> dict:
+        return {"description": description, **body(name)}
+
+    error = answer("Error", 'Error: {"error": {"code", "message", "field"?}}')
+    endpoint_id = {
+        "name": "endpoint_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    spec.path(
+        "/v1/webhooks",
+        operations={
+            "post": {
+                "summary": "Register a webhook endpoint (its secret is shown only here)",
+                "requestBody": body("WebhookCreate"),
+                "responses": {
+                    "201": answer("WebhookWithSecret", "Created"),
+                    "400": error,
+                    "422": error,
+                },
+            },
+            "get": {
+                "summary": "The caller's webhook endpoints",
+                "responses": {"200": {"description": "{webhooks: [Webhook]}"}},
+            },
+        },
+    )
+    spec.path(
+        "/v1/webhooks/{endpoint_id}",
+        operations={
+            "get": {
+                "summary": "One endpoint",
+                "parameters": [endpoint_id],
+                "responses": {"200": answer("Webhook", "The endpoint"), "404": error},
+            },
+            "patch": {
+                "summary": "Change its URL, events, description or enabled",
+                "parameters": [endpoint_id],
+                "requestBody": body("WebhookUpdate"),
+                "responses": {
+                    "200": answer("Webhook", "Updated"),
+                    "400": error,
+                    "404": error,
+                    "422": error,
+                },
+            },
+            "delete": {
+                "summary": "Delete it",
+                "parameters": [endpoint_id],
+                "responses": {"204": {"description": "Deleted"}, "404": error},
+            },
+        },
+    )
+    spec.path(
+        "/v1/webhooks/{endpoint_id}/rotate-secret",
+        operations={
+            "post": {
+                "summary": "A new secret; the old one keeps signing for 24 hours",
+                "parameters": [endpoint_id],
+                "responses": {"200": answer("WebhookWithSecret", "The new secret"), "404": error},
+            }
+        },
+    )
