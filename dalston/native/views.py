@@ -249,6 +249,7 @@ def cancel_job(job_id: str):
         # Queued tasks are dropped when a worker receives them; a running transcription
         # notices the cancellation at its next progress report and stops.
         services().celery.control.revoke(task_ids)
+    submission.job_ended(job.id)  # metrics, retention, the transcription.cancelled webhook
     return jsonify({"id": job.id, "status": job.status, "message": "the job was cancelled"})
 
 

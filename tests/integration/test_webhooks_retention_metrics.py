@@ -129,6 +129,19 @@ def test_a_receiver_failing_three_times_gets_the_event_on_the_fourth_attempt(
     )
 
 
+def test_a_cancelled_job_sends_transcription_cancelled(cluster, webhook_receiver, jfk):
+    path = f"/cancelled/{uuid.uuid4().hex}"
+    resp = _submit(cluster, jfk, webhook_url=webhook_receiver.allowed_base + path)
+    job_id, secret = resp.json()["id"], resp.json()["webhook_secret"]
+    cancel = requests.post(cluster.url(f"/v1/audio/transcriptions/{job_id}/cancel"), timeout=30)
+    if cancel.status_code == 409:  # it finished first (a fast worker): nothing to cancel
+        pytest.skip("the job completed before it could be cancelled")
+    assert cancel.status_code == 200, cancel.text
+    received = webhook_receiver.wait_for(lambda r: r["path"] == path, timeout=60)
+    event = Webhook(secret).verify(received["body"], _headers(received))
+    assert event["type"] == "transcription.cancelled" and event["data"]["status"] == "cancelled"
+
+
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:9/h", "http://10.0.0.5/h", "http://169.254.169.254/latest/meta-data"]
 )
