@@ -106,6 +106,7 @@ class Settings:
     retention_interval: float  # seconds between two purges of due jobs (beat, embedded)
     metrics_dir: str | None  # PROMETHEUS_MULTIPROC_DIR: metrics shared by processes
     log_format: str  # text or json
+    worker_metrics_port: int  # a worker serves /metrics here (0: it does not)
 
     @property
     def uses_s3(self) -> bool:
@@ -210,6 +211,7 @@ class Settings:
             retention_interval=float(env.get("DALSTON_RETENTION_INTERVAL_SECONDS", "3600")),
             metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
             log_format=(env.get("DALSTON_LOG_FORMAT") or "text").strip().lower(),
+            worker_metrics_port=int(env.get("DALSTON_WORKER_METRICS_PORT", "0")),
         )
 
     def replace(self, **changes) -> "Settings":

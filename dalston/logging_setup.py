@@ -124,7 +124,9 @@ def _job_tenant(settings, job_id: str) -> str | None:
 
 
 def install_celery(settings) -> None:
-    """Configure a worker's logging (Celery's ``setup_logging``) and each task's context."""
+    """Configure a worker's logging (Celery's ``setup_logging``) and each task's context;
+    with ``DALSTON_WORKER_METRICS_PORT``, serve the worker's ``/metrics`` too (a worker on a
+    host whose API cannot read its ``PROMETHEUS_MULTIPROC_DIR``)."""
     from celery import signals
 
     def _setup(loglevel=None, **_kwargs):
@@ -155,7 +157,14 @@ def install_celery(settings) -> None:
 
             multiprocess.mark_process_dead(pid)
 
+    def _serve_metrics(**_kwargs):
+        if settings.worker_metrics_port:
+            from dalston.metrics import exposition
+
+            exposition.serve(settings.worker_metrics_port, settings.metrics_dir)
+
     signals.setup_logging.connect(_setup, weak=False)
+    signals.worker_init.connect(_serve_metrics, weak=False)
     signals.task_prerun.connect(_prerun, weak=False)
     signals.task_postrun.connect(_postrun, weak=False)
     signals.worker_process_shutdown.connect(_child_exit, weak=False)

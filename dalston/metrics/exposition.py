@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     generate_latest,
+    start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -98,3 +99,15 @@ def render(metrics_dir: str | None, scrape: ScrapeCollector) -> tuple[bytes, str
     live = CollectorRegistry()
     live.register(scrape)
     return generate_latest(recorded) + generate_latest(live), CONTENT_TYPE_LATEST
+
+
+def serve(port: int, metrics_dir: str | None) -> None:
+    """Serve this worker's recorded metrics (all its pool's processes, in multiprocess
+    mode) on ``port``, in a daemon thread of the worker's main process."""
+    if metrics_dir:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=metrics_dir)
+    else:
+        registry = REGISTRY
+    start_http_server(port, registry=registry)
+    log.info("worker metrics on port %d", port)

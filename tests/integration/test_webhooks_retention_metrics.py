@@ -282,3 +282,35 @@ def test_worker_logs_are_json_lines_carrying_the_job_id(cluster, jfk):
             continue
     mine = [r for r in lines if r.get("job_id") == job_id]
     assert mine and all({"ts", "level", "logger", "message", "task"} <= set(r) for r in mine)
+
+
+def test_a_worker_serves_its_own_metrics_when_given_a_port(cluster, jfk):
+    import socket
+
+    job_id = _submit(cluster, jfk).json()["id"]  # so that stage histograms exist
+    assert cluster.wait(job_id)["status"] == "completed"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    name = cluster.start_worker(
+        "webhooks", name="webhooks-metrics", env={"DALSTON_WORKER_METRICS_PORT": str(port)}
+    )
+    try:
+        cluster.wait_for_workers([name], timeout=90)
+        text = _until(
+            lambda: _get_text(f"http://127.0.0.1:{port}/metrics"), what="the worker's /metrics"
+        )
+        names = {f.name for f in text_string_to_metric_families(text)}
+        # The run's shared multiprocess directory: the stage workers' histograms show here.
+        assert "dalston_stage_duration_seconds" in names, sorted(names)
+    finally:
+        cluster.stop(name)
+
+
+def _get_text(url: str) -> str | None:
+    try:
+        resp = requests.get(url, timeout=5)
+    except requests.ConnectionError:
+        return None
+    return resp.text if resp.status_code == 200 else None
