@@ -142,6 +142,44 @@ def test_a_cancelled_job_sends_transcription_cancelled(cluster, webhook_receiver
     assert event["type"] == "transcription.cancelled" and event["data"]["status"] == "cancelled"
 
 
+def test_an_elevenlabs_webhook_id_chooses_the_registered_endpoint(cluster, webhook_receiver, jfk):
+    from elevenlabs.client import ElevenLabs
+
+    path = f"/elevenlabs/{uuid.uuid4().hex}"
+    endpoint = requests.post(
+        cluster.url("/v1/webhooks"), json={"url": webhook_receiver.allowed_base + path}, timeout=30
+    ).json()
+    try:
+        with open(jfk, "rb") as fh:
+            resp = requests.post(
+                cluster.url("/v1/speech-to-text"),
+                files={"file": ("jfk.flac", fh)},
+                data={"model_id": "scribe_v1", "webhook": "true", "webhook_id": endpoint["id"]},
+                timeout=60,
+            )
+        assert resp.status_code == 200, resp.text
+        job_id = resp.json()["transcription_id"]
+        received = webhook_receiver.wait_for(lambda r: r["path"] == path, timeout=90)
+        client = ElevenLabs(api_key="unused", base_url=cluster.base_url)
+        event = client.webhooks.construct_event(
+            received["body"].decode(),
+            received["headers"]["ElevenLabs-Signature"],
+            endpoint["secret"],
+        )
+        assert event["data"]["transcription_id"] == job_id
+        (row,) = _final_delivery(cluster, job_id)
+        assert row["endpoint_id"] == endpoint["id"] and row["outcome"] == "delivered"
+        unknown = requests.post(
+            cluster.url("/v1/speech-to-text"),
+            data={"model_id": "scribe_v1", "webhook": "true", "webhook_id": "nope"},
+            files={"file": ("jfk.flac", open(jfk, "rb"))},
+            timeout=60,
+        )
+        assert unknown.status_code == 400, unknown.text
+    finally:
+        requests.delete(cluster.url(f"/v1/webhooks/{endpoint['id']}"), timeout=30)
+
+
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:9/h", "http://10.0.0.5/h", "http://169.254.169.254/latest/meta-data"]
 )
