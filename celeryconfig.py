@@ -5,7 +5,9 @@ in every worker and in Flower. Its settings come from ``dalston.config`` (the on
 of the environment) and its queues from the stage table (``dalston.pipeline.stages``), so
 ``python -m celeryconfig`` is a syntax and environment check.
 
-Queues are declared once, from the stage table: one queue per pipeline stage.
+Queues are declared once, from the stage table: one queue per pipeline stage, plus the
+queues that are not stages (``SERVICE_QUEUES``: ``webhooks``, where the native and
+ElevenLabs webhook tasks are routed).
 ``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and
 ``task_create_missing_queues`` is off, so a misspelt queue raises instead of silently
 creating a queue nobody consumes. Celery's own

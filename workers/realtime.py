@@ -7,7 +7,6 @@ Not a Celery queue: it loads the streaming model once and serves up to
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
@@ -16,10 +15,10 @@ def main() -> int:
     from dalston.relay import make_relay
     from dalston.streaming.worker import RealtimeWorker
 
+    from dalston import logging_setup
+
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging_setup.configure(settings.log_format, settings.log_level)
     relay = make_relay(settings.realtime_url, settings.realtime_heartbeat_timeout)
     RealtimeWorker(settings, relay).run_forever()
     return 0
