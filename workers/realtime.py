@@ -11,11 +11,10 @@ import sys
 
 
 def main() -> int:
+    from dalston import logging_setup
     from dalston.config import get_settings
     from dalston.relay import make_relay
     from dalston.streaming.worker import RealtimeWorker
-
-    from dalston import logging_setup
 
     settings = get_settings()
     logging_setup.configure(settings.log_format, settings.log_level)
