@@ -5,7 +5,9 @@ in every worker and in Flower. Its settings come from ``dalston.config`` (the on
 of the environment) and its queues from the stage table (``dalston.pipeline.stages``), so
 ``python -m celeryconfig`` is a syntax and environment check.
 
-Queues are declared once, from the stage table: one queue per pipeline stage.
+Queues are declared once, from the stage table: one queue per pipeline stage, plus the
+queues that are not stages (``SERVICE_QUEUES``: ``webhooks``, where the native and
+ElevenLabs webhook tasks are routed).
 ``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and
 ``task_create_missing_queues`` is off, so a misspelt queue raises instead of silently
 creating a queue nobody consumes. Celery's own
@@ -26,7 +28,7 @@ Settings that matter for minutes-long GPU tasks (see design.md §3):
 from kombu import Exchange, Queue
 
 from dalston.config import get_settings
-from dalston.pipeline.stages import STAGES, StageSpec
+from dalston.pipeline.stages import SERVICE_QUEUES, STAGES, WEBHOOKS_QUEUE, StageSpec
 
 _settings = get_settings()
 
@@ -49,12 +51,22 @@ def routes_for(stages: tuple[StageSpec, ...]) -> dict[str, dict[str, str]]:
     return {s.task_name: {"queue": s.queue, "routing_key": s.queue} for s in stages}
 
 
-task_queues = queues_for(STAGES)
+#: Queues that are not stages (webhook delivery), each with its ``workers/<queue>.py``.
+OTHER_QUEUES = tuple(SERVICE_QUEUES)
+#: Webhook tasks (native and ElevenLabs) to the webhooks queue.
+WEBHOOK_ROUTES = {
+    "dalston.webhooks.*": {"queue": WEBHOOKS_QUEUE, "routing_key": WEBHOOKS_QUEUE},
+    "dalston.webhook": {"queue": WEBHOOKS_QUEUE, "routing_key": WEBHOOKS_QUEUE},
+}
+
+task_queues = queues_for(STAGES) + tuple(
+    Queue(name, _exchange, routing_key=name) for name in OTHER_QUEUES
+)
 task_default_queue = "merge"
 task_default_exchange = "dalston"
 task_default_routing_key = "merge"
 task_create_missing_queues = False
-task_routes = routes_for(STAGES)
+task_routes = {**routes_for(STAGES), **WEBHOOK_ROUTES}
 
 task_acks_late = True
 task_reject_on_worker_lost = True
@@ -83,7 +95,21 @@ broker_connection_retry_on_startup = True
 worker_hijack_root_logger = False
 worker_cancel_long_running_tasks_on_connection_loss = False
 
-imports = ("dalston.tasks", "dalston.elevenlabs.webhook")
+imports = (
+    "dalston.tasks",
+    "dalston.elevenlabs.webhook",
+    "dalston.webhooks.tasks",
+    "dalston.retention",
+)
+
+#: Periodic work, run by ``celery -A dalston.celery_app beat`` (one beat per deployment).
+beat_schedule = {
+    # Remove the audio and artifacts of jobs past their retention (dalston.retention).
+    "retention-purge": {
+        "task": "dalston.retention.purge",
+        "schedule": _settings.retention_interval,
+    },
+}
 
 # The reconciler (dalston.pipeline.reconcile): resends what a broker restart or a crash lost.
 # Run beat once per deployment (``celery -A dalston.celery_app beat``, or a merge worker's

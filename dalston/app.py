@@ -14,9 +14,10 @@ from typing import Mapping
 
 from flask import Flask, g, make_response, request
 
-from dalston import auth, routing
+from dalston import auth, logging_setup, routing
 from dalston.admin import views as admin_views
 from dalston.api import health
+from dalston.api import metrics as metrics_view
 from dalston.celery_app import app as celery_app
 from dalston.config import Settings
 from dalston.console import bp as console_bp
@@ -35,6 +36,7 @@ from dalston.realtime import routes as realtime_routes
 from dalston.realtime import sock
 from dalston.relay import make_relay
 from dalston.storage import make_store
+from dalston.webhooks import views as webhooks_views
 
 #: Each family's error handler: every error of a request is answered in its family's shape.
 ERROR_HANDLERS = {
@@ -43,7 +45,7 @@ ERROR_HANDLERS = {
     "openai": openai_errors.handle,
 }
 #: What each family adds to ``/openapi.json``.
-OPENAPI = (native_openapi.describe,)
+OPENAPI = (native_openapi.describe, webhooks_views.describe)
 
 
 class Services:
@@ -106,6 +108,13 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.extensions["dalston"] = Services(settings)
 
     auth.install(app, settings)
+
+    @app.before_request
+    def _api_family():
+        # Which family took a job (jobs.family): metrics by family, the family's webhooks.
+        g.api_family = routing.family_of(request)
+
+    logging_setup.install_flask(app)
     app.register_blueprint(native_views.bp)
     app.add_url_rule(routing.SHARED_PATH, view_func=transcriptions, methods=["POST"])
     app.register_blueprint(health.bp)
@@ -115,6 +124,8 @@ def create_app(config: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(admin_views.bp)
     app.register_blueprint(openai_views.bp)
     app.register_blueprint(console_bp)
+    app.register_blueprint(webhooks_views.bp)
+    app.register_blueprint(metrics_view.bp)
     realtime_routes.install(app)
     sock.init_app(app)
 

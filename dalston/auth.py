@@ -56,6 +56,8 @@ SCOPES = keys.SCOPES
 #: Paths (and everything below them) whose routes need one scope whatever the method.
 SCOPE_PREFIXES = (
     ("/v1/admin", "admin"),
+    # Operators' figures (queue depths, job counts over every tenant): admin keys only.
+    ("/metrics", "admin"),
     ("/v1/webhooks", "webhooks"),
     ("/v1/realtime", "realtime"),
     ("/v1/single-use-token", "realtime"),
@@ -115,7 +117,7 @@ def is_websocket(req) -> bool:
 def required_scope(method: str, path: str, websocket: bool = False) -> str:
     """The scope a request needs: the one rule for every route.
 
-    A WebSocket handshake needs ``realtime``; ``/v1/admin…`` ``admin``; ``/v1/webhooks…``
+    A WebSocket handshake needs ``realtime``; ``/v1/admin…`` and ``/metrics`` ``admin``; ``/v1/webhooks…``
     ``webhooks``; ``/v1/realtime…`` and the single-use-token routes ``realtime`` (a batch
     token ``jobs:write``); any other read (GET, HEAD, OPTIONS) ``jobs:read`` and any other
     write ``jobs:write``.

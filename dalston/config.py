@@ -117,6 +117,18 @@ class Settings:
     realtime_sessions_per_key: int  # open realtime sessions per tenant key (0: no limit)
     max_queued_jobs: int  # jobs waiting for a worker, over all tenants (0: no limit)
     token_ttl: int  # seconds a single-use token lives (ElevenLabs: 15 minutes)
+    # Webhooks, retention and observability (issue 10: dalston/webhooks, dalston/retention.py,
+    # dalston/metrics, dalston/logging_setup.py)
+    webhook_max_attempts: int  # deliveries of one event, the first included
+    webhook_retry_base: float  # seconds before the 2nd attempt; doubled for each next one
+    webhook_retry_max: float  # the longest wait between two attempts
+    webhook_timeout: float  # seconds a receiver has to answer one attempt
+    webhook_allow_hosts: tuple[str, ...]  # host names exempt from the private-address guard
+    retention_days: int  # a job's default retention: -1 keep, 0 purge at once, N days
+    retention_interval: float  # seconds between two purges of due jobs (beat, embedded)
+    metrics_dir: str | None  # PROMETHEUS_MULTIPROC_DIR: metrics shared by processes
+    log_format: str  # text or json
+    worker_metrics_port: int  # a worker serves /metrics here (0: it does not)
     # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.probe)
     max_audio_seconds: float = 36000.0  # refused at the edge (413 audio_too_long)
     db_retry_deadline: float = 900.0  # how long a stage task waits out a database outage
@@ -232,6 +244,20 @@ class Settings:
             realtime_sessions_per_key=int(env.get("DALSTON_REALTIME_SESSIONS_PER_KEY", "5")),
             max_queued_jobs=int(env.get("DALSTON_MAX_QUEUED_JOBS", "1000")),
             token_ttl=int(env.get("DALSTON_TOKEN_TTL", "900")),
+            webhook_max_attempts=max(1, int(env.get("DALSTON_WEBHOOK_MAX_ATTEMPTS", "8"))),
+            webhook_retry_base=float(env.get("DALSTON_WEBHOOK_RETRY_BASE_SECONDS", "10")),
+            webhook_retry_max=float(env.get("DALSTON_WEBHOOK_RETRY_MAX_SECONDS", "3600")),
+            webhook_timeout=float(env.get("DALSTON_WEBHOOK_TIMEOUT", "15")),
+            webhook_allow_hosts=tuple(
+                h.strip().lower()
+                for h in env.get("DALSTON_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                if h.strip()
+            ),
+            retention_days=int(env.get("DALSTON_RETENTION_DAYS", "-1")),
+            retention_interval=float(env.get("DALSTON_RETENTION_INTERVAL_SECONDS", "3600")),
+            metrics_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            log_format=(env.get("DALSTON_LOG_FORMAT") or "text").strip().lower(),
+            worker_metrics_port=int(env.get("DALSTON_WORKER_METRICS_PORT", "0")),
             # Reliability
             max_audio_seconds=float(env.get("DALSTON_MAX_AUDIO_SECONDS") or 36000),
             db_retry_deadline=float(env.get("DALSTON_DB_RETRY_DEADLINE") or 900),

@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 
 from dalston.config import apply_embedded_defaults
-from dalston.pipeline.stages import QUEUES
+from dalston.pipeline.stages import ALL_QUEUES
 
 log = logging.getLogger("dalston.embedded")
 
@@ -67,11 +67,11 @@ def banner(base: str, settings) -> str:
 
 
 def start_worker(celery, hostname: str | None = None):
-    """Start one worker thread consuming every stage queue; returns the WorkController."""
+    """Start one worker thread consuming every queue; returns the WorkController."""
     worker = celery.WorkController(
         pool_cls="solo",
         concurrency=1,
-        queues=list(QUEUES),
+        queues=list(ALL_QUEUES),
         hostname=hostname or f"embedded@{socket.gethostname()}",
         without_heartbeat=True,
         without_mingle=True,
@@ -98,11 +98,33 @@ def start_realtime_worker(settings):
         return None
 
 
+def start_retention_timer(settings) -> threading.Thread:
+    """Embedded mode's stand-in for the beat's retention purge: every
+    ``DALSTON_RETENTION_INTERVAL_SECONDS``, in a daemon thread."""
+    from dalston import retention
+
+    stop = threading.Event()
+
+    def loop():
+        while not stop.wait(settings.retention_interval):
+            try:
+                retention.purge_due(settings)
+            except Exception:
+                log.exception(
+                    "retention purge failed; trying again in %.0f s",
+                    settings.retention_interval,
+                )
+
+    thread = threading.Thread(target=loop, name="dalston-retention", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = apply_embedded_defaults()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from dalston import logging_setup
+
+    logging_setup.configure(settings.log_format, "INFO")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     # Imported only now: the Celery app reads its broker from the settings just applied.
@@ -122,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         models.join_base(settings.model_dir)
     start_worker(celery)
     start_realtime_worker(settings)
+    start_retention_timer(settings)
     with session_scope(settings.database_url) as session:
         resent = resubmit_unfinished(celery, session, settings.stage_time_limits)
     if resent:

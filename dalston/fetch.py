@@ -20,26 +20,37 @@ class UrlNotAllowed(ValueError):
     pass
 
 
-def check_url(url: str, allow_private: bool) -> None:
-    """Raise :class:`UrlNotAllowed` with a reason if ``url`` may not be fetched."""
+def check_url(
+    url: str,
+    allow_private: bool,
+    *,
+    allow_hosts: tuple[str, ...] = (),
+    name: str = "audio_url",
+) -> None:
+    """Raise :class:`UrlNotAllowed` with a reason if ``url`` may not be fetched.
+
+    ``allow_hosts``: host names (as written in the URL) exempt from the address check, for
+    a receiver an operator trusts on a private network (webhooks; tests on loopback).
+    ``name``: the field the messages name.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise UrlNotAllowed("audio_url must be an http or https URL")
+        raise UrlNotAllowed(f"{name} must be an http or https URL")
     if not parts.hostname:
-        raise UrlNotAllowed("audio_url has no host")
-    if allow_private:
+        raise UrlNotAllowed(f"{name} has no host")
+    if allow_private or parts.hostname.lower() in allow_hosts:
         return
     try:
         infos = socket.getaddrinfo(
             parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         )
     except socket.gaierror as exc:
-        raise UrlNotAllowed(f"audio_url host {parts.hostname!r} does not resolve") from exc
+        raise UrlNotAllowed(f"{name} host {parts.hostname!r} does not resolve") from exc
     for info in infos:
         ip = ipaddress.ip_address(info[4][0])
         if not ip.is_global or ip.is_multicast:
             raise UrlNotAllowed(
-                f"audio_url resolves to a private or reserved address ({ip}); "
+                f"{name} resolves to a private or reserved address ({ip}); "
                 "set DALSTON_ALLOW_PRIVATE_URLS=true to allow it"
             )
 

@@ -12,7 +12,8 @@ request is *native* (asynchronous job, ``201``) when it opts in explicitly:
 1. a ``Prefer: respond-async`` header, or
 2. any native-only field (``audio_url``, ``speaker_detection``, ``num_speakers``,
    ``min_speakers``, ``max_speakers``, ``timestamps_granularity``, ``vocabulary``,
-   ``diarize_engine``, ``align_engine``, ``transcribe_engine``, ``beam_size``), or
+   ``diarize_engine``, ``align_engine``, ``transcribe_engine``, ``beam_size``,
+   ``webhook_url``, ``retention``), or
 3. no ``model``, or ``model=auto``.
 
 Everything else is an OpenAI request *whatever the model name*: OpenAI clients (the SDK,
@@ -54,6 +55,8 @@ NATIVE_FIELDS = frozenset(
         "align_engine",
         "transcribe_engine",
         "beam_size",
+        "webhook_url",
+        "retention",
     }
 )
 

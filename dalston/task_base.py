@@ -26,11 +26,11 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.utils.log import get_task_logger
 
-from dalston import faults
+from dalston import faults, lifecycle, metrics
 from dalston.config import get_settings
 from dalston.db import queries
 from dalston.db.session import session_scope
-from dalston.engines import get_engine
+from dalston.engines import default_name, get_engine
 from dalston.errors import JobCancelled, StageError
 from dalston.options import JobOptions
 from dalston.pipeline import dispatch
@@ -176,7 +176,27 @@ class StageTask(Task):
             return False
         with self.session() as session:
             queries.finish_stage(session, job_id, self.spec.name, part)
+            self.observe(session, job_id, part)
         return True
+
+    def observe(self, session, job_id: str, part: int) -> None:
+        """The finished stage's duration and real-time factor (``dalston.metrics``)."""
+        run = queries.get_stage(session, job_id, self.spec.name, part)
+        job = queries.get_job(session, job_id)
+        if run is None or job is None or run.started_at is None or run.completed_at is None:
+            return
+        kind = self.spec.engine
+        engine = (
+            (JobOptions.from_dict(job.options).engine_for(kind) or default_name(kind))
+            if kind
+            else None
+        )
+        metrics.stage_finished(
+            self.spec.name,
+            engine,
+            (run.completed_at - run.started_at).total_seconds(),
+            run.audio_seconds or job.audio_duration,
+        )
 
     def clean_up_if_deleted(self, job_id: str) -> bool:
         """Remove what this stage wrote for a job deleted while it ran; True if it was deleted.
@@ -277,18 +297,15 @@ class StageTask(Task):
         with self.session() as session:
             done = queries.complete_job(session, job_id, transcript)
             queries.finish_stage(session, job_id, self.spec.name, 0)
+            self.observe(session, job_id, 0)
         self.fault("merge.after_complete")
         if done:
             self.job_ended(job_id)
         return done
 
     def job_ended(self, job_id: str) -> None:
-        """Tell whoever asked (a family's webhook task, named on the job) that it ended."""
-        with self.session() as session:
-            job = queries.get_job(session, job_id)
-            notify_task = job.notify_task if job is not None else None
-        if notify_task:
-            self.app.send_task(notify_task, args=(job_id,))
+        """Count it, schedule its retention, tell whoever asked (``dalston.lifecycle``)."""
+        lifecycle.job_ended(self.app, self.settings, self.store, job_id)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         job_id, part = args[0], (args[1] if len(args) > 1 else 0)

@@ -11,6 +11,10 @@ anything else (e.g. ``--threads 32``).
 
 It listens where ``DALSTON_HOST``/``DALSTON_PORT`` say: loopback by default (``make api``),
 all interfaces in the containers, which set ``DALSTON_HOST=0.0.0.0``.
+
+``/metrics`` adds up every process's samples when ``PROMETHEUS_MULTIPROC_DIR`` names a
+directory (emptied before start: compose and Kubernetes mount an empty volume there);
+``child_exit`` tells prometheus-client when a worker process is gone.
 """
 
 import os
@@ -29,3 +33,22 @@ graceful_timeout = 30
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+
+
+def post_worker_init(worker):
+    """Each API process logs through ``dalston.logging_setup`` (``DALSTON_LOG_FORMAT``)."""
+    from dalston import logging_setup
+    from dalston.config import get_settings
+
+    settings = get_settings()
+    logging_setup.configure(settings.log_format, settings.log_level)
+
+
+def child_exit(server, worker):
+    """prometheus-client multiprocess mode: a dead worker's live gauges stop counting."""
+    from dalston.config import get_settings
+
+    if get_settings().metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

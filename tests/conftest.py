@@ -70,7 +70,11 @@ os.environ.update(
     AWS_SECRET_ACCESS_KEY="testing",
     AWS_DEFAULT_REGION="us-east-1",
     HF_HUB_OFFLINE="1",
+    # Metrics of every process of the run (the API here, the cluster's workers) in one
+    # directory, as in a deployment: set before anything imports prometheus-client.
+    PROMETHEUS_MULTIPROC_DIR=str(_TMP / "metrics"),
 )
+(_TMP / "metrics").mkdir()
 os.environ.pop("DALSTON_S3_BUCKET", None)
 
 import pytest  # noqa: E402
@@ -213,6 +217,13 @@ def cluster(postgres_url, redis_url, s3_endpoint, tmp_root, webhook_receiver):
         # The SDK and pipeline tests are not about keys: this API runs open (KeyedApi and
         # tests/api/test_keys*.py check keys).
         "DALSTON_REQUIRE_AUTH": "false",
+        # The receiver is on loopback: addressed as "localhost" it is allowed, while
+        # 127.0.0.1 and every other private address stay refused (tests/integration/
+        # test_webhooks.py). Retries come quickly.
+        "DALSTON_WEBHOOK_ALLOW_HOSTS": "localhost",
+        "DALSTON_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "DALSTON_WEBHOOK_MAX_ATTEMPTS": "5",
+        "DALSTON_LOG_FORMAT": "json",
     }
     log_dir = tmp_root / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -221,7 +232,8 @@ def cluster(postgres_url, redis_url, s3_endpoint, tmp_root, webhook_receiver):
     c.s3_endpoint = s3_endpoint
     c.settings = settings
     try:
-        names = [c.start_worker(queue) for queue in celeryconfig.STAGE_QUEUES]
+        queues = celeryconfig.STAGE_QUEUES + celeryconfig.OTHER_QUEUES
+        names = [c.start_worker(queue) for queue in queues]
         c.start_api(settings)
         c.wait_for_workers(names, timeout=90)
         yield c

@@ -1,6 +1,7 @@
 """Start a Celery worker for one queue, with that stage's pool and concurrency defaults.
 
-The defaults come from the stage table (``dalston.pipeline.stages.STAGES``). Extra
+The defaults come from the stage table (``dalston.pipeline.stages.STAGES``; queues that
+are not stages, such as ``webhooks``, from ``SERVICE_QUEUES``). Extra
 command-line arguments are passed to ``celery worker`` and win over the defaults, e.g.
 ``python -m workers.transcribe --concurrency 2 --pool prefork``. ``DALSTON_WORKER_ARGS``
 adds arguments from the environment (compose, Kubernetes).
@@ -11,13 +12,18 @@ from __future__ import annotations
 import shlex
 import sys
 
+from dalston import logging_setup
 from dalston.celery_app import app
 from dalston.config import get_settings
-from dalston.pipeline.stages import BY_NAME
+from dalston.pipeline.stages import BY_NAME, SERVICE_QUEUES
 
 
 def worker_argv(queue: str, extra: list[str]) -> list[str]:
-    spec = BY_NAME[queue]
+    if queue in BY_NAME:
+        spec = BY_NAME[queue]
+        pool, concurrency, args = spec.pool, spec.concurrency, spec.worker_args
+    else:
+        (pool, concurrency), args = SERVICE_QUEUES[queue], ()
     settings = get_settings()
     argv = [
         "worker",
@@ -26,16 +32,17 @@ def worker_argv(queue: str, extra: list[str]) -> list[str]:
         "-n",
         f"{queue}@%h",
         "--pool",
-        spec.pool,
+        pool,
         "--concurrency",
-        str(spec.concurrency),
+        str(concurrency),
         "--loglevel",
         settings.log_level,
         "-E",
-        *spec.worker_args,
+        *args,
     ]
     return argv + shlex.split(settings.worker_args) + extra
 
 
 def main(queue: str) -> None:
+    logging_setup.install_celery(get_settings())
     app.worker_main(worker_argv(queue, sys.argv[1:]))

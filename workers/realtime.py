@@ -7,19 +7,17 @@ Not a Celery queue: it loads the streaming model once and serves up to
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
 def main() -> int:
+    from dalston import logging_setup
     from dalston.config import get_settings
     from dalston.relay import make_relay
     from dalston.streaming.worker import RealtimeWorker
 
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging_setup.configure(settings.log_format, settings.log_level)
     relay = make_relay(settings.realtime_url, settings.realtime_heartbeat_timeout)
     RealtimeWorker(settings, relay).run_forever()
     return 0

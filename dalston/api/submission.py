@@ -18,8 +18,12 @@ import time
 import uuid
 import wave
 from pathlib import Path
+from typing import Callable
 
-from dalston import audio, fetch, limits, probe
+from flask import g
+from sqlalchemy.orm import Session
+
+from dalston import audio, fetch, lifecycle, limits, metrics, probe, retention
 from dalston.api import db, services
 from dalston.auth import current_tenant
 from dalston.db import queries
@@ -138,6 +142,8 @@ def submit_job(
     url_field: str = "audio_url",
     raw_pcm: bool = False,
     max_channels: int = MAX_CHANNELS,
+    retention_days: int | None = None,
+    before_dispatch: Callable[[Session, Job], None] | None = None,
 ) -> Job:
     """Store the audio (or check the URL), commit the job and dispatch its canvas.
 
@@ -146,6 +152,10 @@ def submit_job(
         reply: how the calling API family wants its answer; stored apart from the plan
             and read only by that family.
         notify_task: a task name sent ``(job_id,)`` once the job ends (a family's webhook).
+        retention_days: days to keep its audio and artifacts once it ends (None: the
+            server's ``DALSTON_RETENTION_DAYS``; see ``dalston.retention``).
+        before_dispatch: adds rows that belong to the job (a native job's own webhook
+            endpoint) to the session, so they are committed with it before dispatch.
     """
     if audio_url:
         check_url(audio_url, url_field)
@@ -172,7 +182,13 @@ def submit_job(
         source_name=source_name[:255] or None,
         source_url=audio_url,
         tenant_id=current_tenant(),
+        family=g.get("api_family"),
+        retention_days=retention.days_for(retention_days, services().settings),
     )
+    if before_dispatch is not None:
+        db().add(job)
+        db().flush()
+        before_dispatch(db(), job)
 
     def remove_upload() -> None:
         services().store.delete_prefix(keys.job_prefix(job_id))
@@ -195,6 +211,7 @@ def submit_job(
         if upload is not None:
             remove_upload()
         raise
+    metrics.job_created(job.family)
     return job
 
 
@@ -246,3 +263,9 @@ def cancel_job(job_id: str) -> None:
         session.close()
     if task_ids:
         services().celery.control.revoke(task_ids)
+        job_ended(job_id)
+
+
+def job_ended(job_id: str) -> None:
+    """A job the API ended (cancelled): what a worker does when it ends one."""
+    lifecycle.job_ended(services().celery, services().settings, services().store, job_id)

@@ -77,6 +77,14 @@ class Job(Base):
     #: The tenant of the key that created the job (``dalston.auth.current_tenant()``); NULL
     #: for jobs made without one (an admin key, an open server): only admin keys see those.
     tenant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    #: The API family that took the request (native, elevenlabs, openai): metrics, webhooks.
+    family: Mapped[str | None] = mapped_column(sa.String(16))
+    #: Days to keep the job's audio and artifacts once it ends (-1: keep; 0: purge at once).
+    retention_days: Mapped[int | None] = mapped_column(sa.Integer)
+    #: When the retention purge removes the job's stored objects (set when the job ends).
+    purge_after: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True), index=True)
+    #: When they were removed; the row, its metadata and its transcript stay.
+    purged_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     stages: Mapped[list["StageRun"]] = relationship(
         back_populates="job",
@@ -133,3 +141,61 @@ class ApiKey(Base):
     rate_limit: Mapped[int | None] = mapped_column(sa.Integer)
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class WebhookEndpoint(Base):
+    """Where a tenant's job events are POSTed, with the secret that signs them.
+
+    A registered endpoint (``/v1/webhooks``) has no ``job_id`` and receives the events it
+    subscribes to for every native job of its tenant. A job's own ``webhook_url`` is stored
+    as an endpoint bound to that job (``job_id`` set; deleted with it).
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(
+        sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
+    )
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    job_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(sa.Text)
+    #: ``whsec_<base64>`` (Standard Webhooks); HMAC needs it in the clear.
+    secret: Mapped[str] = mapped_column(sa.String(128))
+    #: The secret before the last rotation, still signing until ``previous_secret_expires_at``.
+    previous_secret: Mapped[str | None] = mapped_column(sa.String(128))
+    previous_secret_expires_at: Mapped[dt.datetime | None] = mapped_column(
+        sa.DateTime(timezone=True)
+    )
+    events: Mapped[list] = mapped_column(sa.JSON, default=list)
+    description: Mapped[str | None] = mapped_column(sa.String(255))
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class WebhookDelivery(Base):
+    """One attempt to deliver one event of a job to one URL: the job's delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    endpoint_id: Mapped[str | None] = mapped_column(
+        sa.ForeignKey("webhook_endpoints.id", ondelete="SET NULL")
+    )
+    #: The Standard Webhooks ``webhook-id``: the same for every attempt of one event.
+    message_id: Mapped[str] = mapped_column(sa.String(64))
+    event: Mapped[str] = mapped_column(sa.String(64))
+    url: Mapped[str] = mapped_column(sa.Text)
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    #: delivered, retrying, failed (given up) or refused (the address guard said no).
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duration_ms: Mapped[int | None] = mapped_column(sa.Integer)
+    next_retry_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

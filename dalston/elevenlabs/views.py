@@ -27,6 +27,7 @@ from dalston.db.models import JobStatus
 from dalston.elevenlabs import render, schemas, webhook
 from dalston.elevenlabs.errors import error_body
 from dalston.errors import ApiError
+from dalston.webhooks import store
 
 bp = Blueprint("elevenlabs", __name__, url_prefix="/v1/speech-to-text")
 
@@ -48,7 +49,15 @@ def convert():
         models_spec=settings.elevenlabs_models,
         default_model=settings.default_model,
     )
-    if req.webhook and not settings.webhook_url:
+    webhook_id = req.response.get("webhook_id")
+    if webhook_id and store.get_endpoint(db(), webhook_id, store.request_tenant()) is None:
+        raise ApiError(
+            400,
+            "webhook_not_found",
+            f"webhook_id {webhook_id!r} names no webhook endpoint (POST /v1/webhooks creates one)",
+            "webhook_id",
+        )
+    if req.webhook and not webhook_id and not settings.webhook_url:
         raise ApiError(
             400,
             "webhook_not_configured",

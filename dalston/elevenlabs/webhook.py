@@ -1,17 +1,23 @@
 """Webhooks: tell the client a job has finished (ElevenLabs ``webhook=true``).
 
 When a job that asked for a webhook ends, the worker that ended it queues
-``dalston.webhook`` (on the cheap ``merge`` queue). The task renders the ElevenLabs event
-and POSTs it to ``DALSTON_WEBHOOK_URL``, signed the way ElevenLabs signs its webhooks, so
+``dalston.webhook`` (its ``notify_task``; on the ``webhooks`` queue). The task renders the
+ElevenLabs event and POSTs it, signed the way ElevenLabs signs its webhooks, so
 ``client.webhooks.construct_event(body, signature, secret)`` of the official SDKs accepts it:
 
     ElevenLabs-Signature: t=<unix seconds>,v0=<hex HMAC-SHA256(secret, "<t>.<body>")>
 
+Where it goes: the registered endpoint (``/v1/webhooks``) the request's ``webhook_id``
+names, signed with that endpoint's secret and behind the private-address guard; without a
+``webhook_id``, the server's own ``DALSTON_WEBHOOK_URL``, signed with
+``DALSTON_WEBHOOK_SECRET`` (an operator's choice, so not guarded).
+
 The body is ``{"type": "speech_to_text_transcription", "event_timestamp", "data":
 {"request_id", "transcription_id", "webhook_metadata", "transcription"}}``; a failed job
 sends ``"error": {"code", "message"}`` in place of ``transcription`` (ElevenLabs documents no
-failure event; a client should not wait forever). Delivery is retried with backoff on
-connection errors and on 408, 429 and 5xx answers. With ``enable_logging=false`` the job is
+failure event; a client should not wait forever). Attempts, retries with backoff and the
+delivery log are ``dalston.webhooks.delivery``'s, as for native webhooks (the log is
+``GET /v1/audio/transcriptions/{id}/webhooks``). With ``enable_logging=false`` the job is
 deleted once the webhook is delivered (or given up).
 
 The task keeps its name ``dalston.webhook`` (queued by name from ``notify_task`` on the job
@@ -25,7 +31,6 @@ import hmac
 import json
 import time
 
-import requests
 from celery import shared_task
 from celery.utils.log import get_task_logger
 
@@ -34,24 +39,18 @@ from dalston.db import queries
 from dalston.db.session import session_scope
 from dalston.elevenlabs import render
 from dalston.storage import keys, make_store
+from dalston.webhooks import delivery, events, store
 
 log = get_task_logger(__name__)
 
 EVENT_TYPE = "speech_to_text_transcription"
-RETRY_STATUSES = (408, 429)
-
-
-class DeliveryFailed(Exception):
-    """The receiver answered with a status worth retrying."""
+TASK_NAME = "dalston.webhook"
 
 
 def signature(secret: str, body: bytes, timestamp: int | None = None) -> str:
     timestamp = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v0={mac.hexdigest()}"
-
-
-TASK_NAME = "dalston.webhook"
 
 
 def event(job, options: dict) -> dict:
@@ -67,37 +66,68 @@ def event(job, options: dict) -> dict:
     return {"type": EVENT_TYPE, "event_timestamp": int(time.time()), "data": data}
 
 
-@shared_task(
-    bind=True,
-    name=TASK_NAME,
-    autoretry_for=(DeliveryFailed, ConnectionError, TimeoutError, OSError),
-    retry_backoff=2,
-    retry_backoff_max=300,
-    retry_jitter=True,
-    max_retries=6,
-)
-def deliver(self, job_id: str):
+def _target(session, job, settings) -> dict | None:
+    """Where the job's event goes: its ``webhook_id``'s endpoint, else the server's URL."""
+    webhook_id = (job.reply or {}).get("webhook_id")
+    event_name = events.BY_STATUS.get(job.status, job.status)
+    if webhook_id:
+        endpoint = store.get_endpoint(session, webhook_id, store.job_tenant(job))
+        if endpoint is None or not endpoint.enabled:
+            log.warning("job %s: webhook_id %s names no enabled endpoint", job.id, webhook_id)
+            return None
+        return {
+            "endpoint_id": endpoint.id,
+            "url": endpoint.url,
+            "event": event_name,
+            "message_id": events.message_id(job.id, endpoint.id, event_name),
+            "guarded": True,
+        }
+    if not settings.webhook_url:
+        log.warning("job %s asked for a webhook but DALSTON_WEBHOOK_URL is not set", job.id)
+        return None
+    return {
+        "endpoint_id": None,
+        "url": settings.webhook_url,
+        "event": event_name,
+        "message_id": events.message_id(job.id, None, event_name),
+        "guarded": False,
+    }
+
+
+@shared_task(bind=True, name=TASK_NAME)
+def deliver(self, job_id: str, target: dict | None = None, attempt: int = 1):
     settings = get_settings()
     with session_scope(settings.database_url) as session:
         job = queries.get_job(session, job_id)
         if job is None:
             return {"job_id": job_id, "delivered": False, "reason": "job deleted"}
+        target = target or _target(session, job, settings)
+        if target is None:
+            return {
+                "job_id": job_id,
+                "delivered": False,
+                "reason": "no webhook configured",
+            }
         options = job.reply or {}
         body = json.dumps(event(job, options)).encode()
-    if not settings.webhook_url:
-        log.warning("job %s asked for a webhook but DALSTON_WEBHOOK_URL is not set", job_id)
-        return {"job_id": job_id, "delivered": False, "reason": "no webhook configured"}
-    headers = {"Content-Type": "application/json"}
-    if settings.webhook_secret:
-        headers["ElevenLabs-Signature"] = signature(settings.webhook_secret, body)
-    try:
-        resp = requests.post(settings.webhook_url, data=body, headers=headers, timeout=30)
-    except requests.RequestException as exc:
-        raise DeliveryFailed(str(exc)) from exc
-    if resp.status_code in RETRY_STATUSES or resp.status_code >= 500:
-        raise DeliveryFailed(f"the webhook answered {resp.status_code}")
-    if options.get("enable_logging") is False:
+        if target["endpoint_id"]:
+            endpoint = store.endpoint_for_delivery(session, target["endpoint_id"])
+            secret = endpoint.secret if endpoint is not None else None
+        else:
+            secret = settings.webhook_secret
+    headers = {"ElevenLabs-Signature": signature(secret, body)} if secret else {}
+    outcome = delivery.attempt(
+        self,
+        settings,
+        job_id=job_id,
+        target=target,
+        number=attempt,
+        body=body,
+        headers=headers,
+        style="elevenlabs",
+    )
+    if outcome in delivery.FINAL and options.get("enable_logging") is False:
         make_store(settings).delete_prefix(keys.job_prefix(job_id))
         with session_scope(settings.database_url) as session:
             queries.delete_job(session, job_id)
-    return {"job_id": job_id, "delivered": True, "status": resp.status_code}
+    return {"job_id": job_id, "delivered": outcome == "delivered", "outcome": outcome}

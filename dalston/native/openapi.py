@@ -119,7 +119,19 @@ def describe(spec: APISpec) -> None:
                     "200": {"description": "The audio", "content": {"audio/wav": {}}},
                     "206": {"description": "The requested byte range"},
                     "404": _ERROR,
+                    "410": _json("Error", "purged: removed by the job's retention"),
                 },
+            }
+        },
+    )
+    spec.components.schema("WebhookDeliveries", schema=s.WebhookDeliveryListSchema)
+    spec.path(
+        "/v1/audio/transcriptions/{job_id}/webhooks",
+        operations={
+            "get": {
+                "summary": "The job's webhook delivery log: one entry per attempt",
+                "parameters": [job_id],
+                "responses": {"200": _json("WebhookDeliveries", "The attempts"), "404": _ERROR},
             }
         },
     )

@@ -64,6 +64,9 @@ def job_view(job: Job) -> dict:
         "speakers": result.get("speakers", []),
         "warnings": result.get("warnings", []),
         "options": job.options,
+        "retention": job.retention_days,
+        "purge_after": utc(job.purge_after),
+        "purged_at": utc(job.purged_at),
     }
 
 

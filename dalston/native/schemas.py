@@ -111,6 +111,25 @@ class JobCreateSchema(Schema):
     prompt = fields.String(load_default=None, validate=validate.Length(max=2000))
     temperature = fields.Float(load_default=None, validate=validate.Range(0.0, 1.0))
     beam_size = fields.Integer(load_default=5, validate=validate.Range(1, 10))
+    webhook_url = fields.Url(
+        schemes={"http", "https"},
+        require_tld=False,
+        load_default=None,
+        validate=validate.Length(max=2000),
+        metadata={
+            "description": "POST transcription.completed|failed|cancelled here, signed the "
+            "Standard Webhooks way with the webhook_secret the 201 answer shows once"
+        },
+    )
+    retention = fields.Integer(
+        load_default=None,
+        validate=validate.Range(-1, 36500),
+        metadata={
+            "description": "Days to keep the audio and artifacts once the job ends: 0 = "
+            "delete them at once, -1 = keep; default DALSTON_RETENTION_DAYS. The transcript "
+            "stays until the job is deleted"
+        },
+    )
 
     @validates("language")
     def _language(self, value, **_kwargs):
@@ -206,6 +225,33 @@ class JobCreatedSchema(Schema):
     created_at = fields.DateTime()
 
 
+class JobCreatedWithWebhookSchema(JobCreatedSchema):
+    webhook_secret = fields.String(
+        metadata={"description": "Signs this job's webhook_url deliveries; shown only here"}
+    )
+
+
+class WebhookDeliverySchema(Schema):
+    id = fields.Integer()
+    message_id = fields.String(metadata={"description": "webhook-id: the same for each attempt"})
+    event = fields.String()
+    endpoint_id = fields.String(allow_none=True)
+    url = fields.String()
+    attempt = fields.Integer()
+    outcome = fields.String(
+        metadata={"description": "delivered, retrying, failed (given up) or refused (address)"}
+    )
+    status_code = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    duration_ms = fields.Integer(allow_none=True)
+    next_retry_at = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+class WebhookDeliveryListSchema(Schema):
+    deliveries = fields.List(fields.Nested(WebhookDeliverySchema))
+
+
 class JobSchema(JobCreatedSchema):
     error = fields.Nested(ErrorDetailSchema, allow_none=True)
     progress = fields.Integer(metadata={"description": "0–100, from the stages' real progress"})
@@ -226,6 +272,17 @@ class JobSchema(JobCreatedSchema):
     speakers = fields.List(fields.Dict())
     warnings = fields.List(fields.String())
     options = fields.Dict(metadata={"description": "The request's options, as validated"})
+    retention = fields.Integer(
+        allow_none=True, metadata={"description": "Days its audio is kept (-1: kept)"}
+    )
+    purge_after = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When its audio and artifacts are removed"},
+    )
+    purged_at = fields.DateTime(
+        allow_none=True,
+        metadata={"description": "When they were removed (the audio then answers 410)"},
+    )
 
 
 class JobSummarySchema(JobCreatedSchema):
@@ -260,3 +317,5 @@ job_schema = JobSchema()
 job_created_schema = JobCreatedSchema()
 job_list_query_schema = JobListQuerySchema()
 job_list_schema = JobListSchema()
+job_created_with_webhook_schema = JobCreatedWithWebhookSchema()
+webhook_delivery_list_schema = WebhookDeliveryListSchema()

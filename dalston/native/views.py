@@ -32,13 +32,17 @@ from dalston.native.render import job_summary, job_view
 from dalston.native.schemas import (
     job_create_schema,
     job_created_schema,
+    job_created_with_webhook_schema,
     job_list_query_schema,
     job_list_schema,
     job_schema,
+    webhook_delivery_list_schema,
 )
 from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
 from dalston.schemas.fields import first_error
 from dalston.storage import keys
+from dalston.webhooks import events, guard
+from dalston.webhooks import store as webhook_store
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
 
@@ -102,7 +106,7 @@ def _job_options(data: dict, model: str) -> JobOptions:
     language = data.get("language")
     return JobOptions(
         model=model,
-        language=None if not language or language.lower() == "auto" else language.lower(),
+        language=(None if not language or language.lower() == "auto" else language.lower()),
         timestamps_granularity=data["timestamps_granularity"],
         speaker_detection=data["speaker_detection"],
         diarize_engine=data["diarize_engine"],
@@ -147,7 +151,41 @@ def create_job():
             "model",
         )
     options = _job_options(data, model)
-    job = submission.submit_job(options, upload=upload, audio_url=data["audio_url"])
+    webhook_url = data["webhook_url"]
+    if webhook_url:
+        try:
+            guard.check(
+                webhook_url,
+                allow_private=settings.allow_private_urls,
+                allow_hosts=settings.webhook_allow_hosts,
+                name="webhook_url",
+            )
+        except guard.Refused as exc:
+            raise ApiError(400, "url_not_allowed", str(exc), "webhook_url") from exc
+    own: list = []
+
+    def add_webhook(session, job):
+        own.append(
+            webhook_store.create_endpoint(
+                session,
+                url=webhook_url,
+                tenant_id=webhook_store.request_tenant(),
+                job_id=job.id,
+            )
+        )
+
+    job = submission.submit_job(
+        options,
+        upload=upload,
+        audio_url=data["audio_url"],
+        notify_task=events.NOTIFY_TASK,
+        retention_days=data["retention"],
+        before_dispatch=add_webhook if webhook_url else None,
+    )
+    if own:
+        created = {"id": job.id, "status": job.status, "created_at": job.created_at}
+        body = job_created_with_webhook_schema.dump(dict(created, webhook_secret=own[0].secret))
+        return jsonify(body), 201
     return jsonify(job_created_schema.dump(job)), 201
 
 
@@ -216,6 +254,7 @@ def cancel_job(job_id: str):
         # Queued tasks are dropped when a worker receives them; a running transcription
         # notices the cancellation at its next progress report and stops.
         services().celery.control.revoke(task_ids)
+    submission.job_ended(job.id)  # metrics, retention, the transcription.cancelled webhook
     return jsonify({"id": job.id, "status": job.status, "message": "the job was cancelled"})
 
 
@@ -271,6 +310,13 @@ def job_audio(job_id: str):
     hour, which a player asks for once and then in ranges.
     """
     job = get_job_or_404(job_id)
+    if job.purged_at is not None:
+        raise ApiError(
+            410,
+            "purged",
+            f"job {job_id!r}'s audio was removed by its retention policy "
+            f"(retention={job.retention_days} days); its metadata and transcript remain",
+        )
     store = services().store
     for key, mimetype in ((keys.prepared_audio(job.id), "audio/wav"), (keys.source(job.id), None)):
         try:
@@ -287,3 +333,11 @@ def job_audio(job_id: str):
     raise ApiError(
         404, "audio_not_found", f"job {job_id!r} has no stored audio (it may have been deleted)"
     )
+
+
+@bp.get("/<job_id>/webhooks")
+def job_webhooks(job_id: str):
+    """The job's webhook delivery log: one entry per attempt, oldest first."""
+    job = get_job_or_404(job_id)
+    rows = [webhook_store.delivery_view(r) for r in webhook_store.deliveries(db(), job.id)]
+    return jsonify(webhook_delivery_list_schema.dump({"deliveries": rows}))

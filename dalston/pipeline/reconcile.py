@@ -40,6 +40,7 @@ from celery import Celery, chain, chord
 from celery.canvas import Signature
 from sqlalchemy.orm import Session
 
+from dalston import metrics
 from dalston.db import queries
 from dalston.db.models import Job, StageRun, StageStatus, utcnow
 from dalston.pipeline.stages import BY_NAME, Stage, time_limits
@@ -305,14 +306,17 @@ def signature_for(app: Celery, resend: Resend) -> tuple[Signature, dict]:
 
 
 def redispatched(resend: Resend) -> None:
-    """Called once per resend: the log line, and the place the
-    ``dalston_reconciler_redispatches_total`` counter is incremented."""
-    log.warning(
-        "reconciler: job %s: resending %s (%s)",
-        resend.job_id,
-        resend.kind,
-        resend.reason,
-    )
+    """Called once per resend: the log line and ``dalston_reconciler_redispatches_total``
+    (one per stage sent again, merge included: it is sent with a chord or whisperx_full)."""
+    log.warning("reconciler: job %s: resending %s (%s)", resend.job_id, resend.kind, resend.reason)
+    if resend.kind == "prepare":
+        stages = [Stage.PREPARE.value]
+    elif resend.kind == "whisperx":
+        stages = [Stage.WHISPERX_FULL.value, Stage.MERGE.value]
+    else:
+        stages = [stage for stage, _ in resend.parts] + [Stage.MERGE.value]
+    for stage in stages:
+        metrics.RECONCILER_REDISPATCHES.labels(stage=stage).inc()
 
 
 def _locked(session: Session) -> bool:

@@ -82,6 +82,13 @@ BY_NAME: dict[str, StageSpec] = {spec.name: spec for spec in STAGES}
 #: The queues every stage worker consumes, in canvas order.
 QUEUES: tuple[str, ...] = tuple(spec.queue for spec in STAGES)
 
+#: Queues that are not pipeline stages, with their worker's pool and concurrency: webhook
+#: delivery (``dalston.webhooks``, ``workers/webhooks.py``) waits on receivers, so threads.
+SERVICE_QUEUES: dict[str, tuple[str, int]] = {"webhooks": ("threads", 8)}
+WEBHOOKS_QUEUE = "webhooks"
+#: Every Celery queue: what embedded mode's worker consumes and ``/metrics`` measures.
+ALL_QUEUES: tuple[str, ...] = QUEUES + tuple(SERVICE_QUEUES)
+
 
 class _StageName(str, enum.Enum):
     """Behaviour of :data:`Stage` members; the members themselves come from ``STAGES``."""

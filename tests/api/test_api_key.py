@@ -22,6 +22,8 @@ BLUEPRINT_FAMILY = {
     "admin": "native",
     "realtime_tokens": "native",
     "elevenlabs_tokens": "elevenlabs",
+    "webhooks": "native",
+    "metrics": "native",
 }
 #: The realtime blueprint holds each family's WebSocket route (and the native status).
 REALTIME_FAMILY = {"/v1/speech-to-text/realtime": "elevenlabs", "/v1/realtime": "openai"}

@@ -116,6 +116,7 @@ def own_row(table: str):
                 row_id = getattr(row, mapper.get_property_by_column(mapper.primary_key[0]).key)
         return str(row_id)
 
+    make.table = table
     return make
 
 
@@ -131,11 +132,14 @@ def _dummy(kind):
     return {}
 
 
-#: URL arguments that name a tenant's record, and how to make one for B.
+own_job.table = "jobs"
+
+#: URL arguments that name a tenant's record, and how to make one for B (its ``table``).
 OWNED = {
     "job_id": own_job,
     "transcription_id": own_job,
     "session_id": own_row("realtime_sessions"),
+    "endpoint_id": own_row("webhook_endpoints"),
 }
 
 
@@ -203,8 +207,8 @@ def test_key_a_gets_404_on_every_route_with_key_bs_id(app, client, postgres_url,
             unknown = {arg: str(uuid.uuid4()) for arg in owned}
             url = adapter.build(rule.endpoint, {**PLAIN, **owned}, method=method)
             unknown_url = adapter.build(rule.endpoint, {**PLAIN, **unknown}, method=method)
-            table = "jobs" if set(owned) <= {"job_id", "transcription_id"} else "realtime_sessions"
-            row_id = next(iter(owned.values()))
+            arg, row_id = next(iter(owned.items()))
+            table = OWNED[arg].table
             before = _state(postgres_url, table, row_id)
 
             foreign = client.open(url, method=method, headers=bearer(key_a))

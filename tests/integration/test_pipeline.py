@@ -256,7 +256,7 @@ def test_system_status_shows_queues_and_workers(cluster):
         and body["storage"] == {"ok": True, "kind": "s3"}
     )
     queues = {q["name"]: q for q in body["queues"]}
-    assert set(queues) == set(celeryconfig.STAGE_QUEUES)
+    assert set(queues) == set(celeryconfig.STAGE_QUEUES + celeryconfig.OTHER_QUEUES)
     # Failed jobs above (bad audio, missing model) left every worker alive.
     assert all(cluster.alive(w) for w in cluster.workers)
     for name, queue in queues.items():
