@@ -114,12 +114,10 @@ beat_schedule = {
 # The reconciler (dalston.pipeline.reconcile): resends what a broker restart or a crash lost.
 # Run beat once per deployment (``celery -A dalston.celery_app beat``, or a merge worker's
 # ``-B``); two beats are harmless (a pass holds a PostgreSQL advisory lock).
-beat_schedule = {
-    "dalston-reconcile": {
-        "task": "dalston.reconcile",
-        "schedule": _settings.reconcile_interval,
-        "options": {"queue": "merge", "expires": _settings.reconcile_interval},
-    },
+beat_schedule["dalston-reconcile"] = {
+    "task": "dalston.reconcile",
+    "schedule": _settings.reconcile_interval,
+    "options": {"queue": "merge", "expires": _settings.reconcile_interval},
 }
 
 if __name__ == "__main__":  # pragma: no cover - a manual check
