@@ -95,6 +95,8 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
+    # Realtime sessions (dalston.realtime.retention): keep each session's audio and transcript
+    realtime_retention: bool = True
 
     @property
     def uses_s3(self) -> bool:
@@ -186,6 +188,8 @@ class Settings:
                 env.get("DALSTON_REALTIME_MANUAL_COMMIT_SECONDS", "90")
             ),
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
+            realtime_retention=env.get("DALSTON_REALTIME_RETENTION", "true").strip().lower()
+            not in ("0", "false", "no", "off"),
         )
 
     def replace(self, **changes) -> "Settings":

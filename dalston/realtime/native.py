@@ -48,10 +48,14 @@ def _vocabulary(value: str | None) -> list[str]:
     except ValueError:
         terms = value.split(",")
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-        raise ProtocolError("invalid_request", "vocabulary must be a list of strings", True)
+        raise ProtocolError(
+            "invalid_request", "vocabulary must be a list of strings", True
+        )
     terms = [t.strip() for t in terms if t.strip()]
     if len(terms) > 100 or any(len(t) > 50 for t in terms):
-        raise ProtocolError("invalid_request", "vocabulary: at most 100 terms of 50 chars", True)
+        raise ProtocolError(
+            "invalid_request", "vocabulary: at most 100 terms of 50 chars", True
+        )
     return terms
 
 
@@ -65,6 +69,8 @@ class NativeProtocol(Protocol):
         self.decoder = self._decoder(self.encoding, self.rate)
         language = (args.get("language") or "auto").strip().lower()
         self.word_timestamps = boolean(args, "word_timestamps", False)
+        #: A batch job (diarization, aligned words) on the stored audio when the session ends.
+        self.enhance = boolean(args, "enhance", False)
         self.model = args.get("model") or settings.realtime_model
         self.config = {
             "language": None if language == "auto" else language,
@@ -168,7 +174,13 @@ class NativeProtocol(Protocol):
 
     def error(self, code, message, recoverable=False, **extra):
         return self.dump(
-            {"type": "error", "code": code, "message": message, "recoverable": recoverable, **extra}
+            {
+                "type": "error",
+                "code": code,
+                "message": message,
+                "recoverable": recoverable,
+                **extra,
+            }
         )
 
     def end(self, session_id, summary):
@@ -182,7 +194,9 @@ class NativeProtocol(Protocol):
                 "language": summary["language"],
                 "transcript": " ".join(f["text"] for f in finals),
                 "segments": [
-                    {"start": f["start"], "end": f["end"], "text": f["text"]} for f in finals
+                    {"start": f["start"], "end": f["end"], "text": f["text"]}
+                    for f in finals
                 ],
+                "enhance_job_id": summary.get("enhance_job_id"),
             }
         )

@@ -15,13 +15,20 @@ from dalston.realtime import sock
 from dalston.realtime.elevenlabs import ElevenLabsProtocol
 from dalston.realtime.native import NativeProtocol
 from dalston.realtime.openai import OpenAIProtocol
+from dalston.realtime.retention import SessionRecorder
 from dalston.realtime.session import ProtocolError, RealtimeSession
+from dalston.realtime.sessions_api import current_tenant
 
 NATIVE_PATH = "/v1/audio/transcriptions/stream"
 ELEVENLABS_PATH = "/v1/speech-to-text/realtime"
 OPENAI_PATH = "/v1/realtime"
 
 bp = Blueprint("realtime", __name__)
+PROTOCOL_NAMES = {
+    NativeProtocol: "native",
+    ElevenLabsProtocol: "elevenlabs",
+    OpenAIProtocol: "openai",
+}
 
 
 def _services():
@@ -39,7 +46,19 @@ def _serve(ws, protocol_cls) -> None:
             ws.send(message)
         ws.close(4400, exc.message[:120])
         return
-    RealtimeSession(ws, protocol, services.relay, settings).run()
+    tenant = current_tenant()
+
+    def recorder(session_id):
+        return SessionRecorder(
+            services,
+            session_id,
+            PROTOCOL_NAMES[protocol_cls],
+            tenant,
+            getattr(protocol, "model", None) or settings.realtime_model,
+            enhance=getattr(protocol, "enhance", False),
+        )
+
+    RealtimeSession(ws, protocol, services.relay, settings, recorder).run()
 
 
 @sock.route(NATIVE_PATH, bp=bp)
@@ -64,12 +83,16 @@ def status():
 
 
 def install(app) -> None:
+    from dalston.realtime import sessions_api
+
     app.register_blueprint(bp)
+    app.register_blueprint(sessions_api.bp)
     app.config.setdefault(
         "SOCK_SERVER_OPTIONS",
         {
             "ping_interval": 20,
             # a hard cap; frames over DALSTON_REALTIME_MAX_FRAME_BYTES get an error message
-            "max_message_size": 8 * app.extensions["dalston"].settings.realtime_max_frame_bytes,
+            "max_message_size": 8
+            * app.extensions["dalston"].settings.realtime_max_frame_bytes,
         },
     )

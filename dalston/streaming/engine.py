@@ -114,7 +114,10 @@ class StreamingTranscriber:
     """
 
     def __init__(
-        self, decoder, config: StreamConfig | None = None, vad: StreamingVad | None = None
+        self,
+        decoder,
+        config: StreamConfig | None = None,
+        vad: StreamingVad | None = None,
     ):
         self.decoder = decoder
         self.config = config or StreamConfig()
@@ -224,7 +227,9 @@ class StreamingTranscriber:
             events.extend(e for e in self.commit("end") if e["text"])
         if had_speech:
             self._in_speech = False
-            events.insert(0, {"type": "speech_end", "time": round(self.samples_in / SR, 3)})
+            events.insert(
+                0, {"type": "speech_end", "time": round(self.samples_in / SR, 3)}
+            )
         return events
 
     # -- VAD ----------------------------------------------------------------------------
@@ -298,7 +303,9 @@ class StreamingTranscriber:
         self._confirmed: list[dict] = []
         self._hyp: list[dict] = []
         self._last_partial = None
-        self._presumed_end: int | None = None  # the silence start decoded ahead (_schedule)
+        self._presumed_end: int | None = (
+            None  # the silence start decoded ahead (_schedule)
+        )
 
     def _done(self) -> list[dict]:
         """Words already decided (committed, pending or confirmed), latest last."""
@@ -308,7 +315,9 @@ class StreamingTranscriber:
     def _prompt(self) -> str | None:
         """The client's prompt and the decided text that is not in the window's audio."""
         history = [f["text"] for f in self.finals[:-3]]
-        history += [w["text"] for w in self._done() if w["end"] * SR <= self._buf_start + 800]
+        history += [
+            w["text"] for w in self._done() if w["end"] * SR <= self._buf_start + 800
+        ]
         text = " ".join(p for p in [self.config.prompt or "", *history] if p).strip()
         return text[-PROMPT_CHARS:] or None
 
@@ -345,15 +354,24 @@ class StreamingTranscriber:
             self.decode_stats[-1][1],
             " ".join(f'{w["text"]}@{w["start"] + start / SR:.2f}' for w in out.words),
         )
-        if self.language is None and out.language and (out.language_probability or 0) >= 0.5:
-            self.language, self.language_probability = out.language, out.language_probability
+        if (
+            self.language is None
+            and out.language
+            and (out.language_probability or 0) >= 0.5
+        ):
+            self.language, self.language_probability = (
+                out.language,
+                out.language_probability,
+            )
         elif self.language_probability is None:
             self.language_probability = out.language_probability
         offset = start / SR
         limit = end / SR + 0.1
         return [
             dict(
-                w, start=round(w["start"] + offset, 3), end=round(min(w["end"] + offset, limit), 3)
+                w,
+                start=round(w["start"] + offset, 3),
+                end=round(min(w["end"] + offset, limit), 3),
             )
             for w in out.words
             if w["start"] + offset < limit
@@ -413,7 +431,9 @@ class StreamingTranscriber:
             forced = [w for w in self._hyp if w["end"] <= horizon]
             self._confirmed.extend(forced)
             self._hyp = self._hyp[len(forced) :]
-            self._buf_start = int(forced[-1]["end"] * SR) if forced else int(horizon * SR)
+            self._buf_start = (
+                int(forced[-1]["end"] * SR) if forced else int(horizon * SR)
+            )
 
     def _flush(self, end: int) -> list[dict]:
         """Decode the rest of the utterance up to ``end``; return all its words."""
@@ -433,7 +453,11 @@ class StreamingTranscriber:
 
     def _final(self, words: list[dict], reason: str) -> dict:
         words = [dict(w, confidence=round(w["confidence"], 4)) for w in words]
-        confidence = round(float(np.mean([w["confidence"] for w in words])), 4) if words else None
+        confidence = (
+            round(float(np.mean([w["confidence"] for w in words])), 4)
+            if words
+            else None
+        )
         final = {
             "type": "final",
             "text": join_words(words),

@@ -158,7 +158,9 @@ class Dalston:
 
         worker_module.StreamingTranscriber = Recorded
         self.api = ApiServer(config)
-        self.worker = RealtimeWorker(Settings.from_env(overrides=config), self.api.relay).start()
+        self.worker = RealtimeWorker(
+            Settings.from_env(overrides=config), self.api.relay
+        ).start()
         self.min_silence = self._min_silence()
 
     @staticmethod
@@ -205,7 +207,13 @@ class Dalston:
 
     def _figures(self, t0, sent_end, arrivals) -> dict:
         first_partial, cadence, commit, commit_word = [], [], [], []
-        speech_start, speech_end, last_partial, finals, warnings = None, None, None, [], 0
+        speech_start, speech_end, last_partial, finals, warnings = (
+            None,
+            None,
+            None,
+            [],
+            0,
+        )
         for at, message in arrivals:
             kind = message["type"]
             if kind == "vad.speech_start":
@@ -276,7 +284,9 @@ class WhisperLive:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"WhisperLive exited ({self.proc.returncode}); see {log_path}")
+                raise RuntimeError(
+                    f"WhisperLive exited ({self.proc.returncode}); see {log_path}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.5).close()
                 return
@@ -331,7 +341,9 @@ class WhisperLive:
         for i in range(0, len(samples), step):
             ws.send(samples[i : i + step].astype("float32").tobytes())
             time.sleep(max(0.0, t0 + (i + step) / 16000 - time.monotonic()))
-        time.sleep(5.0)  # its last segment completes only after repeated identical decodes
+        time.sleep(
+            5.0
+        )  # its last segment completes only after repeated identical decodes
         stop.set()
         reader.join(5)
         try:
@@ -392,7 +404,9 @@ def ramp(system, samples: np.ndarray) -> list[dict]:
             "commit_p50_s": _pct(commits, 0.5),
             "commit_p95_s": _pct(commits, 0.95),
             "lag_warnings": sum(r["lag_warnings"] for r in results),
-            "end_to_session_end_max_s": round(max(r["end_to_session_end"] for r in results), 3),
+            "end_to_session_end_max_s": round(
+                max(r["end_to_session_end"] for r in results), 3
+            ),
         }
         rows.append(row)
         print(f"  ramp: {row}", file=sys.stderr)
@@ -411,7 +425,9 @@ def summarize(per_file: dict, batch: dict, min_silence: float | None) -> dict:
         "partial_cadence_p95_s": _pct(pool("cadence"), 0.95),
         "last_word_to_commit_p50_s": _pct(pool("commit_from_last_word"), 0.5),
         "last_word_to_commit_p95_s": _pct(pool("commit_from_last_word"), 0.95),
-        "wer_vs_batch": {name: _wer(batch[name], r["text"]) for name, r in per_file.items()},
+        "wer_vs_batch": {
+            name: _wer(batch[name], r["text"]) for name, r in per_file.items()
+        },
         "texts": {name: r["text"] for name, r in per_file.items()},
     }
     if min_silence is not None:
@@ -437,26 +453,44 @@ def decode_flatness(engines) -> dict:
 def table(results: dict) -> str:
     d, p = results["dalston"], results.get("whisperlive") or {}
     rows = [
-        ("end of speech → commit p50 / p95 (VAD threshold excluded)",
-         f"{d['end_of_speech_to_commit_p50_s']} / {d['end_of_speech_to_commit_p95_s']} s", "—"),
+        (
+            "end of speech → commit p50 / p95 (VAD threshold excluded)",
+            f"{d['end_of_speech_to_commit_p50_s']} / {d['end_of_speech_to_commit_p95_s']} s",
+            "—",
+        ),
         ("VAD silence threshold", f"{d['vad_silence_threshold_s']} s", "—"),
-        ("end of last word → commit p50 / p95",
-         f"{d['last_word_to_commit_p50_s']} / {d['last_word_to_commit_p95_s']} s",
-         f"{p.get('last_word_to_commit_p50_s')} / {p.get('last_word_to_commit_p95_s')} s"),
-        ("time to first partial p50", f"{d['first_partial_p50_s']} s",
-         f"{p.get('first_partial_p50_s')} s"),
-        ("partial cadence p50 / p95",
-         f"{d['partial_cadence_p50_s']} / {d['partial_cadence_p95_s']} s",
-         f"{p.get('partial_cadence_p50_s')} / {p.get('partial_cadence_p95_s')} s"),
-        ("WER vs batch " + ", ".join(FILES),
-         ", ".join(str(v) for v in d["wer_vs_batch"].values()),
-         ", ".join(str(v) for v in (p.get("wer_vs_batch") or {}).values())),
-        ("slowest decode by utterance length", json.dumps(results["slowest_decode_by_length_s"]),
-         "—"),
+        (
+            "end of last word → commit p50 / p95",
+            f"{d['last_word_to_commit_p50_s']} / {d['last_word_to_commit_p95_s']} s",
+            f"{p.get('last_word_to_commit_p50_s')} / {p.get('last_word_to_commit_p95_s')} s",
+        ),
+        (
+            "time to first partial p50",
+            f"{d['first_partial_p50_s']} s",
+            f"{p.get('first_partial_p50_s')} s",
+        ),
+        (
+            "partial cadence p50 / p95",
+            f"{d['partial_cadence_p50_s']} / {d['partial_cadence_p95_s']} s",
+            f"{p.get('partial_cadence_p50_s')} / {p.get('partial_cadence_p95_s')} s",
+        ),
+        (
+            "WER vs batch " + ", ".join(FILES),
+            ", ".join(str(v) for v in d["wer_vs_batch"].values()),
+            ", ".join(str(v) for v in (p.get("wer_vs_batch") or {}).values()),
+        ),
+        (
+            "slowest decode by utterance length",
+            json.dumps(results["slowest_decode_by_length_s"]),
+            "—",
+        ),
         ("CPU per session (cores)", str(results["cpu_cores_per_session"]), "—"),
-        ("relay round trip p50 (Redis / memory)",
-         f"{results['relay'].get('redis', {}).get('p50_ms')} / "
-         f"{results['relay']['memory']['p50_ms']} ms", "—"),
+        (
+            "relay round trip p50 (Redis / memory)",
+            f"{results['relay'].get('redis', {}).get('p50_ms')} / "
+            f"{results['relay']['memory']['p50_ms']} ms",
+            "—",
+        ),
         ("sessions on one worker without lag", str(results["sustained_sessions"]), "—"),
     ]
     width = max(len(r[0]) for r in rows)
@@ -478,7 +512,9 @@ def main() -> int:
     except Exception as exc:  # no Redis here: the in-memory relay only
         results["relay"]["redis"] = {"unavailable": str(exc)}
     path = model_path()
-    model_dir = os.environ.get("DALSTON_MODEL_DIR", str(Path(".dalston/models").absolute()))
+    model_dir = os.environ.get(
+        "DALSTON_MODEL_DIR", str(Path(".dalston/models").absolute())
+    )
     audio = {name: load_audio(name) for name in FILES}
     batch = batch_texts(path)
     results["batch_texts"] = batch
@@ -496,7 +532,9 @@ def main() -> int:
     dalston.stop()
 
     try:
-        peer = WhisperLive(path, Path(tempfile.mkdtemp(prefix="whisperlive-")) / "server.log")
+        peer = WhisperLive(
+            path, Path(tempfile.mkdtemp(prefix="whisperlive-")) / "server.log"
+        )
     except Exception as exc:  # not installed, or it cannot start here: say why
         results["whisperlive"] = {"unavailable": f"{exc.__class__.__name__}: {exc}"}
     else:
