@@ -66,6 +66,11 @@ CONFIRM_MARGIN = 0.5
 #: two consecutive decodes readily agree on the same mishearing ("so am I" for "so my"),
 #: which the commit, seeing the whole utterance, would have heard right.
 MIN_CONFIRM_SECONDS = 2.5
+#: A partial waits at least this many times as long as the last decode took (waiting for
+#: the shared model included): a session never keeps the model busy more than half the
+#: time, and sessions sharing a worker slow their partials down instead of falling behind
+#: the audio. The end-of-speech decode (see ``_schedule``) never waits.
+PARTIAL_DUTY = 2.0
 #: Silero's hysteresis: speech ends below threshold minus this.
 HYSTERESIS = 0.15
 #: The prompt of a decode that has no earlier text. Whisper decodes a first utterance
@@ -139,6 +144,7 @@ class StreamingTranscriber:
         self._temp_end: int | None = None
         self._pending: list[dict] = []  # finished utterances not yet committed (manual)
         self._cache: tuple | None = None  # the last decode: (its key, Decoded)
+        self._last_took = 0.0  # seconds the last decode took, waiting for the model included
         #: Commits and partials served by the last decode instead of a new one.
         self.cache_hits = 0
         self._reset_utterance(0)
@@ -193,7 +199,8 @@ class StreamingTranscriber:
             self._presumed_end = self._temp_end
             self._partial(events, end)
             return
-        due = self.samples_in - self._last_decode >= self.config.partial_interval * SR
+        gap = max(self.config.partial_interval, PARTIAL_DUTY * self._last_took)
+        due = self.samples_in - self._last_decode >= gap * SR
         heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
         if due and heard:
             self._partial(events, self.samples_in)
@@ -344,7 +351,8 @@ class StreamingTranscriber:
                 hotwords=hotwords,
                 beam_size=self.config.beam_size,
             )
-            self.decode_stats.append((window.size / SR, time.perf_counter() - began))
+            self._last_took = time.perf_counter() - began
+            self.decode_stats.append((window.size / SR, self._last_took))
             self.decode_utterance.append((end - self._utt_start) / SR)
             self._cache = (key, out)
         log.debug(
