@@ -144,7 +144,9 @@ class StreamingTranscriber:
         self._temp_end: int | None = None
         self._pending: list[dict] = []  # finished utterances not yet committed (manual)
         self._cache: tuple | None = None  # the last decode: (its key, Decoded)
-        self._last_took = 0.0  # seconds the last decode took, waiting for the model included
+        self._last_took = (
+            0.0  # seconds the last decode took, waiting for the model included
+        )
         #: Commits and partials served by the last decode instead of a new one.
         self.cache_hits = 0
         self._reset_utterance(0)

@@ -51,7 +51,9 @@ def finish(client: NativeClient) -> dict:
 def test_native_session_at_real_time_pace(realtime, jfk):
     client = NativeClient(realtime.main.ws + STREAM + "?word_timestamps=true")
     begin = client.recv()
-    assert begin["type"] == "session.begin" and begin["config"]["encoding"] == "pcm_s16le"
+    assert (
+        begin["type"] == "session.begin" and begin["config"]["encoding"] == "pcm_s16le"
+    )
     client.stream(pcm16(jfk), 3200, pace=0.1)
     end = finish(client)
     kinds = [m["type"] for m in client.messages]
@@ -76,9 +78,12 @@ def test_native_session_at_real_time_pace(realtime, jfk):
 
 
 @pytest.mark.parametrize(
-    "encoding,rate", [("pcm_f32le", 44100), ("mulaw", 8000), ("alaw", 8000), ("pcm_s16le", 48000)]
+    "encoding,rate",
+    [("pcm_f32le", 44100), ("mulaw", 8000), ("alaw", 8000), ("pcm_s16le", 48000)],
 )
-def test_native_encodings_and_rates_are_resampled(realtime, fixtures_dir, encoding, rate):
+def test_native_encodings_and_rates_are_resampled(
+    realtime, fixtures_dir, encoding, rate
+):
     import soxr
 
     from dalston.realtime import audio as rt_audio
@@ -95,17 +100,24 @@ def test_native_encodings_and_rates_are_resampled(realtime, fixtures_dir, encodi
         idx = np.searchsorted(table[order], np.clip(samples * 32768, -32768, 32767))
         data = order[np.clip(idx, 0, 255)].astype(np.uint8).tobytes()
     client = NativeClient(
-        realtime.main.ws + STREAM + f"?encoding={encoding}&sample_rate={rate}&enable_vad=false"
+        realtime.main.ws
+        + STREAM
+        + f"?encoding={encoding}&sample_rate={rate}&enable_vad=false"
     )
     assert client.recv()["config"]["sample_rate"] == rate
     client.stream(data, rate // 5 * rt_audio.ENCODINGS[encoding])
     end = finish(client)
     # 8 kHz G.711 is telephone band: tiny.en loses a short phrase there ("ask not").
-    assert wer(JFK, end["transcript"]) <= (0.35 if rate == 8000 else 0.15), (encoding, end)
+    assert wer(JFK, end["transcript"]) <= (0.35 if rate == 8000 else 0.15), (
+        encoding,
+        end,
+    )
 
 
 def test_bad_frames_get_errors_and_the_session_lives_on(realtime, jfk):
-    limit = int(realtime.main.app.extensions["dalston"].settings.realtime_max_frame_bytes)
+    limit = int(
+        realtime.main.app.extensions["dalston"].settings.realtime_max_frame_bytes
+    )
     client = NativeClient(realtime.main.ws + STREAM + "?enable_vad=false")
     client.recv()
     client.ws.send("{not json")
@@ -196,7 +208,9 @@ def test_handshake_without_the_api_key_is_refused(realtime):
     with pytest.raises(simple_websocket.ConnectionError) as refused:
         simple_websocket.Client.connect(api.ws + STREAM)
     assert refused.value.status_code == 401
-    client = NativeClient(api.ws + STREAM, headers={"Authorization": "Bearer rt-secret"})
+    client = NativeClient(
+        api.ws + STREAM, headers={"Authorization": "Bearer rt-secret"}
+    )
     assert client.recv()["type"] == "session.begin"
     finish(client)
 
@@ -209,6 +223,45 @@ def test_status_reports_workers_and_capacity(realtime):
     assert status["total_capacity"] >= 2 and status["workers"][0]["model"] == "tiny.en"
 
 
+def _worker_of(relay, session_id: str) -> str:
+    from dalston.relay import PREFIX
+
+    for worker in relay.status()["workers"]:
+        if relay.redis.sismember(PREFIX + f"w:{worker['id']}:sessions", session_id):
+            return worker["id"]
+    raise AssertionError(f"session {session_id} is on no worker")
+
+
+def test_sessions_through_either_api_land_on_either_worker(realtime, jfk):
+    """Two API processes' worth of apps and two worker processes share one pool of slots."""
+    second = realtime.start_worker()
+    other = realtime.api()
+    try:
+        wait_for_workers(realtime.main.relay, 2)
+        wait_for_free_slots(realtime.main.relay, 4)
+        workers = {w["id"] for w in realtime.main.relay.status()["workers"]}
+        for api in (realtime.main, other):
+            clients = [NativeClient(api.ws + STREAM) for _ in range(2)]
+            ids = [c.recv()["session_id"] for c in clients]
+            assert {_worker_of(api.relay, sid) for sid in ids} == workers
+            for client in clients:
+                client.stream(pcm16(jfk[: 4 * 16000]), 3200)
+            for client in clients:
+                assert "americans" in finish(client)["transcript"].lower()
+            wait_for_free_slots(api.relay, 4)
+        # All four slots taken through both APIs at once: a fifth session has none.
+        clients = [NativeClient(api.ws + STREAM) for api in (realtime.main, other) * 2]
+        assert all(c.recv()["type"] == "session.begin" for c in clients)
+        refused = NativeClient(other.ws + STREAM)
+        assert refused.recv()["code"] == "no_capacity" and close_code(refused) == 4503
+        for client in clients:
+            finish(client)
+    finally:
+        second.stop()
+        other.stop()
+        wait_for_capacity(realtime.main.relay, total=2)
+
+
 def test_a_dead_worker_ends_its_sessions_with_4502_and_frees_its_slots(realtime, jfk):
     # A second worker with more free slots: the next session lands on it.
     doomed = realtime.start_worker(DALSTON_REALTIME_CAPACITY="4")
@@ -217,7 +270,9 @@ def test_a_dead_worker_ends_its_sessions_with_4502_and_frees_its_slots(realtime,
     client.recv()
     client.stream(pcm16(jfk[: 3 * 16000]), 3200)
     before = realtime.main.relay.status()
-    assert any(w["capacity"] == 4 and w["active_sessions"] == 1 for w in before["workers"])
+    assert any(
+        w["capacity"] == 4 and w["active_sessions"] == 1 for w in before["workers"]
+    )
     doomed.kill()
     killed_at = time.monotonic()
     error = client.until("error", timeout=30)

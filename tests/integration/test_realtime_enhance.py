@@ -16,7 +16,9 @@ from dalston import audio
 from tests.realtime_helpers import NativeClient, pcm16, wait_for_workers
 
 
-def test_enhance_runs_a_batch_job_on_the_session_audio(cluster, realtime, fixtures_dir, s3):
+def test_enhance_runs_a_batch_job_on_the_session_audio(
+    cluster, realtime, fixtures_dir, s3
+):
     api = realtime.api(**cluster.settings)
     wait_for_workers(api.relay, 1)
     data = pcm16(audio.decode(fixtures_dir / "jfk.flac").mono)
@@ -28,12 +30,18 @@ def test_enhance_runs_a_batch_job_on_the_session_audio(cluster, realtime, fixtur
     end = client.until("session.end", timeout=300)
     sid, job_id = begin["session_id"], end["enhance_job_id"]
     assert job_id, end
-    assert s3(f"realtime/{sid}/") == [f"realtime/{sid}/audio.wav", f"realtime/{sid}/transcript.json"]
+    assert s3(f"realtime/{sid}/") == [
+        f"realtime/{sid}/audio.wav",
+        f"realtime/{sid}/transcript.json",
+    ]
 
     job = cluster.wait(job_id, timeout=600)
     assert job["status"] == "completed", job
     assert job["speakers"] and all(s["id"] for s in job["speakers"])
-    assert job["words"] and {w["timing"] for w in job["words"]} <= {"forced_alignment", "whisper"}
+    assert job["words"] and {w["timing"] for w in job["words"]} <= {
+        "forced_alignment",
+        "whisper",
+    }
     assert any(w["timing"] == "forced_alignment" for w in job["words"])
     assert all(w.get("speaker") for w in job["words"]), job["words"][:3]
 
