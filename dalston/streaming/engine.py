@@ -18,7 +18,13 @@ relays the events it returns; tests feed it files. Three ideas:
   forward to the end of the last confirmed word whenever it grows past ``window_seconds``;
   the confirmed words before it go into the prompt instead (with the session's earlier
   committed text and the client's ``prompt``). A decode therefore costs the same at
-  second 5 and at second 500 of an utterance.
+  second 5 and at second 500 of an utterance. Under load partials space out
+  (``PARTIAL_DUTY``) rather than fall behind the audio.
+* **Nothing left to decode at the end of speech.** The commit's window is decoded as soon
+  as the VAD has heard ``TRAILING_PAD`` of silence, while the rest of ``min_silence_ms``
+  is still being waited for; when the silence is confirmed the commit takes that decode
+  from a one-entry cache (keyed by window, prompt, language, hotwords, beam), as does a
+  manual commit with no audio since the last partial. Measured in ``make bench-realtime``.
 
 An utterance is committed on end of speech (``commit_on_vad``), on :meth:`commit` (a
 manual commit) or when it reaches ``max_utterance_seconds``; without ``commit_on_vad``
