@@ -105,6 +105,7 @@ class Settings:
     realtime_beam_size: int
     # Realtime sessions (dalston.realtime.retention): keep each session's audio and transcript
     realtime_retention: bool = True
+    realtime_partial_duty: float = 2.0  # partials wait this many times the last decode's time
 
     @property
     def uses_s3(self) -> bool:
@@ -226,6 +227,7 @@ class Settings:
             .strip()
             .lower()
             not in ("0", "false", "no", "off"),
+            realtime_partial_duty=float(env.get("DALSTON_REALTIME_PARTIAL_DUTY", "2")),
         )
 
     def replace(self, **changes) -> "Settings":

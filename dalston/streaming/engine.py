@@ -19,7 +19,7 @@ relays the events it returns; tests feed it files. Three ideas:
   the confirmed words before it go into the prompt instead (with the session's earlier
   committed text and the client's ``prompt``). A decode therefore costs the same at
   second 5 and at second 500 of an utterance. Under load partials space out
-  (``PARTIAL_DUTY``) rather than fall behind the audio.
+  (``partial_duty``) rather than fall behind the audio.
 * **Nothing left to decode at the end of speech.** The commit's window is decoded as soon
   as the VAD has heard ``TRAILING_PAD`` of silence, while the rest of ``min_silence_ms``
   is still being waited for; when the silence is confirmed the commit takes that decode
@@ -72,11 +72,6 @@ CONFIRM_MARGIN = 0.5
 #: two consecutive decodes readily agree on the same mishearing ("so am I" for "so my"),
 #: which the commit, seeing the whole utterance, would have heard right.
 MIN_CONFIRM_SECONDS = 2.5
-#: A partial waits at least this many times as long as the last decode took (waiting for
-#: the shared model included): a session never keeps the model busy more than half the
-#: time, and sessions sharing a worker slow their partials down instead of falling behind
-#: the audio. The end-of-speech decode (see ``_schedule``) never waits.
-PARTIAL_DUTY = 2.0
 #: Silero's hysteresis: speech ends below threshold minus this.
 HYSTERESIS = 0.15
 #: The prompt of a decode that has no earlier text. Whisper decodes a first utterance
@@ -104,6 +99,13 @@ class StreamConfig:
     beam_size: int = 5
     hotwords: tuple[str, ...] = ()
     prompt: str | None = None
+    #: A partial waits at least this many times as long as the last decode took (waiting
+    #: for the shared model included; 0: never): with 2 a session keeps the model busy at
+    #: most half the time, and sessions sharing a worker space their partials out instead
+    #: of falling behind the audio. The end-of-speech decode (``_schedule``) never waits.
+    #: Off by default because it makes the partials depend on the clock; the realtime
+    #: worker turns it on (``DALSTON_REALTIME_PARTIAL_DUTY``).
+    partial_duty: float = 0.0
 
 
 def _norm(word: str) -> str:
@@ -207,7 +209,7 @@ class StreamingTranscriber:
             self._presumed_end = self._temp_end
             self._partial(events, end)
             return
-        gap = max(self.config.partial_interval, PARTIAL_DUTY * self._last_took)
+        gap = max(self.config.partial_interval, self.config.partial_duty * self._last_took)
         due = self.samples_in - self._last_decode >= gap * SR
         heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
         if due and heard:
