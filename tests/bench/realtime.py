@@ -62,6 +62,12 @@ def _pct(values, q):
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
 
 
+def _sent(t0: float, seconds: float) -> float:
+    """When the frame holding the audio at ``seconds`` was sent (frames go out at their
+    start: the server has that audio from then on)."""
+    return t0 + int(seconds / FRAME_SECONDS) * FRAME_SECONDS
+
+
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w' ]", " ", text.lower()).split())
 
@@ -223,7 +229,7 @@ class Dalston:
                 speech_start, last_partial = message["timestamp"], None
             elif kind == "transcript.partial":
                 if speech_start is not None and last_partial is None:
-                    first_partial.append(at - (t0 + speech_start))
+                    first_partial.append(at - _sent(t0, speech_start))
                 if last_partial is not None:
                     cadence.append(at - last_partial)
                 last_partial = at
@@ -232,8 +238,8 @@ class Dalston:
             elif kind == "transcript.final":
                 finals.append(message["text"])
                 if message.get("reason") == "vad" and speech_end is not None:
-                    commit.append(at - (t0 + speech_end + self.min_silence))
-                    commit_word.append(at - (t0 + message["end"]))
+                    commit.append(at - _sent(t0, speech_end + self.min_silence))
+                    commit_word.append(at - _sent(t0, message["end"]))
                 last_partial = None
             elif kind == "warning":
                 warnings += 1
@@ -362,7 +368,7 @@ class WhisperLive:
             for seg in segments:
                 start = round(float(seg["start"]), 2)
                 if not first_partial and seg.get("text", "").strip():
-                    first_partial.append(at - (t0 + start))
+                    first_partial.append(at - _sent(t0, start))
                 if seg.get("completed") and start not in completed:
                     completed[start] = (at, float(seg["end"]), seg["text"].strip())
         ordered = [completed[k] for k in sorted(completed)]
@@ -379,7 +385,9 @@ class WhisperLive:
             {
                 "first_partial": first_partial,
                 "cadence": cadence,
-                "commit_from_last_word": [at - (t0 + end) for at, end, _ in ordered],
+                "commit_from_last_word": [
+                    at - _sent(t0, end) for at, end, _ in ordered
+                ],
                 "text": " ".join([text for _, _, text in ordered] + pending),
                 "uncompleted_at_end": len(pending),
             }
