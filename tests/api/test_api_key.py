@@ -19,6 +19,7 @@ BLUEPRINT_FAMILY = {
     "elevenlabs": "elevenlabs",
     "openai": "openai",
     "console": "native",
+    "realtime_sessions": "native",
 }
 #: The realtime blueprint holds each family's WebSocket route (and the native status).
 REALTIME_FAMILY = {"/v1/speech-to-text/realtime": "elevenlabs", "/v1/realtime": "openai"}
