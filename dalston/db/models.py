@@ -49,9 +49,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(
         sa.String(36), primary_key=True, default=lambda: str(uuid.uuid4())
     )
-    status: Mapped[str] = mapped_column(
-        sa.String(16), default=JobStatus.PENDING.value, index=True
-    )
+    status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.PENDING.value, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(
         sa.DateTime(timezone=True), default=utcnow, index=True
     )
@@ -88,23 +86,15 @@ class Job(Base):
 class StageRun(Base):
     __tablename__ = "stage_runs"
     __table_args__ = (
-        sa.UniqueConstraint(
-            "job_id", "stage", "part", name="uq_stage_runs_job_stage_part"
-        ),
+        sa.UniqueConstraint("job_id", "stage", "part", name="uq_stage_runs_job_stage_part"),
     )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(
-        sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True
-    )
+    job_id: Mapped[str] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     stage: Mapped[str] = mapped_column(sa.String(32))
     part: Mapped[int] = mapped_column(sa.Integer, default=0)
-    status: Mapped[str] = mapped_column(
-        sa.String(16), default=StageStatus.PENDING.value
-    )
-    created_at: Mapped[dt.datetime] = mapped_column(
-        sa.DateTime(timezone=True), default=utcnow
-    )
+    status: Mapped[str] = mapped_column(sa.String(16), default=StageStatus.PENDING.value)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     worker: Mapped[str | None] = mapped_column(sa.String(255))

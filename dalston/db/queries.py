@@ -25,9 +25,7 @@ def job_status(session: Session, job_id: str) -> str | None:
     return session.scalar(sa.select(Job.status).where(Job.id == job_id))
 
 
-def get_stage(
-    session: Session, job_id: str, stage: str, part: int = 0
-) -> StageRun | None:
+def get_stage(session: Session, job_id: str, stage: str, part: int = 0) -> StageRun | None:
     return session.scalar(
         sa.select(StageRun).where(
             StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part
@@ -65,18 +63,10 @@ def ensure_stage(
 
 
 def begin_stage(
-    session: Session,
-    job_id: str,
-    stage: str,
-    part: int,
-    *,
-    task_id: str | None,
-    worker: str | None,
+    session: Session, job_id: str, stage: str, part: int, *, task_id: str | None, worker: str | None
 ) -> StageRun | None:
     """Mark a stage running and its job running. ``None`` if the job is gone or finished."""
-    job = session.get(
-        Job, job_id, with_for_update=session.bind.dialect.name != "sqlite"
-    )
+    job = session.get(Job, job_id, with_for_update=session.bind.dialect.name != "sqlite")
     if job is None or job.status not in ACTIVE:
         return None
     now = utcnow()
@@ -101,14 +91,10 @@ def begin_stage(
     return run
 
 
-def set_progress(
-    session: Session, job_id: str, stage: str, part: int, fraction: float
-) -> None:
+def set_progress(session: Session, job_id: str, stage: str, part: int, fraction: float) -> None:
     session.execute(
         sa.update(StageRun)
-        .where(
-            StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part
-        )
+        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
         .values(progress=float(max(0.0, min(1.0, fraction))))
     )
 
@@ -116,15 +102,8 @@ def set_progress(
 def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> None:
     session.execute(
         sa.update(StageRun)
-        .where(
-            StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part
-        )
-        .values(
-            status=StageStatus.COMPLETED.value,
-            completed_at=utcnow(),
-            progress=1.0,
-            error=None,
-        )
+        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+        .values(status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None)
     )
 
 
@@ -141,16 +120,8 @@ def fail_job(
     if stage is not None:
         session.execute(
             sa.update(StageRun)
-            .where(
-                StageRun.job_id == job_id,
-                StageRun.stage == stage,
-                StageRun.part == part,
-            )
-            .values(
-                status=StageStatus.FAILED.value,
-                completed_at=utcnow(),
-                error=message[:4000],
-            )
+            .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
+            .values(status=StageStatus.FAILED.value, completed_at=utcnow(), error=message[:4000])
         )
     result = session.execute(
         sa.update(Job)
@@ -187,9 +158,7 @@ def cancel_job(session: Session, job_id: str) -> list[str]:
     result = session.execute(
         sa.update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE))
-        .values(
-            status=JobStatus.CANCELLED.value, completed_at=utcnow(), current_stage=None
-        )
+        .values(status=JobStatus.CANCELLED.value, completed_at=utcnow(), current_stage=None)
     )
     if result.rowcount == 0:
         return []
@@ -222,14 +191,10 @@ def reset_stages(session: Session, job_id: str) -> None:
 
 
 def set_duration(session: Session, job_id: str, seconds: float) -> None:
-    session.execute(
-        sa.update(Job).where(Job.id == job_id).values(audio_duration=seconds)
-    )
+    session.execute(sa.update(Job).where(Job.id == job_id).values(audio_duration=seconds))
 
 
-def unfinished_jobs(
-    session: Session, older_than: dt.datetime | None = None
-) -> list[Job]:
+def unfinished_jobs(session: Session, older_than: dt.datetime | None = None) -> list[Job]:
     query = sa.select(Job).where(Job.status.in_(ACTIVE))
     if older_than is not None:
         query = query.where(Job.created_at < older_than)

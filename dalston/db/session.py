@@ -25,9 +25,7 @@ def make_engine(url: str) -> sa.Engine:
     SQLite gets WAL and a busy timeout, so the API and worker threads can share it.
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
-        )
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial

@@ -32,9 +32,7 @@ def _alaw_table() -> np.ndarray:
     a = np.arange(256, dtype=np.int32) ^ 0x55
     exponent, mantissa = (a >> 4) & 0x07, a & 0x0F
     magnitude = np.where(
-        exponent == 0,
-        (mantissa << 4) + 8,
-        ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0),
+        exponent == 0, (mantissa << 4) + 8, ((mantissa << 4) + 0x108) << np.maximum(exponent - 1, 0)
     )
     return np.where(a & 0x80, magnitude, -magnitude).astype(np.int16)
 
@@ -57,9 +55,7 @@ class AudioDecoder:
                 f"unsupported encoding {encoding!r}; choose one of {sorted(ENCODINGS)}"
             )
         if not MIN_RATE <= rate <= MAX_RATE:
-            raise AudioFormatError(
-                f"sample rate {rate} is outside {MIN_RATE}–{MAX_RATE} Hz"
-            )
+            raise AudioFormatError(f"sample rate {rate} is outside {MIN_RATE}–{MAX_RATE} Hz")
         self.encoding, self.rate = encoding, rate
         self.width = ENCODINGS[encoding]
         self._resampler = None

@@ -77,12 +77,8 @@ class ElevenLabsProtocol(Protocol):
         self.vad = {
             "vad_silence_threshold_secs": silence,
             "vad_threshold": number(args, "vad_threshold", float, 0.1, 0.9, 0.4),
-            "min_speech_duration_ms": number(
-                args, "min_speech_duration_ms", int, 50, 2000, 100
-            ),
-            "min_silence_duration_ms": number(
-                args, "min_silence_duration_ms", int, 50, 2000, 100
-            ),
+            "min_speech_duration_ms": number(args, "min_speech_duration_ms", int, 50, 2000, 100),
+            "min_silence_duration_ms": number(args, "min_silence_duration_ms", int, 50, 2000, 100),
         }
         self.config = {
             "language": language[:2] if language and len(language) == 3 else language,
@@ -91,17 +87,13 @@ class ElevenLabsProtocol(Protocol):
             "keyterms": keyterms,
             # The VAD strategy commits after this much silence; a manual session still
             # uses VAD to find speech inside what it commits.
-            "min_silence_ms": (
-                int(silence * 1000) if self.commit_strategy == "vad" else None
-            ),
+            "min_silence_ms": int(silence * 1000) if self.commit_strategy == "vad" else None,
             "vad_threshold": self.vad["vad_threshold"],
             "min_speech_ms": self.vad["min_speech_duration_ms"],
         }
         self.language_code = language
         self.auto_commit_seconds = (
-            settings.realtime_manual_commit_seconds
-            if self.commit_strategy == "manual"
-            else None
+            settings.realtime_manual_commit_seconds if self.commit_strategy == "manual" else None
         )
         self._chunks = 0
 
@@ -126,8 +118,7 @@ class ElevenLabsProtocol(Protocol):
 
     def on_binary(self, data):
         raise ProtocolError(
-            "input_error",
-            "binary frames are not accepted: send input_audio_chunk messages",
+            "input_error", "binary frames are not accepted: send input_audio_chunk messages"
         )
 
     def on_text(self, text):
@@ -146,13 +137,9 @@ class ElevenLabsProtocol(Protocol):
         try:
             pcm = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ProtocolError(
-                "input_error", f"audio_base_64 is not valid base64: {exc}"
-            )
+            raise ProtocolError("input_error", f"audio_base_64 is not valid base64: {exc}")
         previous = message.get("previous_text")
-        if (
-            previous is not None
-        ):  # null counts as absent (the SDKs send it on every chunk)
+        if previous is not None:  # null counts as absent (the SDKs send it on every chunk)
             if self._chunks or not isinstance(previous, str):
                 # Refused, but the chunk's audio is still taken: dropping speech is worse.
                 why = "previous_text must be a string sent with the first chunk only; ignored"
@@ -182,9 +169,7 @@ class ElevenLabsProtocol(Protocol):
     def render(self, event):
         kind = event["type"]
         if kind == "partial":
-            return self.dump(
-                {"message_type": "partial_transcript", "text": event["text"]}
-            )
+            return self.dump({"message_type": "partial_transcript", "text": event["text"]})
         if kind != "final":
             return []
         if event["reason"] in ("end",) and not event["text"]:
@@ -202,10 +187,7 @@ class ElevenLabsProtocol(Protocol):
 
     def warning(self, lag, warn, hard):
         return self.dump(
-            {
-                "message_type": "warning",
-                "warning": f"processing is {lag:.1f} s behind the audio",
-            }
+            {"message_type": "warning", "warning": f"processing is {lag:.1f} s behind the audio"}
         )
 
     def error(self, code, message, recoverable=False, **extra):

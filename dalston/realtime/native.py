@@ -48,14 +48,10 @@ def _vocabulary(value: str | None) -> list[str]:
     except ValueError:
         terms = value.split(",")
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-        raise ProtocolError(
-            "invalid_request", "vocabulary must be a list of strings", True
-        )
+        raise ProtocolError("invalid_request", "vocabulary must be a list of strings", True)
     terms = [t.strip() for t in terms if t.strip()]
     if len(terms) > 100 or any(len(t) > 50 for t in terms):
-        raise ProtocolError(
-            "invalid_request", "vocabulary: at most 100 terms of 50 chars", True
-        )
+        raise ProtocolError("invalid_request", "vocabulary: at most 100 terms of 50 chars", True)
     return terms
 
 
@@ -174,13 +170,7 @@ class NativeProtocol(Protocol):
 
     def error(self, code, message, recoverable=False, **extra):
         return self.dump(
-            {
-                "type": "error",
-                "code": code,
-                "message": message,
-                "recoverable": recoverable,
-                **extra,
-            }
+            {"type": "error", "code": code, "message": message, "recoverable": recoverable, **extra}
         )
 
     def end(self, session_id, summary):
@@ -194,8 +184,7 @@ class NativeProtocol(Protocol):
                 "language": summary["language"],
                 "transcript": " ".join(f["text"] for f in finals),
                 "segments": [
-                    {"start": f["start"], "end": f["end"], "text": f["text"]}
-                    for f in finals
+                    {"start": f["start"], "end": f["end"], "text": f["text"]} for f in finals
                 ],
                 "enhance_job_id": summary.get("enhance_job_id"),
             }

@@ -55,9 +55,7 @@ class OpenAIProtocol(Protocol):
         intent = args.get("intent")
         if intent not in (None, "", "transcription"):
             raise ProtocolError(
-                "invalid_request_error",
-                "only intent=transcription is served here",
-                True,
+                "invalid_request_error", "only intent=transcription is served here", True
             )
         self.model = args.get("model") or "gpt-4o-transcribe"
         self.format = "audio/pcm"
@@ -89,10 +87,7 @@ class OpenAIProtocol(Protocol):
 
     def _session(self) -> dict:
         rate = FORMATS[self.format][1]
-        fmt = {
-            "type": self.format,
-            **({"rate": rate} if self.format == "audio/pcm" else {}),
-        }
+        fmt = {"type": self.format, **({"rate": rate} if self.format == "audio/pcm" else {})}
         return {
             "type": "transcription",
             "id": self._session_id,
@@ -131,15 +126,11 @@ class OpenAIProtocol(Protocol):
         if kind == "input_audio_buffer.append":
             audio = message.get("audio")
             if not isinstance(audio, str):
-                raise ProtocolError(
-                    "invalid_request_error", "audio must be a base64 string"
-                )
+                raise ProtocolError("invalid_request_error", "audio must be a base64 string")
             try:
                 raw = base64.b64decode(audio, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise ProtocolError(
-                    "invalid_request_error", f"audio is not valid base64: {exc}"
-                )
+                raise ProtocolError("invalid_request_error", f"audio is not valid base64: {exc}")
             return [("audio", self.decoder(raw))]
         if kind == "input_audio_buffer.commit":
             committed = self._event(
@@ -164,23 +155,17 @@ class OpenAIProtocol(Protocol):
             fmt = "audio/pcm"
         if fmt:
             if fmt not in FORMATS:
-                raise ProtocolError(
-                    "invalid_request_error", f"unsupported audio format {fmt!r}"
-                )
+                raise ProtocolError("invalid_request_error", f"unsupported audio format {fmt!r}")
             self.format = fmt
             self.decoder = self._decoder(*FORMATS[fmt])
-        transcription = audio_in.get("transcription") or audio_in.get(
-            "input_audio_transcription"
-        )
+        transcription = audio_in.get("transcription") or audio_in.get("input_audio_transcription")
         if transcription:
             self.model = transcription.get("model") or self.model
             self.language = transcription.get("language") or None
             self.prompt = transcription.get("prompt") or ""
         if "turn_detection" in audio_in:
             vad = audio_in["turn_detection"]
-            self.turn_detection = (
-                None if vad is None else {**(self.turn_detection or {}), **vad}
-            )
+            self.turn_detection = None if vad is None else {**(self.turn_detection or {}), **vad}
         self.config = self._worker_config()
         updated = self._event("session.updated", session=self._session())
         return [("config", self.config), ("reply", updated)]
@@ -216,16 +201,9 @@ class OpenAIProtocol(Protocol):
                 item_id=self._item,
                 content_index=0,
                 transcript=text,
-                usage={
-                    "type": "duration",
-                    "seconds": round(event["end"] - event["start"], 3),
-                },
+                usage={"type": "duration", "seconds": round(event["end"] - event["start"], 3)},
             )
-            self._previous_item, self._item, self._delta_sent = (
-                self._item,
-                _id("item"),
-                "",
-            )
+            self._previous_item, self._item, self._delta_sent = self._item, _id("item"), ""
             return out
         return []
 
@@ -233,9 +211,7 @@ class OpenAIProtocol(Protocol):
         """What ``text`` adds to the deltas sent so far. Deltas cannot be taken back, so
         partials send only their confirmed prefix (which the final starts with); the final
         sends the rest, and the deltas of an item join to its completed transcript."""
-        if not text.startswith(
-            self._delta_sent
-        ):  # cannot happen: stable text only grows
+        if not text.startswith(self._delta_sent):  # cannot happen: stable text only grows
             return []
         delta = text[len(self._delta_sent) :]
         if not delta:
@@ -249,9 +225,7 @@ class OpenAIProtocol(Protocol):
         )
 
     def warning(self, lag, warn, hard):
-        return self.error(
-            "processing_lag", f"processing is {lag:.1f} s behind the audio"
-        )
+        return self.error("processing_lag", f"processing is {lag:.1f} s behind the audio")
 
     def error(self, code, message, recoverable=False, **extra):
         return self.dump(

@@ -25,9 +25,7 @@ def boolean(args, name: str, default: bool) -> bool:
         return True
     if value.lower() in FALSE:
         return False
-    raise ProtocolError(
-        "invalid_request", f"{name} must be true or false, not {value!r}", True
-    )
+    raise ProtocolError("invalid_request", f"{name} must be true or false, not {value!r}", True)
 
 
 def number(args, name: str, kind=float, low=None, high=None, default=None):
@@ -37,13 +35,9 @@ def number(args, name: str, kind=float, low=None, high=None, default=None):
     try:
         parsed = kind(value)
     except ValueError:
-        raise ProtocolError(
-            "invalid_request", f"{name} must be a number, not {value!r}", True
-        )
+        raise ProtocolError("invalid_request", f"{name} must be a number, not {value!r}", True)
     if (low is not None and parsed < low) or (high is not None and parsed > high):
-        raise ProtocolError(
-            "invalid_request", f"{name} must be within {low}–{high}", True
-        )
+        raise ProtocolError("invalid_request", f"{name} must be within {low}–{high}", True)
     return parsed
 
 
@@ -74,9 +68,7 @@ class Protocol:
         try:
             return AudioDecoder(encoding, rate)
         except AudioFormatError as exc:
-            raise ProtocolError(
-                self.codes["bad_request"], str(exc), fatal=True
-            ) from exc
+            raise ProtocolError(self.codes["bad_request"], str(exc), fatal=True) from exc
 
     @classmethod
     def refusal(cls, exc: ProtocolError) -> list[str]:

@@ -110,9 +110,7 @@ class SessionRecorder:
         self._wav = None
         self._path: Path | None = None
         if self.retain:
-            fd, name = tempfile.mkstemp(
-                prefix=f"dalston-rt-{session_id}-", suffix=".wav"
-            )
+            fd, name = tempfile.mkstemp(prefix=f"dalston-rt-{session_id}-", suffix=".wav")
             os.close(fd)
             self._path = Path(name)
             self._wav = wave.open(name, "wb")
@@ -137,17 +135,13 @@ class SessionRecorder:
                 )
                 db.commit()
         except Exception:
-            log.exception(
-                "realtime session %s: could not write its row", self.session_id
-            )
+            log.exception("realtime session %s: could not write its row", self.session_id)
 
     def audio(self, pcm: bytes) -> None:
         if self._wav is not None:
             self._wav.writeframes(pcm)
 
-    def finish(
-        self, summary: dict | None, close_code: int | None, error: str | None
-    ) -> None:
+    def finish(self, summary: dict | None, close_code: int | None, error: str | None) -> None:
         """Store what the session left and complete its row (and start the enhance job)."""
         from dalston.db.models import RealtimeSessionRecord
 
@@ -155,9 +149,7 @@ class SessionRecorder:
             "ended_at": dt.datetime.now(dt.timezone.utc),
             "close_code": close_code,
         }
-        values["status"] = (
-            "completed" if summary is not None and not error else "failed"
-        )
+        values["status"] = "completed" if summary is not None and not error else "failed"
         values["error"] = error
         try:
             if self._wav is not None:
@@ -180,9 +172,7 @@ class SessionRecorder:
                         setattr(row, key, value)
                     db.commit()
         except Exception:
-            log.exception(
-                "realtime session %s: could not record its end", self.session_id
-            )
+            log.exception("realtime session %s: could not record its end", self.session_id)
         finally:
             if self._path is not None:
                 self._path.unlink(missing_ok=True)
@@ -218,7 +208,5 @@ class SessionRecorder:
             )
             return submit_job(options, upload=_Upload(self._path)).id
         except Exception:
-            log.exception(
-                "realtime session %s: the enhance job was not started", self.session_id
-            )
+            log.exception("realtime session %s: the enhance job was not started", self.session_id)
             return None

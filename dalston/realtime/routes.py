@@ -92,7 +92,6 @@ def install(app) -> None:
         {
             "ping_interval": 20,
             # a hard cap; frames over DALSTON_REALTIME_MAX_FRAME_BYTES get an error message
-            "max_message_size": 8
-            * app.extensions["dalston"].settings.realtime_max_frame_bytes,
+            "max_message_size": 8 * app.extensions["dalston"].settings.realtime_max_frame_bytes,
         },
     )

@@ -117,9 +117,7 @@ class RealtimeSession:
             except Exception:  # already closed
                 pass
 
-    def fail(
-        self, reason: str, code: str, message: str, recoverable: bool = False
-    ) -> None:
+    def fail(self, reason: str, code: str, message: str, recoverable: bool = False) -> None:
         """Send the protocol's error for ``code`` and close with ``reason``'s close code."""
         extra = {"retry_after_ms": RETRY_AFTER_MS} if recoverable else {}
         self._error = self._error or f"{code}: {message}"
@@ -128,9 +126,7 @@ class RealtimeSession:
 
     # -- the session --------------------------------------------------------------------
     def run(self) -> None:
-        status, worker = self.relay.reserve(
-            self.session_id, self.settings.realtime_session_limit
-        )
+        status, worker = self.relay.reserve(self.session_id, self.settings.realtime_session_limit)
         if status != "ok":
             reason = "session_limit" if status == "session_limit" else "no_capacity"
             message = (
@@ -145,9 +141,7 @@ class RealtimeSession:
             self.recorder.begin(worker)
         self.relay.start(worker, self.session_id, self.protocol.worker_config())
         self.send(self.protocol.begin(self.session_id))
-        pump = threading.Thread(
-            target=self._pump, name=f"rt-pump-{self.session_id}", daemon=True
-        )
+        pump = threading.Thread(target=self._pump, name=f"rt-pump-{self.session_id}", daemon=True)
         pump.start()
         try:
             self._receive_loop()
@@ -158,9 +152,7 @@ class RealtimeSession:
             if self.recorder:
                 self.recorder.finish(self.summary, self._close_code, self._error)
                 if self.summary is not None:
-                    self.summary = dict(
-                        self.summary, enhance_job_id=self.recorder.enhance_job_id
-                    )
+                    self.summary = dict(self.summary, enhance_job_id=self.recorder.enhance_job_id)
             if self.summary is not None and not self.closed.is_set():
                 self.send(self.protocol.end(self.session_id, self.summary))
                 self.close("normal")
@@ -205,9 +197,7 @@ class RealtimeSession:
                     self.close("bad_request", exc.message)
                     return
             except AudioFormatError as exc:
-                self.send(
-                    self.protocol.error(self.protocol.codes["invalid_audio"], str(exc))
-                )
+                self.send(self.protocol.error(self.protocol.codes["invalid_audio"], str(exc)))
 
     def _command(self, command: tuple) -> bool:
         """Relay one command; True when it ends the session."""
@@ -235,12 +225,8 @@ class RealtimeSession:
             self.uncommitted_seconds = 0.0
             self.relay.push_input(self.session_id, control_frame({"type": "clear"}))
         elif kind == "config":
-            self.relay.push_input(
-                self.session_id, control_frame(dict(command[1], type="config"))
-            )
-        elif (
-            kind == "reply"
-        ):  # the protocol answers the client itself (session.updated…)
+            self.relay.push_input(self.session_id, control_frame(dict(command[1], type="config")))
+        elif kind == "reply":  # the protocol answers the client itself (session.updated…)
             self.send(command[1])
         elif kind == "end":
             self.relay.push_input(self.session_id, control_frame({"type": "end"}))
@@ -256,19 +242,14 @@ class RealtimeSession:
                 events = self.relay.pop_events(self.session_id, timeout=0.5)
             except Exception as exc:
                 log.exception("realtime relay failed")
-                self.fail(
-                    "internal_error",
-                    self.protocol.codes["internal_error"],
-                    str(exc)[:200],
-                )
+                self.fail("internal_error", self.protocol.codes["internal_error"], str(exc)[:200])
                 return
             now = time.monotonic()
             if not events:
                 if self._check_lag():
                     return
-                if (
-                    now - quiet_since > self.settings.realtime_heartbeat_timeout
-                    and not (self.relay.worker_alive(self.worker_id))
+                if now - quiet_since > self.settings.realtime_heartbeat_timeout and not (
+                    self.relay.worker_alive(self.worker_id)
                 ):
                     self.fail(
                         "worker_lost",
@@ -290,9 +271,7 @@ class RealtimeSession:
                     return
                 elif kind == "error":
                     self.send(
-                        self.protocol.error(
-                            self.protocol.codes["internal_error"], event["message"]
-                        )
+                        self.protocol.error(self.protocol.codes["internal_error"], event["message"])
                     )
                 else:
                     self.send(self.protocol.render(event))

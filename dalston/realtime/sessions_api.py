@@ -56,9 +56,7 @@ def _view(row: RealtimeSessionRecord) -> dict:
 
 
 def _query():
-    query = sa.select(RealtimeSessionRecord).where(
-        RealtimeSessionRecord.status != "deleting"
-    )
+    query = sa.select(RealtimeSessionRecord).where(RealtimeSessionRecord.status != "deleting")
     tenant = current_tenant()
     if tenant is not None:
         query = query.where(RealtimeSessionRecord.tenant_id == tenant)
@@ -73,9 +71,7 @@ def _get_or_404(session_id: str) -> RealtimeSessionRecord:
 
 
 def _cursor(row: RealtimeSessionRecord) -> str:
-    return base64.urlsafe_b64encode(
-        f"{row.created_at.isoformat()}|{row.id}".encode()
-    ).decode()
+    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
 
 
 def _uncursor(cursor: str) -> tuple[dt.datetime, str]:
@@ -94,9 +90,7 @@ def list_sessions():
     try:
         limit = int(request.args.get("limit", 20))
     except ValueError:
-        raise ApiError(
-            422, "invalid_limit", "limit must be an integer", "limit"
-        ) from None
+        raise ApiError(422, "invalid_limit", "limit must be an integer", "limit") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(422, "invalid_limit", f"limit must be 1–{MAX_LIMIT}", "limit")
     Row = RealtimeSessionRecord
@@ -133,9 +127,7 @@ def get_session(session_id: str):
 def _transcript(row: RealtimeSessionRecord) -> dict:
     if not row.transcript_key:
         reason = "is still running" if row.status == "active" else "was not retained"
-        raise ApiError(
-            404, "transcript_not_available", f"the session's transcript {reason}"
-        )
+        raise ApiError(404, "transcript_not_available", f"the session's transcript {reason}")
     return json.loads(services().store.get_bytes(row.transcript_key))
 
 
@@ -158,18 +150,14 @@ def export(session_id: str, fmt: str):
     except ValueError as exc:
         raise ApiError(400, "invalid_export", str(exc)) from exc
     disposition = f'attachment; filename="realtime-{row.id}.{name}"'
-    return Response(
-        body, mimetype=mimetype, headers={"Content-Disposition": disposition}
-    )
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": disposition})
 
 
 @bp.delete("/<session_id>")
 def delete_session(session_id: str):
     row = _get_or_404(session_id)
     if row.status == "active":
-        raise ApiError(
-            409, "session_active", "the session is still running; end it first"
-        )
+        raise ApiError(409, "session_active", "the session is still running; end it first")
     row.status = "deleting"
     db().commit()
     services().store.delete_prefix(retention.session_prefix(row.id))  # objects first

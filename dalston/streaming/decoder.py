@@ -27,10 +27,7 @@ def _hallucinated(seg) -> bool:
     """A repetition loop, or what Whisper itself would call silence."""
     if seg.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
         return True
-    return (
-        seg.no_speech_prob > NO_SPEECH_THRESHOLD
-        and seg.avg_logprob < LOG_PROB_THRESHOLD
-    )
+    return seg.no_speech_prob > NO_SPEECH_THRESHOLD and seg.avg_logprob < LOG_PROB_THRESHOLD
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +50,7 @@ class WhisperDecoder:
     def __init__(self, model, beam_size: int = 5):
         self.model = model
         self.beam_size = beam_size
-        self.multilingual = bool(
-            getattr(model, "model", None) and model.model.is_multilingual
-        )
+        self.multilingual = bool(getattr(model, "model", None) and model.model.is_multilingual)
         self._lock = threading.Lock()
 
     def decode(

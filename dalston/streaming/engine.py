@@ -127,10 +127,7 @@ class StreamingTranscriber:
     """
 
     def __init__(
-        self,
-        decoder,
-        config: StreamConfig | None = None,
-        vad: StreamingVad | None = None,
+        self, decoder, config: StreamConfig | None = None, vad: StreamingVad | None = None
     ):
         self.decoder = decoder
         self.config = config or StreamConfig()
@@ -152,9 +149,7 @@ class StreamingTranscriber:
         self._temp_end: int | None = None
         self._pending: list[dict] = []  # finished utterances not yet committed (manual)
         self._cache: tuple | None = None  # the last decode: (its key, Decoded)
-        self._last_took = (
-            0.0  # seconds the last decode took, waiting for the model included
-        )
+        self._last_took = 0.0  # seconds the last decode took, waiting for the model included
         #: Commits and partials served by the last decode instead of a new one.
         self.cache_hits = 0
         self._reset_utterance(0)
@@ -244,9 +239,7 @@ class StreamingTranscriber:
             events.extend(e for e in self.commit("end") if e["text"])
         if had_speech:
             self._in_speech = False
-            events.insert(
-                0, {"type": "speech_end", "time": round(self.samples_in / SR, 3)}
-            )
+            events.insert(0, {"type": "speech_end", "time": round(self.samples_in / SR, 3)})
         return events
 
     # -- VAD ----------------------------------------------------------------------------
@@ -320,9 +313,7 @@ class StreamingTranscriber:
         self._confirmed: list[dict] = []
         self._hyp: list[dict] = []
         self._last_partial = None
-        self._presumed_end: int | None = (
-            None  # the silence start decoded ahead (_schedule)
-        )
+        self._presumed_end: int | None = None  # the silence start decoded ahead (_schedule)
 
     def _done(self) -> list[dict]:
         """Words already decided (committed, pending or confirmed), latest last."""
@@ -332,9 +323,7 @@ class StreamingTranscriber:
     def _prompt(self) -> str | None:
         """The client's prompt and the decided text that is not in the window's audio."""
         history = [f["text"] for f in self.finals[:-3]]
-        history += [
-            w["text"] for w in self._done() if w["end"] * SR <= self._buf_start + 800
-        ]
+        history += [w["text"] for w in self._done() if w["end"] * SR <= self._buf_start + 800]
         text = " ".join(p for p in [self.config.prompt or "", *history] if p).strip()
         return text[-PROMPT_CHARS:] or None
 
@@ -372,24 +361,15 @@ class StreamingTranscriber:
             self.decode_stats[-1][1],
             " ".join(f'{w["text"]}@{w["start"] + start / SR:.2f}' for w in out.words),
         )
-        if (
-            self.language is None
-            and out.language
-            and (out.language_probability or 0) >= 0.5
-        ):
-            self.language, self.language_probability = (
-                out.language,
-                out.language_probability,
-            )
+        if self.language is None and out.language and (out.language_probability or 0) >= 0.5:
+            self.language, self.language_probability = out.language, out.language_probability
         elif self.language_probability is None:
             self.language_probability = out.language_probability
         offset = start / SR
         limit = end / SR + 0.1
         return [
             dict(
-                w,
-                start=round(w["start"] + offset, 3),
-                end=round(min(w["end"] + offset, limit), 3),
+                w, start=round(w["start"] + offset, 3), end=round(min(w["end"] + offset, limit), 3)
             )
             for w in out.words
             if w["start"] + offset < limit
@@ -449,9 +429,7 @@ class StreamingTranscriber:
             forced = [w for w in self._hyp if w["end"] <= horizon]
             self._confirmed.extend(forced)
             self._hyp = self._hyp[len(forced) :]
-            self._buf_start = (
-                int(forced[-1]["end"] * SR) if forced else int(horizon * SR)
-            )
+            self._buf_start = int(forced[-1]["end"] * SR) if forced else int(horizon * SR)
 
     def _flush(self, end: int) -> list[dict]:
         """Decode the rest of the utterance up to ``end``; return all its words."""
@@ -471,11 +449,7 @@ class StreamingTranscriber:
 
     def _final(self, words: list[dict], reason: str) -> dict:
         words = [dict(w, confidence=round(w["confidence"], 4)) for w in words]
-        confidence = (
-            round(float(np.mean([w["confidence"] for w in words])), 4)
-            if words
-            else None
-        )
+        confidence = round(float(np.mean([w["confidence"] for w in words])), 4) if words else None
         final = {
             "type": "final",
             "text": join_words(words),

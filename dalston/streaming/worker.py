@@ -77,9 +77,7 @@ class RealtimeWorker:
         decoder: the decoder to share (default: :func:`load_decoder`, at :meth:`start`).
     """
 
-    def __init__(
-        self, settings: Settings, relay, decoder=None, worker_id: str | None = None
-    ):
+    def __init__(self, settings: Settings, relay, decoder=None, worker_id: str | None = None):
         self.settings = settings
         self.relay = relay
         self.decoder = decoder
@@ -94,14 +92,10 @@ class RealtimeWorker:
             self.decoder = load_decoder(self.settings)
         self._register()
         for target, name in ((self._beat, "heartbeat"), (self._serve, "inbox")):
-            thread = threading.Thread(
-                target=target, name=f"{self.worker_id}-{name}", daemon=True
-            )
+            thread = threading.Thread(target=target, name=f"{self.worker_id}-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info(
-            "realtime worker %s serving %d sessions", self.worker_id, self.capacity
-        )
+        log.info("realtime worker %s serving %d sessions", self.worker_id, self.capacity)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -149,10 +143,7 @@ class RealtimeWorker:
                 continue
             sid = request["session_id"]
             thread = threading.Thread(
-                target=self._session,
-                args=(sid, request["config"]),
-                name=f"rt-{sid}",
-                daemon=True,
+                target=self._session, args=(sid, request["config"]), name=f"rt-{sid}", daemon=True
             )
             self.sessions[sid] = thread
             thread.start()
@@ -163,8 +154,7 @@ class RealtimeWorker:
         except Exception as exc:  # never take the worker down with one session
             log.exception("realtime session %s failed", sid)
             self.relay.push_event(
-                sid,
-                {"type": "error", "code": "internal_error", "message": str(exc)[:300]},
+                sid, {"type": "error", "code": "internal_error", "message": str(exc)[:300]}
             )
         finally:
             self.relay.release(self.worker_id, sid)
@@ -175,9 +165,7 @@ def serve_session(worker: RealtimeWorker, sid: str, config: dict) -> None:
     """One session, until its ``end`` frame (or the API stops sending for too long)."""
     relay, settings = worker.relay, worker.settings
     engine = StreamingTranscriber(worker.decoder, stream_config(settings, config))
-    idle_limit = (
-        settings.realtime_idle_timeout + 2 * settings.realtime_heartbeat_timeout
-    )
+    idle_limit = settings.realtime_idle_timeout + 2 * settings.realtime_heartbeat_timeout
     last_frame = time.monotonic()
 
     def push(events):
@@ -188,9 +176,7 @@ def serve_session(worker: RealtimeWorker, sid: str, config: dict) -> None:
         frames = relay.pop_input(sid, timeout=0.5)
         if not frames:
             if time.monotonic() - last_frame > idle_limit:  # the API is gone
-                log.warning(
-                    "realtime session %s: no frames for %.0f s", sid, idle_limit
-                )
+                log.warning("realtime session %s: no frames for %.0f s", sid, idle_limit)
                 return
             continue
         last_frame = time.monotonic()
@@ -207,9 +193,7 @@ def serve_session(worker: RealtimeWorker, sid: str, config: dict) -> None:
             if ended:
                 break
         push(_feed(engine, pcm))
-        relay.push_event(
-            sid, {"type": "progress", "processed": round(engine.audio_seconds, 3)}
-        )
+        relay.push_event(sid, {"type": "progress", "processed": round(engine.audio_seconds, 3)})
         if ended:
             relay.push_event(
                 sid,

@@ -98,46 +98,27 @@ def test_a_session_leaves_a_row_audio_and_transcript(kept, jfk_pcm):
     status, body, _ = get(api, f"/v1/realtime/sessions/{sid}")
     assert status == 200
     row = json.loads(body)
-    assert (
-        row["status"] == "completed" and row["protocol"] == "native" and row["retained"]
-    )
+    assert row["status"] == "completed" and row["protocol"] == "native" and row["retained"]
     assert abs(row["audio_seconds"] - len(jfk_pcm) / 32000) < 0.1
     assert wer(JFK, row["text"]) <= 0.10, row["text"]
     status, body, _ = get(api, f"/v1/realtime/sessions/{sid}/transcript")
     transcript = json.loads(body)
     assert status == 200 and transcript["text"] == row["text"]
-    assert transcript["words"] and all(
-        w["end"] >= w["start"] for w in transcript["words"]
-    )
-    path = (
-        api.app.extensions["dalston"].settings.storage_dir
-        / "realtime"
-        / sid
-        / "audio.wav"
-    )
-    with wave.open(
-        str(path)
-    ) as w:  # the audio as the client sent it, 16 kHz mono PCM16
+    assert transcript["words"] and all(w["end"] >= w["start"] for w in transcript["words"])
+    path = api.app.extensions["dalston"].settings.storage_dir / "realtime" / sid / "audio.wav"
+    with wave.open(str(path)) as w:  # the audio as the client sent it, 16 kHz mono PCM16
         assert w.getframerate() == 16000 and w.getnframes() == len(jfk_pcm) // 2
 
 
-@pytest.mark.parametrize(
-    "fmt,marker", [("srt", "-->"), ("vtt", "WEBVTT"), ("txt", "country")]
-)
+@pytest.mark.parametrize("fmt,marker", [("srt", "-->"), ("vtt", "WEBVTT"), ("txt", "country")])
 def test_exports(kept, fmt, marker):
     api, ends = kept
-    status, body, headers = get(
-        api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/{fmt}"
-    )
+    status, body, headers = get(api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/{fmt}")
     assert status == 200 and marker in body.decode()
     assert "attachment" in headers["Content-Disposition"]
-    status, body, _ = get(
-        api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/json"
-    )
+    status, body, _ = get(api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/json")
     assert status == 200 and json.loads(body)
-    status, body, _ = get(
-        api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/docx"
-    )
+    status, body, _ = get(api, f"/v1/realtime/sessions/{ends[0]['session_id']}/export/docx")
     assert status == 400 and json.loads(body)["error"]["code"] == "unsupported_format"
 
 
@@ -147,9 +128,7 @@ def test_list_pages_newest_first_with_a_cursor(kept):
     first = json.loads(body)
     assert status == 200 and first["has_more"] and len(first["sessions"]) == 1
     assert first["sessions"][0]["id"] == ends[1]["session_id"]
-    status, body, _ = get(
-        api, f"/v1/realtime/sessions?limit=1&cursor={first['cursor']}"
-    )
+    status, body, _ = get(api, f"/v1/realtime/sessions?limit=1&cursor={first['cursor']}")
     second = json.loads(body)
     assert [s["id"] for s in second["sessions"]] == [ends[0]["session_id"]]
     assert not second["has_more"] and second["cursor"] is None
@@ -180,10 +159,7 @@ def test_delete_removes_objects_then_the_row(kept):
     )
     with urllib.request.urlopen(req) as resp:
         assert resp.status == 204
-    assert (
-        not (folder / "audio.wav").exists()
-        and not (folder / "transcript.json").exists()
-    )
+    assert not (folder / "audio.wav").exists() and not (folder / "transcript.json").exists()
     assert get(api, f"/v1/realtime/sessions/{sid}")[0] == 404
 
 
@@ -194,13 +170,8 @@ def test_retention_off_keeps_the_row_only(tmp_path, jfk_pcm):
         status, body, _ = get(api, f"/v1/realtime/sessions/{end['session_id']}")
         row = json.loads(body)
         assert status == 200 and row["status"] == "completed" and not row["retained"]
-        status, body, _ = get(
-            api, f"/v1/realtime/sessions/{end['session_id']}/transcript"
-        )
-        assert (
-            status == 404
-            and json.loads(body)["error"]["code"] == "transcript_not_available"
-        )
+        status, body, _ = get(api, f"/v1/realtime/sessions/{end['session_id']}/transcript")
+        assert status == 404 and json.loads(body)["error"]["code"] == "transcript_not_available"
         assert not (tmp_path / "artifacts" / "realtime").exists()
     finally:
         worker.stop()

@@ -167,9 +167,7 @@ class Dalston:
 
         worker_module.StreamingTranscriber = Recorded
         self.api = ApiServer(config)
-        self.worker = RealtimeWorker(
-            Settings.from_env(overrides=config), self.api.relay
-        ).start()
+        self.worker = RealtimeWorker(Settings.from_env(overrides=config), self.api.relay).start()
         self.min_silence = self._min_silence()
 
     @staticmethod
@@ -293,9 +291,7 @@ class WhisperLive:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"WhisperLive exited ({self.proc.returncode}); see {log_path}"
-                )
+                raise RuntimeError(f"WhisperLive exited ({self.proc.returncode}); see {log_path}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), 0.5).close()
                 return
@@ -385,9 +381,7 @@ class WhisperLive:
             {
                 "first_partial": first_partial,
                 "cadence": cadence,
-                "commit_from_last_word": [
-                    at - _sent(t0, end) for at, end, _ in ordered
-                ],
+                "commit_from_last_word": [at - _sent(t0, end) for at, end, _ in ordered],
                 "text": " ".join([text for _, _, text in ordered] + pending),
                 "uncompleted_at_end": len(pending),
             }
@@ -423,9 +417,7 @@ def ramp(system, samples: np.ndarray) -> list[dict]:
             "commit_p50_s": _pct(commits, 0.5),
             "commit_p95_s": _pct(commits, 0.95),
             "lag_warnings": sum(r["lag_warnings"] for r in results),
-            "end_to_session_end_max_s": round(
-                max(r["end_to_session_end"] for r in results), 3
-            ),
+            "end_to_session_end_max_s": round(max(r["end_to_session_end"] for r in results), 3),
         }
         rows.append(row)
         print(f"  ramp: {row}", file=sys.stderr)
@@ -444,9 +436,7 @@ def summarize(per_file: dict, batch: dict, min_silence: float | None) -> dict:
         "partial_cadence_p95_s": _pct(pool("cadence"), 0.95),
         "last_word_to_commit_p50_s": _pct(pool("commit_from_last_word"), 0.5),
         "last_word_to_commit_p95_s": _pct(pool("commit_from_last_word"), 0.95),
-        "wer_vs_batch": {
-            name: _wer(batch[name], r["text"]) for name, r in per_file.items()
-        },
+        "wer_vs_batch": {name: _wer(batch[name], r["text"]) for name, r in per_file.items()},
         "texts": {name: r["text"] for name, r in per_file.items()},
     }
     if min_silence is not None:
@@ -531,9 +521,7 @@ def main() -> int:
     except Exception as exc:  # no Redis here: the in-memory relay only
         results["relay"]["redis"] = {"unavailable": str(exc)}
     path = model_path()
-    model_dir = os.environ.get(
-        "DALSTON_MODEL_DIR", str(Path(".dalston/models").absolute())
-    )
+    model_dir = os.environ.get("DALSTON_MODEL_DIR", str(Path(".dalston/models").absolute()))
     audio = {name: load_audio(name) for name in FILES}
     batch = batch_texts(path)
     results["batch_texts"] = batch
@@ -551,9 +539,7 @@ def main() -> int:
     dalston.stop()
 
     try:
-        peer = WhisperLive(
-            path, Path(tempfile.mkdtemp(prefix="whisperlive-")) / "server.log"
-        )
+        peer = WhisperLive(path, Path(tempfile.mkdtemp(prefix="whisperlive-")) / "server.log")
     except Exception as exc:  # not installed, or it cannot start here: say why
         results["whisperlive"] = {"unavailable": f"{exc.__class__.__name__}: {exc}"}
     else:

@@ -31,19 +31,14 @@ JFK = (
 
 @pytest.fixture(scope="module")
 def jfk_pcm_file(fixtures_dir, tmp_path_factory) -> Path:
-    if (
-        shutil.which("node") is None
-        or not (JS / "node_modules" / "@elevenlabs").is_dir()
-    ):
+    if shutil.which("node") is None or not (JS / "node_modules" / "@elevenlabs").is_dir():
         unavailable("node or the JS SDK is not installed (make test installs it)")
     path = tmp_path_factory.mktemp("js-rt") / "jfk.pcm"
     path.write_bytes(pcm16(audio.decode(fixtures_dir / "jfk.flac").mono))
     return path
 
 
-def session(
-    realtime, pcm: Path, strategy: str, timestamps: bool
-) -> list[tuple[str, dict]]:
+def session(realtime, pcm: Path, strategy: str, timestamps: bool) -> list[tuple[str, dict]]:
     out = subprocess.run(
         [
             "node",
@@ -96,9 +91,7 @@ def test_vad_commits_with_timestamps(realtime, jfk_pcm_file):
     names = [n for n, _ in events]
     assert "session_started" in names and "partial_transcript" in names
     committed = check_order(events)
-    assert (
-        committed and wer(JFK, " ".join(d["text"] for d in committed)) <= 0.10
-    ), committed
+    assert committed and wer(JFK, " ".join(d["text"] for d in committed)) <= 0.10, committed
     assert "error" not in names
 
 

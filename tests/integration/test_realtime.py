@@ -51,9 +51,7 @@ def finish(client: NativeClient) -> dict:
 def test_native_session_at_real_time_pace(realtime, jfk):
     client = NativeClient(realtime.main.ws + STREAM + "?word_timestamps=true")
     begin = client.recv()
-    assert (
-        begin["type"] == "session.begin" and begin["config"]["encoding"] == "pcm_s16le"
-    )
+    assert begin["type"] == "session.begin" and begin["config"]["encoding"] == "pcm_s16le"
     client.stream(pcm16(jfk), 3200, pace=0.1)
     end = finish(client)
     kinds = [m["type"] for m in client.messages]
@@ -78,12 +76,9 @@ def test_native_session_at_real_time_pace(realtime, jfk):
 
 
 @pytest.mark.parametrize(
-    "encoding,rate",
-    [("pcm_f32le", 44100), ("mulaw", 8000), ("alaw", 8000), ("pcm_s16le", 48000)],
+    "encoding,rate", [("pcm_f32le", 44100), ("mulaw", 8000), ("alaw", 8000), ("pcm_s16le", 48000)]
 )
-def test_native_encodings_and_rates_are_resampled(
-    realtime, fixtures_dir, encoding, rate
-):
+def test_native_encodings_and_rates_are_resampled(realtime, fixtures_dir, encoding, rate):
     import soxr
 
     from dalston.realtime import audio as rt_audio
@@ -100,24 +95,17 @@ def test_native_encodings_and_rates_are_resampled(
         idx = np.searchsorted(table[order], np.clip(samples * 32768, -32768, 32767))
         data = order[np.clip(idx, 0, 255)].astype(np.uint8).tobytes()
     client = NativeClient(
-        realtime.main.ws
-        + STREAM
-        + f"?encoding={encoding}&sample_rate={rate}&enable_vad=false"
+        realtime.main.ws + STREAM + f"?encoding={encoding}&sample_rate={rate}&enable_vad=false"
     )
     assert client.recv()["config"]["sample_rate"] == rate
     client.stream(data, rate // 5 * rt_audio.ENCODINGS[encoding])
     end = finish(client)
     # 8 kHz G.711 is telephone band: tiny.en loses a short phrase there ("ask not").
-    assert wer(JFK, end["transcript"]) <= (0.35 if rate == 8000 else 0.15), (
-        encoding,
-        end,
-    )
+    assert wer(JFK, end["transcript"]) <= (0.35 if rate == 8000 else 0.15), (encoding, end)
 
 
 def test_bad_frames_get_errors_and_the_session_lives_on(realtime, jfk):
-    limit = int(
-        realtime.main.app.extensions["dalston"].settings.realtime_max_frame_bytes
-    )
+    limit = int(realtime.main.app.extensions["dalston"].settings.realtime_max_frame_bytes)
     client = NativeClient(realtime.main.ws + STREAM + "?enable_vad=false")
     client.recv()
     client.ws.send("{not json")
@@ -208,9 +196,7 @@ def test_handshake_without_the_api_key_is_refused(realtime):
     with pytest.raises(simple_websocket.ConnectionError) as refused:
         simple_websocket.Client.connect(api.ws + STREAM)
     assert refused.value.status_code == 401
-    client = NativeClient(
-        api.ws + STREAM, headers={"Authorization": "Bearer rt-secret"}
-    )
+    client = NativeClient(api.ws + STREAM, headers={"Authorization": "Bearer rt-secret"})
     assert client.recv()["type"] == "session.begin"
     finish(client)
 
@@ -270,9 +256,7 @@ def test_a_dead_worker_ends_its_sessions_with_4502_and_frees_its_slots(realtime,
     client.recv()
     client.stream(pcm16(jfk[: 3 * 16000]), 3200)
     before = realtime.main.relay.status()
-    assert any(
-        w["capacity"] == 4 and w["active_sessions"] == 1 for w in before["workers"]
-    )
+    assert any(w["capacity"] == 4 and w["active_sessions"] == 1 for w in before["workers"])
     doomed.kill()
     killed_at = time.monotonic()
     error = client.until("error", timeout=30)

@@ -16,9 +16,7 @@ from dalston import audio
 from tests.realtime_helpers import NativeClient, pcm16, wait_for_workers
 
 
-def test_enhance_runs_a_batch_job_on_the_session_audio(
-    cluster, realtime, fixtures_dir, s3
-):
+def test_enhance_runs_a_batch_job_on_the_session_audio(cluster, realtime, fixtures_dir, s3):
     api = realtime.api(**cluster.settings)
     wait_for_workers(api.relay, 1)
     data = pcm16(audio.decode(fixtures_dir / "jfk.flac").mono)

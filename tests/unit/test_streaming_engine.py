@@ -67,9 +67,7 @@ def test_streaming_vad_matches_one_call_over_the_whole_audio(jfk):
 
     expected = np.asarray(_model()(whole)).reshape(-1)
     vad = StreamingVad()
-    pieces = np.concatenate(
-        [vad(whole[i : i + 1000]) for i in range(0, len(whole), 1000)]
-    )
+    pieces = np.concatenate([vad(whole[i : i + 1000]) for i in range(0, len(whole), 1000)])
     np.testing.assert_allclose(pieces, expected[: len(pieces)], atol=1e-6)
 
 
@@ -116,24 +114,15 @@ def test_finals_carry_words_times_language_and_confidence(jfk_vad, jfk):
         assert 0 < final["confidence"] <= 1
         assert " ".join(w["text"] for w in final["words"]) == final["text"]
         for word in final["words"]:
-            assert (
-                previous_end - 0.05
-                <= word["start"]
-                <= word["end"]
-                <= len(jfk) / 16000 + 0.1
-            )
+            assert previous_end - 0.05 <= word["start"] <= word["end"] <= len(jfk) / 16000 + 0.1
             assert 0 <= word["confidence"] <= 1
             previous_end = word["end"]
 
 
 def test_compute_per_partial_is_bounded_by_the_window(decoder, jfk):
     # One long utterance (the pauses removed) decoded with a 4-second window.
-    speech = np.concatenate(
-        [jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)]
-    )
-    engine, events = stream(
-        decoder, np.concatenate([speech, speech]), window_seconds=4.0
-    )
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
+    engine, events = stream(decoder, np.concatenate([speech, speech]), window_seconds=4.0)
     windows = [seconds for seconds, _ in engine.decode_stats]
     assert max(windows) <= 4.0 + 0.5 + 0.01, windows
     assert len(windows) >= 10
@@ -142,9 +131,7 @@ def test_compute_per_partial_is_bounded_by_the_window(decoder, jfk):
 
 
 def test_maximum_utterance_length_forces_a_commit(decoder, jfk):
-    speech = np.concatenate(
-        [jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)]
-    )
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
     _, events = stream(decoder, speech, max_utterance_seconds=3.0)
     reasons = [e["reason"] for e in events if e["type"] == "final"]
     assert "max_length" in reasons, reasons
@@ -182,9 +169,7 @@ def test_keyterms_are_hotwords(decoder, fixtures_dir):
 def test_decoding_is_deterministic(decoder, jfk, jfk_vad):
     _, first = jfk_vad
     _, second = stream(decoder, jfk)
-    assert [e for e in first if e["type"] == "final"] == [
-        e for e in second if e["type"] == "final"
-    ]
+    assert [e for e in first if e["type"] == "final"] == [e for e in second if e["type"] == "final"]
 
 
 def _speech(samples):
@@ -204,9 +189,7 @@ def test_end_of_speech_commit_decodes_nothing_new(decoder, jfk):
         events = engine.feed(piece)
         if any(e["type"] == "final" and e["reason"] == "vad" for e in events):
             commits += 1
-            assert (
-                len(engine.decode_stats) == before
-            ), "the commit ran a decode of its own"
+            assert len(engine.decode_stats) == before, "the commit ran a decode of its own"
     assert commits >= 2
     assert engine.cache_hits >= commits
 

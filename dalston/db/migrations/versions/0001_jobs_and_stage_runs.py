@@ -37,9 +37,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_jobs_created_at"), ["created_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_jobs_created_at"), ["created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_jobs_status"), ["status"], unique=False)
 
     op.create_table(
@@ -59,20 +57,13 @@ def upgrade() -> None:
         sa.Column("audio_seconds", sa.Float(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["job_id"],
-            ["jobs.id"],
-            name=op.f("fk_stage_runs_job_id_jobs"),
-            ondelete="CASCADE",
+            ["job_id"], ["jobs.id"], name=op.f("fk_stage_runs_job_id_jobs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stage_runs")),
-        sa.UniqueConstraint(
-            "job_id", "stage", "part", name="uq_stage_runs_job_stage_part"
-        ),
+        sa.UniqueConstraint("job_id", "stage", "part", name="uq_stage_runs_job_stage_part"),
     )
     with op.batch_alter_table("stage_runs", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_stage_runs_job_id"), ["job_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_stage_runs_job_id"), ["job_id"], unique=False)
 
     # ### end Alembic commands ###
 

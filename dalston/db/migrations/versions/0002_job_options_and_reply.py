@@ -22,9 +22,7 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.alter_column("params", new_column_name="options")
         batch_op.add_column(sa.Column("reply", sa.JSON(), nullable=True))
-        batch_op.add_column(
-            sa.Column("notify_task", sa.String(length=64), nullable=True)
-        )
+        batch_op.add_column(sa.Column("notify_task", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:

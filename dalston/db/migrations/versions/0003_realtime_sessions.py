@@ -35,13 +35,9 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=True),
         sa.Column("enhance_job_id", sa.String(length=36), nullable=True),
     )
-    op.create_index(
-        "ix_realtime_sessions_tenant_id", "realtime_sessions", ["tenant_id"]
-    )
+    op.create_index("ix_realtime_sessions_tenant_id", "realtime_sessions", ["tenant_id"])
     op.create_index("ix_realtime_sessions_status", "realtime_sessions", ["status"])
-    op.create_index(
-        "ix_realtime_sessions_created_at", "realtime_sessions", ["created_at"]
-    )
+    op.create_index("ix_realtime_sessions_created_at", "realtime_sessions", ["created_at"])
 
 
 def downgrade() -> None:
