@@ -60,7 +60,9 @@ eval: $(STAMP) system-deps  ## accuracy: WER, word-timing MAE, then DER/JER of e
 eval-diarization: $(STAMP) system-deps  ## DER/JER (pyannote.metrics) of every diarizer on the AMI excerpts and an overlapped dialogue
 	$(PY) -m tests.bench.diarization_eval --json bench-results/diarization.json
 
-bench-realtime: $(STAMP)  ## realtime latency: relay overhead, time to first partial, end of speech → commit
+bench-realtime: $(STAMP)  ## realtime: latency, partials, CPU, concurrent sessions, WER vs batch; WhisperLive beside it
+	$(PY) -m pip install --quiet -e ".[realtime-peer]"
+	$(PY) -m pip install --quiet --no-deps whisper-live==0.10.0
 	$(PY) -m tests.bench.realtime
 
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL

@@ -136,6 +136,9 @@ class Settings:
     reconcile_grace: float = 120.0  # a lost message must stay lost this long to be resent
     stage_time_limits: tuple[tuple[str, float, float], ...] = ()  # (stage, soft, hard) overrides
     fault_point: str | None = None  # tests only: os._exit(137) at this named point
+    # Realtime sessions (dalston.realtime.retention): keep each session's audio and transcript
+    realtime_retention: bool = True
+    realtime_partial_duty: float = 2.0  # partials wait this many times the last decode's time
 
     @property
     def uses_s3(self) -> bool:
@@ -265,6 +268,9 @@ class Settings:
             reconcile_grace=float(env.get("DALSTON_RECONCILE_GRACE") or 120),
             stage_time_limits=_time_limits(env.get("DALSTON_STAGE_TIME_LIMITS", "")),
             fault_point=(env.get("DALSTON_FAULT_POINT") or "").strip() or None,
+            realtime_retention=env.get("DALSTON_REALTIME_RETENTION", "true").strip().lower()
+            not in ("0", "false", "no", "off"),
+            realtime_partial_duty=float(env.get("DALSTON_REALTIME_PARTIAL_DUTY", "2")),
         )
 
     def replace(self, **changes) -> "Settings":

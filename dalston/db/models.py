@@ -199,3 +199,38 @@ class WebhookDelivery(Base):
     duration_ms: Mapped[int | None] = mapped_column(sa.Integer)
     next_retry_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class RealtimeSessionRecord(Base):
+    """One realtime (WebSocket) session: who opened it, how it went, what it said.
+
+    Written by the API process serving the session (``dalston.realtime.retention``): a row
+    when it starts, the totals, transcript and stored objects when it ends. With retention
+    on, ``audio_key`` and ``transcript_key`` name the session's audio (WAV, 16 kHz mono) and
+    transcript (``contracts.Transcript`` JSON) in the artifact store. ``enhance_job_id`` is
+    the batch job started on that audio with ``enhance=true``.
+    """
+
+    __tablename__ = "realtime_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    #: active → completed | failed (closed with an error) | deleting (objects going)
+    status: Mapped[str] = mapped_column(sa.String(16), default="active", index=True)
+    protocol: Mapped[str] = mapped_column(sa.String(16))
+    model: Mapped[str | None] = mapped_column(sa.String(255))
+    worker_id: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        sa.DateTime(timezone=True), default=utcnow, index=True
+    )
+    ended_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    audio_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    speech_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    language_code: Mapped[str | None] = mapped_column(sa.String(16))
+    close_code: Mapped[int | None] = mapped_column(sa.Integer)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    audio_key: Mapped[str | None] = mapped_column(sa.String(512))
+    transcript_key: Mapped[str | None] = mapped_column(sa.String(512))
+    #: The committed text (the whole transcript is at ``transcript_key``).
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    enhance_job_id: Mapped[str | None] = mapped_column(sa.String(36))

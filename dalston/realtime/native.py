@@ -65,6 +65,8 @@ class NativeProtocol(Protocol):
         self.decoder = self._decoder(self.encoding, self.rate)
         language = (args.get("language") or "auto").strip().lower()
         self.word_timestamps = boolean(args, "word_timestamps", False)
+        #: A batch job (diarization, aligned words) on the stored audio when the session ends.
+        self.enhance = boolean(args, "enhance", False)
         self.model = args.get("model") or settings.realtime_model
         self.config = {
             "language": None if language == "auto" else language,
@@ -184,5 +186,6 @@ class NativeProtocol(Protocol):
                 "segments": [
                     {"start": f["start"], "end": f["end"], "text": f["text"]} for f in finals
                 ],
+                "enhance_job_id": summary.get("enhance_job_id"),
             }
         )

@@ -13,10 +13,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from dalston import limits
+from dalston.auth import current_tenant
 from dalston.realtime import sock
 from dalston.realtime.elevenlabs import ElevenLabsProtocol
 from dalston.realtime.native import NativeProtocol
 from dalston.realtime.openai import OpenAIProtocol
+from dalston.realtime.retention import SessionRecorder
 from dalston.realtime.session import ProtocolError, RealtimeSession
 
 NATIVE_PATH = "/v1/audio/transcriptions/stream"
@@ -24,6 +26,11 @@ ELEVENLABS_PATH = "/v1/speech-to-text/realtime"
 OPENAI_PATH = "/v1/realtime"
 
 bp = Blueprint("realtime", __name__)
+PROTOCOL_NAMES = {
+    NativeProtocol: "native",
+    ElevenLabsProtocol: "elevenlabs",
+    OpenAIProtocol: "openai",
+}
 
 
 def _services():
@@ -41,7 +48,19 @@ def _serve(ws, protocol_cls) -> None:
             ws.send(message)
         ws.close(4400, exc.message[:120])
         return
-    session = RealtimeSession(ws, protocol, services.relay, settings)
+    tenant = current_tenant()
+
+    def recorder(session_id):
+        return SessionRecorder(
+            services,
+            session_id,
+            PROTOCOL_NAMES[protocol_cls],
+            tenant,
+            getattr(protocol, "model", None) or settings.realtime_model,
+            enhance=getattr(protocol, "enhance", False),
+        )
+
+    session = RealtimeSession(ws, protocol, services.relay, settings, recorder)
     lease = limits.acquire_session()  # the key's concurrent sessions, over every API process
     if lease is None:
         session.fail(
@@ -80,7 +99,10 @@ def status():
 
 
 def install(app) -> None:
+    from dalston.realtime import sessions_api
+
     app.register_blueprint(bp)
+    app.register_blueprint(sessions_api.bp)
     app.config.setdefault(
         "SOCK_SERVER_OPTIONS",
         {

@@ -74,9 +74,17 @@ class RealtimeSession:
         settings: limits (lag, idle, frame size, session limit).
     """
 
-    def __init__(self, ws, protocol, relay, settings):
-        self.ws, self.protocol, self.relay, self.settings = ws, protocol, relay, settings
+    def __init__(self, ws, protocol, relay, settings, recorder_factory=None):
+        self.ws, self.protocol, self.relay, self.settings = (
+            ws,
+            protocol,
+            relay,
+            settings,
+        )
         self.session_id = new_session_id()
+        #: ``session_id → SessionRecorder`` (``retention.py``): its row, audio, transcript.
+        self.recorder = recorder_factory(self.session_id) if recorder_factory else None
+        self._error: str | None = None
         self.worker_id: str | None = None
         self.sent_seconds = 0.0
         self.processed_seconds = 0.0
@@ -112,6 +120,7 @@ class RealtimeSession:
     def fail(self, reason: str, code: str, message: str, recoverable: bool = False) -> None:
         """Send the protocol's error for ``code`` and close with ``reason``'s close code."""
         extra = {"retry_after_ms": RETRY_AFTER_MS} if recoverable else {}
+        self._error = self._error or f"{code}: {message}"
         self.send(self.protocol.error(code, message, recoverable=recoverable, **extra))
         self.close(reason, message)
 
@@ -128,6 +137,8 @@ class RealtimeSession:
             self.fail(reason, reason, message, recoverable=True)
             return
         self.worker_id = worker
+        if self.recorder:
+            self.recorder.begin(worker)
         self.relay.start(worker, self.session_id, self.protocol.worker_config())
         self.send(self.protocol.begin(self.session_id))
         pump = threading.Thread(target=self._pump, name=f"rt-pump-{self.session_id}", daemon=True)
@@ -138,6 +149,10 @@ class RealtimeSession:
             if not self._done.is_set():
                 self.relay.push_input(self.session_id, control_frame({"type": "end"}))
             pump.join(END_TIMEOUT)
+            if self.recorder:
+                self.recorder.finish(self.summary, self._close_code, self._error)
+                if self.summary is not None:
+                    self.summary = dict(self.summary, enhance_job_id=self.recorder.enhance_job_id)
             if self.summary is not None and not self.closed.is_set():
                 self.send(self.protocol.end(self.session_id, self.summary))
                 self.close("normal")
@@ -191,6 +206,8 @@ class RealtimeSession:
             pcm = command[1]
             if pcm:
                 self.relay.push_input(self.session_id, audio_frame(pcm))
+                if self.recorder:
+                    self.recorder.audio(pcm)
                 seconds = len(pcm) / 32000
                 self.sent_seconds += seconds
                 self.uncommitted_seconds += seconds

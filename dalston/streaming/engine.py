@@ -18,7 +18,13 @@ relays the events it returns; tests feed it files. Three ideas:
   forward to the end of the last confirmed word whenever it grows past ``window_seconds``;
   the confirmed words before it go into the prompt instead (with the session's earlier
   committed text and the client's ``prompt``). A decode therefore costs the same at
-  second 5 and at second 500 of an utterance.
+  second 5 and at second 500 of an utterance. Under load partials space out
+  (``partial_duty``) rather than fall behind the audio.
+* **Nothing left to decode at the end of speech.** The commit's window is decoded as soon
+  as the VAD has heard ``TRAILING_PAD`` of silence, while the rest of ``min_silence_ms``
+  is still being waited for; when the silence is confirmed the commit takes that decode
+  from a one-entry cache (keyed by window, prompt, language, hotwords, beam), as does a
+  manual commit with no audio since the last partial. Measured in ``make bench-realtime``.
 
 An utterance is committed on end of speech (``commit_on_vad``), on :meth:`commit` (a
 manual commit) or when it reaches ``max_utterance_seconds``; without ``commit_on_vad``
@@ -62,8 +68,18 @@ PROMPT_CHARS = 400
 #: the word the window cuts through is often misheard the same way twice ("yet" for the
 #: first half of "yesterday").
 CONFIRM_MARGIN = 0.5
+#: Nothing is confirmed before an utterance has this much audio: on a second of speech
+#: two consecutive decodes readily agree on the same mishearing ("so am I" for "so my"),
+#: which the commit, seeing the whole utterance, would have heard right.
+MIN_CONFIRM_SECONDS = 2.5
 #: Silero's hysteresis: speech ends below threshold minus this.
 HYSTERESIS = 0.15
+#: The prompt of a decode that has no earlier text. Whisper decodes a first utterance
+#: without ``<|startofprev|>`` in a different mode from every later one (tiny.en hears "so
+#: am I fellow Americans" for "so my fellow Americans" without it, with it the same as the
+#: batch transcript, which sees the rest of the audio); a blank previous text keeps every
+#: decode of a session in the one mode.
+NO_PROMPT = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +99,13 @@ class StreamConfig:
     beam_size: int = 5
     hotwords: tuple[str, ...] = ()
     prompt: str | None = None
+    #: A partial waits at least this many times as long as the last decode took (waiting
+    #: for the shared model included; 0: never): with 2 a session keeps the model busy at
+    #: most half the time, and sessions sharing a worker space their partials out instead
+    #: of falling behind the audio. The end-of-speech decode (``_schedule``) never waits.
+    #: Off by default because it makes the partials depend on the clock; the realtime
+    #: worker turns it on (``DALSTON_REALTIME_PARTIAL_DUTY``).
+    partial_duty: float = 0.0
 
 
 def _norm(word: str) -> str:
@@ -116,6 +139,8 @@ class StreamingTranscriber:
         self.finals: list[dict] = []
         #: (seconds of audio decoded, seconds it took) per decode, for the benchmark.
         self.decode_stats: list[tuple[float, float]] = []
+        #: The utterance's length (seconds) at each of those decodes.
+        self.decode_utterance: list[float] = []
         self._audio = np.zeros(0, dtype="float32")
         self._base = 0  # absolute sample index of self._audio[0]
         self._frame_end = 0  # absolute sample index where the VAD has looked up to
@@ -123,6 +148,10 @@ class StreamingTranscriber:
         self._speech_start = 0
         self._temp_end: int | None = None
         self._pending: list[dict] = []  # finished utterances not yet committed (manual)
+        self._cache: tuple | None = None  # the last decode: (its key, Decoded)
+        self._last_took = 0.0  # seconds the last decode took, waiting for the model included
+        #: Commits and partials served by the last decode instead of a new one.
+        self.cache_hits = 0
         self._reset_utterance(0)
 
     # -- public -------------------------------------------------------------------------
@@ -153,12 +182,37 @@ class StreamingTranscriber:
         for p in probs:
             start, self._frame_end = self._frame_end, self._frame_end + FRAME
             self._vad_step(float(p), start, self._frame_end, events)
-        due = self.samples_in - self._last_decode >= self.config.partial_interval * SR
-        heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
-        if self._in_speech and due and heard:
-            self._partial(events)
+        if self._in_speech:
+            self._schedule(events)
         self._forget()
         return events
+
+    def _schedule(self, events: list[dict]) -> None:
+        """Decode now if a partial is due, or if speech may just have ended.
+
+        Once the VAD has heard ``TRAILING_PAD`` of silence, the window the end-of-speech
+        commit will decode (up to the start of that silence plus the pad) is complete, so it
+        is decoded at once, ahead of the commit: by the time ``min_silence_ms`` of silence
+        confirm the end, the commit finds that decode in the cache (:meth:`_decode`) and
+        costs nothing. Until speech resumes there is nothing new to decode, so no further
+        partial runs over the silence.
+        """
+        if self._temp_end is not None:
+            end = self._temp_end + self._tail()
+            if self._presumed_end == self._temp_end or self.samples_in < end:
+                return
+            self._presumed_end = self._temp_end
+            self._partial(events, end)
+            return
+        gap = max(self.config.partial_interval, self.config.partial_duty * self._last_took)
+        due = self.samples_in - self._last_decode >= gap * SR
+        heard = self.samples_in - self._speech_start >= MIN_PARTIAL_SPEECH * SR
+        if due and heard:
+            self._partial(events, self.samples_in)
+
+    def _tail(self) -> int:
+        """Samples of silence kept after the end of speech (less than before it)."""
+        return min(int(self.config.speech_pad_ms * SR / 1000), int(TRAILING_PAD * SR))
 
     def commit(self, reason: str = "manual") -> list[dict]:
         """Commit everything since the last commit (a manual commit, or the end of a session)."""
@@ -221,11 +275,9 @@ class StreamingTranscriber:
             self._reset_utterance(speech_end)
             return
         self.speech_samples += duration
-        pad = int(cfg.speech_pad_ms * SR / 1000)
         # Less silence after than before: Whisper fills trailing silence ("Thank you."), and
         # drop words that start where VAD already heard silence.
-        tail = min(pad, int(TRAILING_PAD * SR))
-        words = self._flush(min(speech_end + tail, self.samples_in))
+        words = self._flush(min(speech_end + self._tail(), self.samples_in))
         words = [w for w in words if w["start"] < speech_end / SR - 0.1]
         self._reset_utterance(speech_end)
         if cfg.commit_on_vad:
@@ -261,6 +313,7 @@ class StreamingTranscriber:
         self._confirmed: list[dict] = []
         self._hyp: list[dict] = []
         self._last_partial = None
+        self._presumed_end: int | None = None  # the silence start decoded ahead (_schedule)
 
     def _done(self) -> list[dict]:
         """Words already decided (committed, pending or confirmed), latest last."""
@@ -279,15 +332,28 @@ class StreamingTranscriber:
         window = self._audio[max(lo, 0) : max(hi, 0)]
         if window.size < MIN_DECODE_SECONDS * SR:
             return []
-        began = time.perf_counter()
-        out = self.decoder.decode(
-            window,
-            prompt=self._prompt(),
-            language=self.language,
-            hotwords=" ".join(self.config.hotwords) or None,
-            beam_size=self.config.beam_size,
-        )
-        self.decode_stats.append((window.size / SR, time.perf_counter() - began))
+        prompt = self._prompt()
+        hotwords = " ".join(self.config.hotwords) or None
+        # The same audio with the same context decodes the same (deterministic): a commit
+        # right after a partial over the same window (a manual commit with no audio since,
+        # the end of speech decoded ahead by _schedule) reuses it instead of waiting for it.
+        key = (start, end, prompt, self.language, hotwords, self.config.beam_size)
+        if self._cache is not None and self._cache[0] == key:
+            out = self._cache[1]
+            self.cache_hits += 1
+        else:
+            began = time.perf_counter()
+            out = self.decoder.decode(
+                window,
+                prompt=prompt if prompt is not None else NO_PROMPT,
+                language=self.language,
+                hotwords=hotwords,
+                beam_size=self.config.beam_size,
+            )
+            self._last_took = time.perf_counter() - began
+            self.decode_stats.append((window.size / SR, self._last_took))
+            self.decode_utterance.append((end - self._utt_start) / SR)
+            self._cache = (key, out)
         log.debug(
             "decoded %.2f–%.2f s in %.2f s: %s",
             start / SR,
@@ -325,11 +391,15 @@ class StreamingTranscriber:
                 return fresh[k:]
         return fresh
 
-    def _partial(self, events: list[dict]) -> None:
+    def _partial(self, events: list[dict], end: int) -> None:
         self._last_decode = self.samples_in
-        new = self._new_words(self._decode(self._buf_start, self.samples_in))
+        new = self._new_words(self._decode(self._buf_start, end))
+        if end < self.samples_in:  # decoded up to a presumed end of speech (_schedule)
+            new = [w for w in new if w["start"] < (self._temp_end or end) / SR - 0.1]
         agreed = 0
-        horizon = self.samples_in / SR - CONFIRM_MARGIN
+        horizon = end / SR - CONFIRM_MARGIN
+        if end - self._utt_start < MIN_CONFIRM_SECONDS * SR:
+            horizon = -1.0  # too little audio yet: two short decodes agree on mistakes
         for old, cur in zip(self._hyp, new):
             if _norm(old["text"]) != _norm(cur["text"]) or not _norm(cur["text"]):
                 break

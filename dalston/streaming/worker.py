@@ -62,6 +62,7 @@ def stream_config(settings: Settings, config: dict) -> StreamConfig:
         partial_interval=settings.realtime_partial_interval,
         max_utterance_seconds=settings.realtime_max_utterance_seconds,
         beam_size=settings.realtime_beam_size,
+        partial_duty=settings.realtime_partial_duty,
         hotwords=tuple(config.get("keyterms") or ()),
         **chosen,
     )

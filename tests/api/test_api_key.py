@@ -24,6 +24,7 @@ BLUEPRINT_FAMILY = {
     "elevenlabs_tokens": "elevenlabs",
     "webhooks": "native",
     "metrics": "native",
+    "realtime_sessions": "native",
 }
 #: The realtime blueprint holds each family's WebSocket route (and the native status).
 REALTIME_FAMILY = {"/v1/speech-to-text/realtime": "elevenlabs", "/v1/realtime": "openai"}

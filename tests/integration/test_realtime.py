@@ -209,6 +209,45 @@ def test_status_reports_workers_and_capacity(realtime):
     assert status["total_capacity"] >= 2 and status["workers"][0]["model"] == "tiny.en"
 
 
+def _worker_of(relay, session_id: str) -> str:
+    from dalston.relay import PREFIX
+
+    for worker in relay.status()["workers"]:
+        if relay.redis.sismember(PREFIX + f"w:{worker['id']}:sessions", session_id):
+            return worker["id"]
+    raise AssertionError(f"session {session_id} is on no worker")
+
+
+def test_sessions_through_either_api_land_on_either_worker(realtime, jfk):
+    """Two API processes' worth of apps and two worker processes share one pool of slots."""
+    second = realtime.start_worker()
+    other = realtime.api()
+    try:
+        wait_for_workers(realtime.main.relay, 2)
+        wait_for_free_slots(realtime.main.relay, 4)
+        workers = {w["id"] for w in realtime.main.relay.status()["workers"]}
+        for api in (realtime.main, other):
+            clients = [NativeClient(api.ws + STREAM) for _ in range(2)]
+            ids = [c.recv()["session_id"] for c in clients]
+            assert {_worker_of(api.relay, sid) for sid in ids} == workers
+            for client in clients:
+                client.stream(pcm16(jfk[: 4 * 16000]), 3200)
+            for client in clients:
+                assert "americans" in finish(client)["transcript"].lower()
+            wait_for_free_slots(api.relay, 4)
+        # All four slots taken through both APIs at once: a fifth session has none.
+        clients = [NativeClient(api.ws + STREAM) for api in (realtime.main, other) * 2]
+        assert all(c.recv()["type"] == "session.begin" for c in clients)
+        refused = NativeClient(other.ws + STREAM)
+        assert refused.recv()["code"] == "no_capacity" and close_code(refused) == 4503
+        for client in clients:
+            finish(client)
+    finally:
+        second.stop()
+        other.stop()
+        wait_for_capacity(realtime.main.relay, total=2)
+
+
 def test_a_dead_worker_ends_its_sessions_with_4502_and_frees_its_slots(realtime, jfk):
     # A second worker with more free slots: the next session lands on it.
     doomed = realtime.start_worker(DALSTON_REALTIME_CAPACITY="4")

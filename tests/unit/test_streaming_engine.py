@@ -176,3 +176,35 @@ def _speech(samples):
     from dalston.vad import find_speech
 
     return [(r["start"], r["end"]) for r in find_speech(samples)]
+
+
+def test_end_of_speech_commit_decodes_nothing_new(decoder, jfk):
+    """The window an end-of-speech commit needs is decoded while the silence is confirmed,
+    so the commit itself waits for no decode (what keeps its latency low)."""
+    engine = StreamingTranscriber(decoder, StreamConfig())
+    commits = 0
+    for i in range(0, len(jfk) + 2 * 16000, PIECE):
+        piece = jfk[i : i + PIECE] if i < len(jfk) else np.zeros(PIECE, dtype="float32")
+        before = len(engine.decode_stats)
+        events = engine.feed(piece)
+        if any(e["type"] == "final" and e["reason"] == "vad" for e in events):
+            commits += 1
+            assert len(engine.decode_stats) == before, "the commit ran a decode of its own"
+    assert commits >= 2
+    assert engine.cache_hits >= commits
+
+
+def test_manual_commit_without_new_audio_reuses_the_last_decode(decoder, jfk):
+    """A manual commit right after a partial over the same audio decodes nothing again."""
+    engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
+    partial = None
+    for i in range(0, len(jfk), PIECE):
+        events = engine.feed(jfk[i : i + PIECE])
+        partial = next((e for e in events if e["type"] == "partial"), None)
+        if i > 6 * 16000 and partial and engine._temp_end is None:
+            break
+    assert partial is not None
+    before = len(engine.decode_stats)
+    final = engine.commit()[0]
+    assert len(engine.decode_stats) == before, "the commit decoded the same audio again"
+    assert final["text"].startswith(partial["stable"])
