@@ -134,11 +134,29 @@ def _dummy(kind):
 
 own_job.table = "jobs"
 
+
+def own_session(app, database_url: str, tenant: str) -> str:
+    """A finished realtime session of ``tenant`` whose transcript was retained."""
+    import json
+
+    from dalston.db.models import RealtimeSessionRecord
+    from dalston.realtime import retention
+
+    session_id = own_row("realtime_sessions")(app, database_url, tenant)
+    key = retention.transcript_key(session_id)
+    app.extensions["dalston"].store.put_bytes(key, json.dumps(_transcript()).encode())
+    with session_scope(database_url) as session:
+        session.get(RealtimeSessionRecord, session_id).transcript_key = key
+    return session_id
+
+
+own_session.table = "realtime_sessions"
+
 #: URL arguments that name a tenant's record, and how to make one for B (its ``table``).
 OWNED = {
     "job_id": own_job,
     "transcription_id": own_job,
-    "session_id": own_row("realtime_sessions"),
+    "session_id": own_session,
     "endpoint_id": own_row("webhook_endpoints"),
 }
 
