@@ -61,7 +61,9 @@ def probe(path: Path) -> Probe:
     except ValueError:
         raise
     except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError) as exc:
-        raise ValueError(f"not a readable audio file ({exc.__class__.__name__}: {exc})") from exc
+        raise ValueError(
+            f"not a readable audio file ({exc.__class__.__name__}: {exc})"
+        ) from exc
 
 
 def declared_wav_seconds(path: Path) -> float | None:
@@ -81,7 +83,9 @@ def declared_wav_seconds(path: Path) -> float | None:
             size = int.from_bytes(chunk[4:8], "little")
             if chunk[:4] == b"fmt ":
                 fmt = src.read(size)
-                byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
+                byte_rate = (
+                    int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
+                )
             elif chunk[:4] == b"data":
                 return size / byte_rate if byte_rate and size < 0xFFFFFFF0 else None
             else:
@@ -141,7 +145,9 @@ class BlockDecoder:
         ValueError: (on construction) the file is not decodable audio.
     """
 
-    def __init__(self, path: Path, max_samples: int | None = None, block: int = BLOCK_SAMPLES):
+    def __init__(
+        self, path: Path, max_samples: int | None = None, block: int = BLOCK_SAMPLES
+    ):
         self.path = path
         self.probe = probe(path)
         if self.probe.container == "wav":
@@ -182,9 +188,9 @@ class BlockDecoder:
         frames = self._frames()
         try:
             for part in frames:
-                if self.max_samples is not None and self.samples + held + part.shape[1] > (
-                    self.max_samples
-                ):
+                if self.max_samples is not None and self.samples + held + part.shape[
+                    1
+                ] > (self.max_samples):
                     part = part[:, : self.max_samples - self.samples - held]
                     self.truncated = True
                 pending.append(part)
@@ -231,6 +237,29 @@ class WavWriter:
 
     def close(self) -> None:
         self._out.close()
+
+
+def copy_wav_range(
+    src: Path, dest: Path, start: int, end: int, block: int = BLOCK_SAMPLES
+):
+    """Write samples ``[start, end)`` of a PCM16 mono WAV as a WAV of their own, in blocks.
+
+    The bytes are those :func:`to_wav_bytes` would write for the same samples (PCM16
+    survives the float round trip unchanged), without holding the range in memory.
+    """
+    with wave.open(str(src), "rb") as reader, wave.open(str(dest), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(reader.getframerate())
+        reader.setpos(min(start, reader.getnframes()))
+        left = max(0, end - start)
+        while left > 0:
+            frames = reader.readframes(min(block, left))
+            if not frames:
+                break
+            out.writeframesraw(frames)
+            left -= len(frames) // 2
+    return dest
 
 
 def read_wav_range(path: Path, start: int, end: int) -> np.ndarray:

@@ -34,7 +34,9 @@ def find_speech(samples: np.ndarray) -> list[SpeechRegion]:
     if samples.size == 0:
         return []
     return [
-        SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
+        SpeechRegion(
+            start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE
+        )
         for s in get_speech_timestamps(samples, vad_options())
     ]
 
@@ -60,19 +62,22 @@ def group_speech(speech: list[SpeechRegion]) -> list[list[SpeechRegion]]:
     return groups
 
 
-#: Frames per Silero call: faster-whisper's own encoder batch, so streaming gives its numbers.
-VAD_BATCH_FRAMES = 10000
+#: Frames per Silero call (32 s). faster-whisper's whole-file call uses 10 000, whose
+#: activations take about 240 MB; the probabilities do not depend on the batch
+#: (``tests/unit/test_vad_stream.py`` checks), so a smaller one bounds prepare's memory.
+VAD_BATCH_FRAMES = 1000
 _CONTEXT = 64
 
 
 class SpeechDetector:
     """Silero VAD fed block by block, with exactly the regions of one :func:`find_speech` call.
 
-    faster-whisper's VAD takes the whole file as one float32 array (0.23 GB per hour). This
-    runs the same ONNX model on the same frames in the same batches of
-    ``VAD_BATCH_FRAMES``, carrying the model's state and each frame's 64-sample context
-    across blocks, so memory is one batch (20 MB) while the probabilities, and therefore
-    the regions, are those of the whole-file call (``tests/unit/test_prepare.py`` checks).
+    faster-whisper's VAD takes the whole file as one float32 array (0.23 GB per hour) and
+    runs the model on it in batches of 10 000 frames. This runs the same ONNX model on the
+    same 512-sample frames, each with the same 64-sample context, in batches of
+    ``VAD_BATCH_FRAMES`` carrying the model's state across calls, so memory is one batch
+    while the probabilities, and therefore the regions, are those of the whole-file call
+    (``tests/unit/test_vad_stream.py`` checks).
     """
 
     def __init__(self):
@@ -104,7 +109,11 @@ class SpeechDetector:
         self._context = frames[-1, -_CONTEXT:].copy()
         out, self._h, self._c = self._session.run(
             None,
-            {"input": np.concatenate([context, frames], axis=1), "h": self._h, "c": self._c},
+            {
+                "input": np.concatenate([context, frames], axis=1),
+                "h": self._h,
+                "c": self._c,
+            },
         )
         self._probs.append(np.asarray(out).reshape(-1))
 
@@ -112,17 +121,23 @@ class SpeechDetector:
         """The speech regions of everything fed (seconds)."""
         if self.samples == 0:
             return []
-        data = np.concatenate(self._pending) if self._pending else np.zeros(0, "float32")
+        data = (
+            np.concatenate(self._pending) if self._pending else np.zeros(0, "float32")
+        )
         data = np.pad(data, (0, VAD_FRAME - self.samples % VAD_FRAME))
         self._run(data, last=True)
         probs = np.concatenate(self._probs)
         return [
-            SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
+            SpeechRegion(
+                start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE
+            )
             for s in speech_timestamps(probs, self.samples, vad_options())
         ]
 
 
-def speech_timestamps(probs: np.ndarray, length: int, options: VadOptions) -> list[dict]:
+def speech_timestamps(
+    probs: np.ndarray, length: int, options: VadOptions
+) -> list[dict]:
     """Speech regions (in samples) from Silero's per-frame probabilities.
 
     faster-whisper's ``get_speech_timestamps`` after its model call, line for line (MIT
@@ -135,7 +150,9 @@ def speech_timestamps(probs: np.ndarray, length: int, options: VadOptions) -> li
         neg_threshold = max(threshold - 0.15, 0.01)
     min_speech_samples = rate * options.min_speech_duration_ms / 1000
     speech_pad_samples = rate * options.speech_pad_ms / 1000
-    max_speech_samples = rate * options.max_speech_duration_s - window - 2 * speech_pad_samples
+    max_speech_samples = (
+        rate * options.max_speech_duration_s - window - 2 * speech_pad_samples
+    )
     min_silence_samples = rate * options.min_silence_duration_ms / 1000
     min_silence_samples_at_max_speech = rate * 98 / 1000
 
@@ -193,7 +210,9 @@ def speech_timestamps(probs: np.ndarray, length: int, options: VadOptions) -> li
             silence = speeches[i + 1]["start"] - speech["end"]
             if silence < 2 * speech_pad_samples:
                 speech["end"] += int(silence // 2)
-                speeches[i + 1]["start"] = int(max(0, speeches[i + 1]["start"] - silence // 2))
+                speeches[i + 1]["start"] = int(
+                    max(0, speeches[i + 1]["start"] - silence // 2)
+                )
             else:
                 speech["end"] = int(min(length, speech["end"] + speech_pad_samples))
                 speeches[i + 1]["start"] = int(

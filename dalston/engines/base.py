@@ -138,7 +138,11 @@ class FullPipeline(Protocol):
     capabilities: Capabilities
 
     def run(
-        self, samples: np.ndarray, options: PipelineOptions, *, on_progress: Progress | None = None
+        self,
+        samples: np.ndarray,
+        options: PipelineOptions,
+        *,
+        on_progress: Progress | None = None,
     ) -> dict:
         """``{segments, language, language_probability, turns}`` for the whole file."""
 

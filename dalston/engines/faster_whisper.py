@@ -105,7 +105,10 @@ def given_speech(regions: tuple[tuple[float, float], ...] | None):
         yield
         return
     token = _given_speech.set(
-        [{"start": round(a * SAMPLE_RATE), "end": round(b * SAMPLE_RATE)} for a, b in regions]
+        [
+            {"start": round(a * SAMPLE_RATE), "end": round(b * SAMPLE_RATE)}
+            for a, b in regions
+        ]
     )
     try:
         yield
@@ -148,13 +151,20 @@ class FasterWhisperTranscriber:
             if key in self._models:
                 return self._models[key]
             try:
-                path = self._local_path(models.resolve(model, model_dir), model_dir, self._offline)
+                path = self._local_path(
+                    models.resolve(model, model_dir), model_dir, self._offline
+                )
                 loaded = WhisperModel(
-                    path, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+                    path,
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=cpu_threads,
                 )
             except ModelNotAvailable:
                 raise
-            except Exception as exc:  # hub errors, missing files, bad CTranslate2 models
+            except (
+                Exception
+            ) as exc:  # hub errors, missing files, bad CTranslate2 models
                 raise ModelNotAvailable(
                     f"could not load model {model!r}: {exc.__class__.__name__}: {str(exc)[:300]}. "
                     "Use a built-in model (tiny.en, base), an absolute path to a CTranslate2 "
@@ -162,7 +172,11 @@ class FasterWhisperTranscriber:
                     "pre-downloaded copy in DALSTON_MODEL_DIR."
                 ) from exc
             log.info(
-                "loaded model %s (%s, %s, threads=%s)", model, device, compute_type, cpu_threads
+                "loaded model %s (%s, %s, threads=%s)",
+                model,
+                device,
+                compute_type,
+                cpu_threads,
             )
             self._models[key] = loaded
             self._paths[key] = path
@@ -248,7 +262,9 @@ class FasterWhisperTranscriber:
         decoder = self._decoder(whisper, key, temperature, options.seed)
         keep_events = options.tag_audio_events
 
-        def decode(audio: np.ndarray, start: float, report, **override) -> tuple[list, object]:
+        def decode(
+            audio: np.ndarray, start: float, report, **override
+        ) -> tuple[list, object]:
             generator, info = BatchedInferencePipeline(decoder).transcribe(
                 audio, **{**kwargs, **override}
             )
@@ -264,7 +280,9 @@ class FasterWhisperTranscriber:
 
         with given_speech(options.speech):
             segments, info = decode(samples, offset, on_progress)
-        language, probability = info.language, round(float(info.language_probability), 4)
+        language, probability = info.language, round(
+            float(info.language_probability), 4
+        )
         if options.language is None and options.task == "transcribe":
             regions = (
                 [{"start": a, "end": b} for a, b in options.speech]
@@ -277,10 +295,14 @@ class FasterWhisperTranscriber:
                 segments = []
                 for run in runs:
                     a, b = round(run.start * SAMPLE_RATE), round(run.end * SAMPLE_RATE)
-                    part, _ = decode(samples[a:b], offset + run.start, None, language=run.language)
+                    part, _ = decode(
+                        samples[a:b], offset + run.start, None, language=run.language
+                    )
                     segments.extend(dict(s, language=run.language) for s in part)
                 language = dominant_language(segments) or language
-                probability = next((r.probability for r in runs if r.language == language), None)
+                probability = next(
+                    (r.probability for r in runs if r.language == language), None
+                )
         for segment in segments:
             segment.setdefault("language", language)
         return segments, language, probability
@@ -326,24 +348,33 @@ def language_runs(
         r
         for r in regions
         if not any(
-            s["start"] - offset < r["end"] and s["end"] - offset > r["start"] for s in segments
+            s["start"] - offset < r["end"] and s["end"] - offset > r["start"]
+            for s in segments
         )
     ]
     if info.language_probability >= MIXED_LANGUAGE_PROBABILITY and not silent:
         return single
     runs: list[LanguageRun] = []
     for region in regions:
-        language, probability = (runs[-1].language, None) if runs else (info.language, None)
+        language, probability = (
+            (runs[-1].language, None) if runs else (info.language, None)
+        )
         if region["end"] - region["start"] >= MIN_REGION_SECONDS:
-            a, b = round(region["start"] * SAMPLE_RATE), round(region["end"] * SAMPLE_RATE)
+            a, b = round(region["start"] * SAMPLE_RATE), round(
+                region["end"] * SAMPLE_RATE
+            )
             detected, confidence, _ = whisper.detect_language(samples[a:b])
             if confidence >= REGION_LANGUAGE_PROBABILITY:
                 language, probability = detected, round(float(confidence), 4)
         if runs and runs[-1].language == language:
             runs[-1].end = region["end"]
-            runs[-1].probability = max(runs[-1].probability or 0, probability or 0) or None
+            runs[-1].probability = (
+                max(runs[-1].probability or 0, probability or 0) or None
+            )
         else:
-            runs.append(LanguageRun(region["start"], region["end"], language, probability))
+            runs.append(
+                LanguageRun(region["start"], region["end"], language, probability)
+            )
     if not runs:
         return single
     # Runs meet halfway between their regions, and together cover the chunk.
@@ -358,7 +389,9 @@ def dominant_language(segments: list) -> str | None:
     seconds: dict[str, float] = {}
     for seg in segments:
         if seg.get("language"):
-            seconds[seg["language"]] = seconds.get(seg["language"], 0.0) + seg["end"] - seg["start"]
+            seconds[seg["language"]] = (
+                seconds.get(seg["language"], 0.0) + seg["end"] - seg["start"]
+            )
     return max(seconds, key=seconds.get) if seconds else None
 
 
@@ -435,7 +468,9 @@ def _word(w, offset: float) -> Word:
     )
 
 
-def _segment(seg, offset: float, frames_per_second: int, keep_events: bool) -> Segment | None:
+def _segment(
+    seg, offset: float, frames_per_second: int, keep_events: bool
+) -> Segment | None:
     """A faster-whisper Segment on the job timeline, with its events labelled or dropped;
     None when nothing is left of it."""
     words = audio_events.label_words(
@@ -456,5 +491,8 @@ def _segment(seg, offset: float, frames_per_second: int, keep_events: bool) -> S
         compression_ratio=round(float(seg.compression_ratio), 4),
         no_speech_prob=round(float(seg.no_speech_prob), 4),
         # Spread evenly over each word until the align stage times them from phones.
-        words=[dict(w, characters=character_times(w["text"], w["start"], w["end"])) for w in words],
+        words=[
+            dict(w, characters=character_times(w["text"], w["start"], w["end"]))
+            for w in words
+        ],
     )

@@ -21,8 +21,12 @@ from dalston.options import MAX_CHANNELS
 from dalston.stages.context import Report, StageJob, no_report
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
-from dalston.vad import VAD_FRAME, SpeechDetector, group_speech
-from dalston.vad import find_speech  # noqa: F401  (prepare.find_speech: used by the diarize tests)
+from dalston.vad import (  # noqa: F401  (prepare.find_speech: used by the diarize tests)
+    VAD_FRAME,
+    SpeechDetector,
+    find_speech,
+    group_speech,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +72,9 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> di
     return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
 
-def fetch_source(job_id: str, url: str, store: ArtifactStore, settings: Settings) -> None:
+def fetch_source(
+    job_id: str, url: str, store: ArtifactStore, settings: Settings
+) -> None:
     """Download ``url`` (same address guard and size limit as an upload) as the job's source."""
     with tempfile.TemporaryDirectory(prefix="dalston-fetch-") as tmp:
         dest = Path(tmp) / "source"
@@ -124,7 +130,10 @@ def decode_and_plan(
                 channel_keys.append(key)
         on_progress(0.85)
         sources = (
-            [(c, decoded.channel_paths[c], decoded.channel_speech[c]) for c in range(decoded.channels)]
+            [
+                (c, decoded.channel_paths[c], decoded.channel_speech[c])
+                for c in range(decoded.channels)
+            ]
             if per_channel
             else [(None, decoded.mono_path, decoded.speech)]
         )
@@ -134,12 +143,19 @@ def decode_and_plan(
                 index = len(chunks)
                 key = keys.chunk_audio(job_id, index)
                 a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
-                samples = audio.read_wav_range(path, a, b)
-                store.put_bytes(key, audio.to_wav_bytes(samples), "audio/wav")
+                piece = audio.copy_wav_range(path, work / "chunk.wav", a, b)
+                store.put_file(key, piece, "audio/wav")
                 on_progress(min(0.99, 0.85 + 0.15 * end / max(decoded.duration, 1e-6)))
                 inside = [r for r in regions if start <= r["start"] < end]
                 chunks.append(
-                    Chunk(index=index, start=start, end=end, channel=channel, key=key, speech=inside)
+                    Chunk(
+                        index=index,
+                        start=start,
+                        end=end,
+                        channel=channel,
+                        key=key,
+                        speech=inside,
+                    )
                 )
     warnings = decoded.warnings
     if not decoded.speech:
@@ -156,8 +172,12 @@ def decode_and_plan(
         chunks=chunks,
         warnings=warnings,
     )
-    store.put_bytes(keys.manifest(job_id), json.dumps(manifest).encode(), "application/json")
-    log.info("prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks))
+    store.put_bytes(
+        keys.manifest(job_id), json.dumps(manifest).encode(), "application/json"
+    )
+    log.info(
+        "prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks)
+    )
     return manifest
 
 
@@ -176,7 +196,11 @@ class _Decoded:
 
 
 def _decode_to_files(
-    src: Path, work: Path, per_channel: bool, on_progress: Report, max_seconds: float | None
+    src: Path,
+    work: Path,
+    per_channel: bool,
+    on_progress: Report,
+    max_seconds: float | None,
 ) -> _Decoded:
     """One pass: decode in blocks, write the mono (and per-channel) WAVs, run the VAD."""
     limit = None if max_seconds is None else int(max_seconds * audio.SAMPLE_RATE)
@@ -201,7 +225,8 @@ def _decode_to_files(
                     )
                 if n_channels > 1:
                     channel_wavs = [
-                        audio.WavWriter(work / f"channel_{c}.wav") for c in range(n_channels)
+                        audio.WavWriter(work / f"channel_{c}.wav")
+                        for c in range(n_channels)
                     ]
                 if per_channel:
                     channel_vads = [SpeechDetector() for _ in range(n_channels)]
@@ -213,7 +238,9 @@ def _decode_to_files(
             for c, detector in enumerate(channel_vads):
                 detector.feed(block[c])
             if declared:
-                on_progress(min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE)))
+                on_progress(
+                    min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE))
+                )
     except ValueError as exc:
         raise InvalidAudio(f"could not decode the audio: {exc}") from exc
     finally:
@@ -221,7 +248,9 @@ def _decode_to_files(
         for writer in channel_wavs:
             writer.close()
     if not decoder.samples:
-        raise InvalidAudio("could not decode the audio: the file holds no decodable audio")
+        raise InvalidAudio(
+            "could not decode the audio: the file holds no decodable audio"
+        )
     duration = decoder.samples / audio.SAMPLE_RATE
     warnings: list[str] = []
     if decoder.truncated:
