@@ -1,13 +1,14 @@
 """faster-whisper (CTranslate2 Whisper) as the transcribe engine.
 
 Decoding is faster-whisper's batched pipeline: Silero VAD cuts the audio into speech
-regions, regions are grouped into 30-second windows, and the windows are decoded in
-batches, each on its own (no text carried from one window to the next — the approach of
-WhisperX). The speech regions come from prepare (``TranscribeOptions.speech``, see
-:func:`given_speech`): the VAD runs once per file, not again in every chunk. Two things follow. A chunk cut between windows is decoded exactly as the whole
-file would be, so spreading a file over many workers does not change its transcript. And
-on CPU it is faster than sequential decoding at the same accuracy on our test speech
-(``make bench`` reports both).
+regions, regions are grouped into 30-second windows, and the windows are decoded in batches,
+each on its own (no text carried from one window to the next — the approach of WhisperX).
+The speech regions come from prepare (``TranscribeOptions.speech``, see
+:func:`given_speech`): the VAD runs once per file, not again in every chunk. Two things
+follow. A chunk cut between windows is decoded exactly as the whole file would be, so
+spreading a file over many workers does not change its transcript. And on CPU it is faster
+than sequential decoding at the same accuracy on our test speech (``make bench`` reports
+both).
 
 Models are loaded once per worker process and kept, keyed by (name, device, compute type,
 threads). ``transcribe()`` consumes the lazy segment generator completely and returns plain
