@@ -61,9 +61,7 @@ def probe(path: Path) -> Probe:
     except ValueError:
         raise
     except (av.FFmpegError, OSError, UnicodeDecodeError, IndexError) as exc:
-        raise ValueError(
-            f"not a readable audio file ({exc.__class__.__name__}: {exc})"
-        ) from exc
+        raise ValueError(f"not a readable audio file ({exc.__class__.__name__}: {exc})") from exc
 
 
 def declared_wav_seconds(path: Path) -> float | None:
@@ -83,9 +81,7 @@ def declared_wav_seconds(path: Path) -> float | None:
             size = int.from_bytes(chunk[4:8], "little")
             if chunk[:4] == b"fmt ":
                 fmt = src.read(size)
-                byte_rate = (
-                    int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
-                )
+                byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else None
             elif chunk[:4] == b"data":
                 return size / byte_rate if byte_rate and size < 0xFFFFFFF0 else None
             else:
@@ -145,9 +141,7 @@ class BlockDecoder:
         ValueError: (on construction) the file is not decodable audio.
     """
 
-    def __init__(
-        self, path: Path, max_samples: int | None = None, block: int = BLOCK_SAMPLES
-    ):
+    def __init__(self, path: Path, max_samples: int | None = None, block: int = BLOCK_SAMPLES):
         self.path = path
         self.probe = probe(path)
         if self.probe.container == "wav":
@@ -188,9 +182,9 @@ class BlockDecoder:
         frames = self._frames()
         try:
             for part in frames:
-                if self.max_samples is not None and self.samples + held + part.shape[
-                    1
-                ] > (self.max_samples):
+                if self.max_samples is not None and self.samples + held + part.shape[1] > (
+                    self.max_samples
+                ):
                     part = part[:, : self.max_samples - self.samples - held]
                     self.truncated = True
                 pending.append(part)
@@ -239,9 +233,7 @@ class WavWriter:
         self._out.close()
 
 
-def copy_wav_range(
-    src: Path, dest: Path, start: int, end: int, block: int = BLOCK_SAMPLES
-):
+def copy_wav_range(src: Path, dest: Path, start: int, end: int, block: int = BLOCK_SAMPLES):
     """Write samples ``[start, end)`` of a PCM16 mono WAV as a WAV of their own, in blocks.
 
     The bytes are those :func:`to_wav_bytes` would write for the same samples (PCM16

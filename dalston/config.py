@@ -80,28 +80,20 @@ class Settings:
     # The web console's link to the Celery dashboard (default: this host, port 5555).
     flower_url: str | None
     # Realtime (dalston.realtime at the API, dalston.streaming in the realtime worker)
-    realtime_url: (
-        str  # the relay: a Redis URL, or memory:// (embedded mode, one process)
-    )
+    realtime_url: str  # the relay: a Redis URL, or memory:// (embedded mode, one process)
     realtime_model: str
     realtime_capacity: int  # sessions one realtime worker serves at once
     realtime_session_limit: int  # sessions at once over all workers (0: no limit)
     realtime_heartbeat_interval: float
-    realtime_heartbeat_timeout: (
-        float  # a worker silent this long is dead; its slots free
-    )
+    realtime_heartbeat_timeout: float  # a worker silent this long is dead; its slots free
     realtime_lag_warning: float  # seconds of audio received but not yet processed
     realtime_lag_hard: float
-    realtime_idle_timeout: (
-        float  # seconds without a client frame before the session ends
-    )
+    realtime_idle_timeout: float  # seconds without a client frame before the session ends
     realtime_max_frame_bytes: int
     realtime_window_seconds: float
     realtime_partial_interval: float
     realtime_max_utterance_seconds: float
-    realtime_manual_commit_seconds: (
-        float  # ElevenLabs: a manual session commits after 90 s
-    )
+    realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
     # Limits and scheduling (perf): the longest audio a job may have (prepare stops decoding
     # there, whatever the header said); the Redis priority levels transcribe/align use.
@@ -123,27 +115,18 @@ class Settings:
         data_dir = Path(env.get("DALSTON_DATA_DIR", ".dalston")).expanduser().absolute()
         return cls(
             data_dir=data_dir,
-            database_url=env.get("DALSTON_DATABASE_URL")
-            or f"sqlite:///{data_dir / 'dalston.db'}",
-            storage_dir=Path(
-                env.get("DALSTON_STORAGE_DIR") or data_dir / "artifacts"
-            ).absolute(),
+            database_url=env.get("DALSTON_DATABASE_URL") or f"sqlite:///{data_dir / 'dalston.db'}",
+            storage_dir=Path(env.get("DALSTON_STORAGE_DIR") or data_dir / "artifacts").absolute(),
             s3_bucket=env.get("DALSTON_S3_BUCKET") or None,
             s3_endpoint_url=env.get("DALSTON_S3_ENDPOINT_URL") or None,
-            s3_region=env.get("DALSTON_S3_REGION")
-            or env.get("AWS_DEFAULT_REGION")
-            or None,
+            s3_region=env.get("DALSTON_S3_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             default_model=env.get("DALSTON_DEFAULT_MODEL", "base"),
-            model_dir=Path(
-                env.get("DALSTON_MODEL_DIR") or data_dir / "models"
-            ).absolute(),
+            model_dir=Path(env.get("DALSTON_MODEL_DIR") or data_dir / "models").absolute(),
             compute_type=env.get("DALSTON_COMPUTE_TYPE", "int8"),
             device=env.get("DALSTON_DEVICE", "cpu"),
             cpu_threads=int(env.get("DALSTON_CPU_THREADS", "0")),
             batch_size=int(env.get("DALSTON_BATCH_SIZE", "8")),
-            max_upload_bytes=int(
-                float(env.get("DALSTON_MAX_UPLOAD_MB", "1024")) * 1024 * 1024
-            ),
+            max_upload_bytes=int(float(env.get("DALSTON_MAX_UPLOAD_MB", "1024")) * 1024 * 1024),
             allow_private_urls=_bool(env.get("DALSTON_ALLOW_PRIVATE_URLS")),
             url_fetch_timeout=float(env.get("DALSTON_URL_FETCH_TIMEOUT", "300")),
             chunk_seconds=float(env.get("DALSTON_CHUNK_SECONDS", "120")),
@@ -173,15 +156,12 @@ class Settings:
             align_engine=env.get("DALSTON_ALIGN_ENGINE") or "pocketsphinx",
             diarize_engine=env.get("DALSTON_DIARIZE_ENGINE") or "neural",
             engine_plugins=tuple(
-                m.strip()
-                for m in env.get("DALSTON_ENGINE_PLUGINS", "").split(",")
-                if m.strip()
+                m.strip() for m in env.get("DALSTON_ENGINE_PLUGINS", "").split(",") if m.strip()
             ),
             hf_hub_offline=_bool(env.get("HF_HUB_OFFLINE")),
             hf_token=env.get("HF_TOKEN") or None,
             pyannote_pipeline=env.get("DALSTON_PYANNOTE_PIPELINE") or None,
-            whisperx_align_model=(env.get("DALSTON_WHISPERX_ALIGN_MODEL") or "").strip()
-            or None,
+            whisperx_align_model=(env.get("DALSTON_WHISPERX_ALIGN_MODEL") or "").strip() or None,
             server_url=(env.get("DALSTON_URL") or "").strip() or None,
             client_config=Path(
                 env.get("DALSTON_CONFIG")
@@ -197,26 +177,14 @@ class Settings:
             or env.get("DALSTON_DEFAULT_MODEL", "base"),
             realtime_capacity=int(env.get("DALSTON_REALTIME_CAPACITY", "4")),
             realtime_session_limit=int(env.get("DALSTON_REALTIME_SESSION_LIMIT", "0")),
-            realtime_heartbeat_interval=float(
-                env.get("DALSTON_REALTIME_HEARTBEAT_INTERVAL", "1")
-            ),
-            realtime_heartbeat_timeout=float(
-                env.get("DALSTON_REALTIME_HEARTBEAT_TIMEOUT", "3")
-            ),
-            realtime_lag_warning=float(
-                env.get("DALSTON_REALTIME_LAG_WARNING_SECONDS", "3")
-            ),
+            realtime_heartbeat_interval=float(env.get("DALSTON_REALTIME_HEARTBEAT_INTERVAL", "1")),
+            realtime_heartbeat_timeout=float(env.get("DALSTON_REALTIME_HEARTBEAT_TIMEOUT", "3")),
+            realtime_lag_warning=float(env.get("DALSTON_REALTIME_LAG_WARNING_SECONDS", "3")),
             realtime_lag_hard=float(env.get("DALSTON_REALTIME_LAG_HARD_SECONDS", "10")),
             realtime_idle_timeout=float(env.get("DALSTON_REALTIME_IDLE_TIMEOUT", "30")),
-            realtime_max_frame_bytes=int(
-                env.get("DALSTON_REALTIME_MAX_FRAME_BYTES", 512 * 1024)
-            ),
-            realtime_window_seconds=float(
-                env.get("DALSTON_REALTIME_WINDOW_SECONDS", "15")
-            ),
-            realtime_partial_interval=float(
-                env.get("DALSTON_REALTIME_PARTIAL_INTERVAL", "0.5")
-            ),
+            realtime_max_frame_bytes=int(env.get("DALSTON_REALTIME_MAX_FRAME_BYTES", 512 * 1024)),
+            realtime_window_seconds=float(env.get("DALSTON_REALTIME_WINDOW_SECONDS", "15")),
+            realtime_partial_interval=float(env.get("DALSTON_REALTIME_PARTIAL_INTERVAL", "0.5")),
             realtime_max_utterance_seconds=float(
                 env.get("DALSTON_REALTIME_MAX_UTTERANCE_SECONDS", "30")
             ),

@@ -24,9 +24,7 @@ class Chunk(TypedDict):
     index: int
     start: float  # seconds on the job's timeline
     end: float
-    channel: (
-        int | None
-    )  # None: the mono downmix; N: original channel N (per-channel jobs)
+    channel: int | None  # None: the mono downmix; N: original channel N (per-channel jobs)
     key: str  # storage key of the chunk's 16 kHz mono PCM16 WAV
     # prepare's speech regions inside the chunk (job timeline): the transcriber decodes
     # them instead of running the VAD again. Absent in manifests written before.
@@ -42,9 +40,7 @@ class PreparedAudio(TypedDict):
     codec: str
     container: str
     audio_key: str  # 16 kHz mono PCM16 WAV of the whole file
-    channel_keys: list[
-        str
-    ]  # 16 kHz PCM16 WAV per original channel (only if channels > 1)
+    channel_keys: list[str]  # 16 kHz PCM16 WAV per original channel (only if channels > 1)
     speech: list[SpeechRegion]
     chunks: list[Chunk]
     warnings: list[str]
@@ -127,9 +123,7 @@ class ChunkTranscript(TypedDict):
     language: str | None  # the spoken language, also when translated
     language_probability: float | None
     segments: list[Segment]
-    task: NotRequired[
-        str
-    ]  # "transcribe" or "translate" (English text); absent: transcribe
+    task: NotRequired[str]  # "transcribe" or "translate" (English text); absent: transcribe
 
 
 class Transcript(TypedDict):

@@ -34,9 +34,7 @@ def find_speech(samples: np.ndarray) -> list[SpeechRegion]:
     if samples.size == 0:
         return []
     return [
-        SpeechRegion(
-            start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE
-        )
+        SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
         for s in get_speech_timestamps(samples, vad_options())
     ]
 
@@ -121,23 +119,17 @@ class SpeechDetector:
         """The speech regions of everything fed (seconds)."""
         if self.samples == 0:
             return []
-        data = (
-            np.concatenate(self._pending) if self._pending else np.zeros(0, "float32")
-        )
+        data = np.concatenate(self._pending) if self._pending else np.zeros(0, "float32")
         data = np.pad(data, (0, VAD_FRAME - self.samples % VAD_FRAME))
         self._run(data, last=True)
         probs = np.concatenate(self._probs)
         return [
-            SpeechRegion(
-                start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE
-            )
+            SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
             for s in speech_timestamps(probs, self.samples, vad_options())
         ]
 
 
-def speech_timestamps(
-    probs: np.ndarray, length: int, options: VadOptions
-) -> list[dict]:
+def speech_timestamps(probs: np.ndarray, length: int, options: VadOptions) -> list[dict]:
     """Speech regions (in samples) from Silero's per-frame probabilities.
 
     faster-whisper's ``get_speech_timestamps`` after its model call, line for line (MIT
@@ -150,9 +142,7 @@ def speech_timestamps(
         neg_threshold = max(threshold - 0.15, 0.01)
     min_speech_samples = rate * options.min_speech_duration_ms / 1000
     speech_pad_samples = rate * options.speech_pad_ms / 1000
-    max_speech_samples = (
-        rate * options.max_speech_duration_s - window - 2 * speech_pad_samples
-    )
+    max_speech_samples = rate * options.max_speech_duration_s - window - 2 * speech_pad_samples
     min_silence_samples = rate * options.min_silence_duration_ms / 1000
     min_silence_samples_at_max_speech = rate * 98 / 1000
 
@@ -210,9 +200,7 @@ def speech_timestamps(
             silence = speeches[i + 1]["start"] - speech["end"]
             if silence < 2 * speech_pad_samples:
                 speech["end"] += int(silence // 2)
-                speeches[i + 1]["start"] = int(
-                    max(0, speeches[i + 1]["start"] - silence // 2)
-                )
+                speeches[i + 1]["start"] = int(max(0, speeches[i + 1]["start"] - silence // 2))
             else:
                 speech["end"] = int(min(length, speech["end"] + speech_pad_samples))
                 speeches[i + 1]["start"] = int(

@@ -106,10 +106,7 @@ def given_speech(regions: tuple[tuple[float, float], ...] | None):
         yield
         return
     token = _given_speech.set(
-        [
-            {"start": round(a * SAMPLE_RATE), "end": round(b * SAMPLE_RATE)}
-            for a, b in regions
-        ]
+        [{"start": round(a * SAMPLE_RATE), "end": round(b * SAMPLE_RATE)} for a, b in regions]
     )
     try:
         yield
@@ -152,9 +149,7 @@ class FasterWhisperTranscriber:
             if key in self._models:
                 return self._models[key]
             try:
-                path = self._local_path(
-                    models.resolve(model, model_dir), model_dir, self._offline
-                )
+                path = self._local_path(models.resolve(model, model_dir), model_dir, self._offline)
                 loaded = WhisperModel(
                     path,
                     device=device,
@@ -163,9 +158,7 @@ class FasterWhisperTranscriber:
                 )
             except ModelNotAvailable:
                 raise
-            except (
-                Exception
-            ) as exc:  # hub errors, missing files, bad CTranslate2 models
+            except Exception as exc:  # hub errors, missing files, bad CTranslate2 models
                 raise ModelNotAvailable(
                     f"could not load model {model!r}: {exc.__class__.__name__}: {str(exc)[:300]}. "
                     "Use a built-in model (tiny.en, base), an absolute path to a CTranslate2 "
@@ -263,9 +256,7 @@ class FasterWhisperTranscriber:
         decoder = self._decoder(whisper, key, temperature, options.seed)
         keep_events = options.tag_audio_events
 
-        def decode(
-            audio: np.ndarray, start: float, report, **override
-        ) -> tuple[list, object]:
+        def decode(audio: np.ndarray, start: float, report, **override) -> tuple[list, object]:
             generator, info = BatchedInferencePipeline(decoder).transcribe(
                 audio, **{**kwargs, **override}
             )
@@ -281,9 +272,7 @@ class FasterWhisperTranscriber:
 
         with given_speech(options.speech):
             segments, info = decode(samples, offset, on_progress)
-        language, probability = info.language, round(
-            float(info.language_probability), 4
-        )
+        language, probability = info.language, round(float(info.language_probability), 4)
         if options.language is None and options.task == "transcribe":
             regions = (
                 [{"start": a, "end": b} for a, b in options.speech]
@@ -296,14 +285,10 @@ class FasterWhisperTranscriber:
                 segments = []
                 for run in runs:
                     a, b = round(run.start * SAMPLE_RATE), round(run.end * SAMPLE_RATE)
-                    part, _ = decode(
-                        samples[a:b], offset + run.start, None, language=run.language
-                    )
+                    part, _ = decode(samples[a:b], offset + run.start, None, language=run.language)
                     segments.extend(dict(s, language=run.language) for s in part)
                 language = dominant_language(segments) or language
-                probability = next(
-                    (r.probability for r in runs if r.language == language), None
-                )
+                probability = next((r.probability for r in runs if r.language == language), None)
         for segment in segments:
             segment.setdefault("language", language)
         return segments, language, probability
@@ -349,33 +334,24 @@ def language_runs(
         r
         for r in regions
         if not any(
-            s["start"] - offset < r["end"] and s["end"] - offset > r["start"]
-            for s in segments
+            s["start"] - offset < r["end"] and s["end"] - offset > r["start"] for s in segments
         )
     ]
     if info.language_probability >= MIXED_LANGUAGE_PROBABILITY and not silent:
         return single
     runs: list[LanguageRun] = []
     for region in regions:
-        language, probability = (
-            (runs[-1].language, None) if runs else (info.language, None)
-        )
+        language, probability = (runs[-1].language, None) if runs else (info.language, None)
         if region["end"] - region["start"] >= MIN_REGION_SECONDS:
-            a, b = round(region["start"] * SAMPLE_RATE), round(
-                region["end"] * SAMPLE_RATE
-            )
+            a, b = round(region["start"] * SAMPLE_RATE), round(region["end"] * SAMPLE_RATE)
             detected, confidence, _ = whisper.detect_language(samples[a:b])
             if confidence >= REGION_LANGUAGE_PROBABILITY:
                 language, probability = detected, round(float(confidence), 4)
         if runs and runs[-1].language == language:
             runs[-1].end = region["end"]
-            runs[-1].probability = (
-                max(runs[-1].probability or 0, probability or 0) or None
-            )
+            runs[-1].probability = max(runs[-1].probability or 0, probability or 0) or None
         else:
-            runs.append(
-                LanguageRun(region["start"], region["end"], language, probability)
-            )
+            runs.append(LanguageRun(region["start"], region["end"], language, probability))
     if not runs:
         return single
     # Runs meet halfway between their regions, and together cover the chunk.
@@ -390,9 +366,7 @@ def dominant_language(segments: list) -> str | None:
     seconds: dict[str, float] = {}
     for seg in segments:
         if seg.get("language"):
-            seconds[seg["language"]] = (
-                seconds.get(seg["language"], 0.0) + seg["end"] - seg["start"]
-            )
+            seconds[seg["language"]] = seconds.get(seg["language"], 0.0) + seg["end"] - seg["start"]
     return max(seconds, key=seconds.get) if seconds else None
 
 
@@ -469,9 +443,7 @@ def _word(w, offset: float) -> Word:
     )
 
 
-def _segment(
-    seg, offset: float, frames_per_second: int, keep_events: bool
-) -> Segment | None:
+def _segment(seg, offset: float, frames_per_second: int, keep_events: bool) -> Segment | None:
     """A faster-whisper Segment on the job timeline, with its events labelled or dropped;
     None when nothing is left of it."""
     words = audio_events.label_words(
@@ -492,8 +464,5 @@ def _segment(
         compression_ratio=round(float(seg.compression_ratio), 4),
         no_speech_prob=round(float(seg.no_speech_prob), 4),
         # Spread evenly over each word until the align stage times them from phones.
-        words=[
-            dict(w, characters=character_times(w["text"], w["start"], w["end"]))
-            for w in words
-        ],
+        words=[dict(w, characters=character_times(w["text"], w["start"], w["end"])) for w in words],
     )

@@ -72,9 +72,7 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> di
     return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
 
-def fetch_source(
-    job_id: str, url: str, store: ArtifactStore, settings: Settings
-) -> None:
+def fetch_source(job_id: str, url: str, store: ArtifactStore, settings: Settings) -> None:
     """Download ``url`` (same address guard and size limit as an upload) as the job's source."""
     with tempfile.TemporaryDirectory(prefix="dalston-fetch-") as tmp:
         dest = Path(tmp) / "source"
@@ -172,12 +170,8 @@ def decode_and_plan(
         chunks=chunks,
         warnings=warnings,
     )
-    store.put_bytes(
-        keys.manifest(job_id), json.dumps(manifest).encode(), "application/json"
-    )
-    log.info(
-        "prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks)
-    )
+    store.put_bytes(keys.manifest(job_id), json.dumps(manifest).encode(), "application/json")
+    log.info("prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks))
     return manifest
 
 
@@ -225,8 +219,7 @@ def _decode_to_files(
                     )
                 if n_channels > 1:
                     channel_wavs = [
-                        audio.WavWriter(work / f"channel_{c}.wav")
-                        for c in range(n_channels)
+                        audio.WavWriter(work / f"channel_{c}.wav") for c in range(n_channels)
                     ]
                 if per_channel:
                     channel_vads = [SpeechDetector() for _ in range(n_channels)]
@@ -238,9 +231,7 @@ def _decode_to_files(
             for c, detector in enumerate(channel_vads):
                 detector.feed(block[c])
             if declared:
-                on_progress(
-                    min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE))
-                )
+                on_progress(min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE)))
     except ValueError as exc:
         raise InvalidAudio(f"could not decode the audio: {exc}") from exc
     finally:
@@ -248,9 +239,7 @@ def _decode_to_files(
         for writer in channel_wavs:
             writer.close()
     if not decoder.samples:
-        raise InvalidAudio(
-            "could not decode the audio: the file holds no decodable audio"
-        )
+        raise InvalidAudio("could not decode the audio: the file holds no decodable audio")
     duration = decoder.samples / audio.SAMPLE_RATE
     warnings: list[str] = []
     if decoder.truncated:

@@ -46,9 +46,7 @@ def engine_options(options: JobOptions, settings: Settings) -> TranscribeOptions
     )
 
 
-def run(
-    job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report
-) -> dict:
+def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report) -> dict:
     """Transcribe chunk ``job.part`` (the task's entry point)."""
     result = transcribe_chunk(
         job.id,
@@ -89,9 +87,7 @@ def transcribe_chunk(
     manifest = load_manifest(job_id, store)
     chunks = {c["index"]: c for c in manifest["chunks"]}
     if index not in chunks:
-        raise StageError(
-            "internal_error", f"chunk {index} is not in the job's chunk plan"
-        )
+        raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")
     chunk = chunks[index]
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
     if "speech" in chunk:  # one VAD pass: prepare's regions, on the chunk's own clock

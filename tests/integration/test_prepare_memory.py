@@ -42,9 +42,7 @@ print(json.dumps({
 """
 
 
-def write_long_flac(
-    path: Path, seconds: int, speech: np.ndarray, every: float = 300.0
-) -> Path:
+def write_long_flac(path: Path, seconds: int, speech: np.ndarray, every: float = 300.0) -> Path:
     """Silence with ``speech`` every ``every`` seconds, encoded block by block (16 kHz FLAC)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("flac", rate=16000, layout="mono")

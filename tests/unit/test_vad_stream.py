@@ -67,9 +67,7 @@ def test_no_audio_no_speech():
 def test_chunk_copy_is_the_bytes_to_wav_bytes_writes(jfk, tmp_path):
     whole = tmp_path / "whole.wav"
     whole.write_bytes(audio.to_wav_bytes(jfk))
-    piece = audio.copy_wav_range(
-        whole, tmp_path / "piece.wav", 16000, 16000 * 7 + 3, block=999
-    )
+    piece = audio.copy_wav_range(whole, tmp_path / "piece.wav", 16000, 16000 * 7 + 3, block=999)
     assert piece.read_bytes() == audio.to_wav_bytes(
         audio.read_wav_bytes(whole.read_bytes())[16000 : 16000 * 7 + 3]
     )
