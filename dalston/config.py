@@ -95,10 +95,9 @@ class Settings:
     realtime_max_utterance_seconds: float
     realtime_manual_commit_seconds: float  # ElevenLabs: a manual session commits after 90 s
     realtime_beam_size: int
-    # Limits and scheduling (perf): the longest audio a job may have (prepare stops decoding
-    # there, whatever the header said); the Redis priority levels transcribe/align use.
+    # Limits (perf): the longest audio a job may have; prepare stops decoding there,
+    # whatever the header said (the API refuses longer files from their metadata).
     max_audio_seconds: float
-    priority_steps: int
 
     @property
     def uses_s3(self) -> bool:
@@ -194,7 +193,6 @@ class Settings:
             realtime_beam_size=int(env.get("DALSTON_REALTIME_BEAM_SIZE", "5")),
             # ElevenLabs' limit: 10 hours.
             max_audio_seconds=float(env.get("DALSTON_MAX_AUDIO_SECONDS", "36000")),
-            priority_steps=int(env.get("DALSTON_PRIORITY_STEPS", "10")),
         )
 
     def replace(self, **changes) -> "Settings":
