@@ -1,8 +1,8 @@
 """Fair scheduling: a 3-second job submitted while a 30-minute job is being transcribed
 finishes before the long job's second chunk, in distributed and in embedded mode.
 
-The transcription engine is the fake (``tests.fakes``) with a fixed cost per chunk
-(``sleep:4``), so the order is the scheduler's alone. One transcribe worker; the order is
+The transcription engine is the fake (``tests.fakes_transcriber``) with a fixed cost per
+chunk (``sleep:4``), so the order is the scheduler's alone. One transcribe worker; the order is
 read from the stage rows' timestamps, not from timing thresholds. Distributed mode runs
 on a Redis server of its own (a spare port), SQLite and local storage, with the API as a
 subprocess, so its queues are nobody else's.
@@ -32,8 +32,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE = {
-    "DALSTON_ENGINE_PLUGINS": "tests.fakes",
-    "DALSTON_TRANSCRIBE_ENGINE": "fake",
+    "DALSTON_ENGINE_PLUGINS": "tests.fakes_transcriber",
     "DALSTON_FAKE_BEHAVIOUR": "sleep:4",
 }
 FIELDS = {"timestamps_granularity": "segment"}  # no align stage: transcribe is the work
@@ -111,6 +110,7 @@ def check_short_job_goes_first(api: Api, long: Path, short: Path) -> None:
     api.cancel(long_id)
     first, second = _chunk(long_job, 0), _chunk(long_job, 1)
     (own,) = [s for s in done["stages"] if s["stage"] == "transcribe"]
+    assert done["text"] == "chunk of 3.0 seconds", "the fake engine, at its fixed cost"
     # The short job's chunk ran right after the chunk that was running when it came...
     assert _at(own["started_at"]) >= _at(first["completed_at"])
     # ...and the short job finished before the long job's second chunk did (or started).
