@@ -40,6 +40,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import resource
 import shutil
@@ -234,6 +235,7 @@ class Deployment:
         self.admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with self.admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{self.db}"'))
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto: no line per request
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()
