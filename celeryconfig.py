@@ -79,6 +79,9 @@ if broker_url.startswith("memory://"):
     # Embedded mode: Celery's in-memory transport has no priorities; this one serves the
     # most urgent message of every queue the worker consumes (dalston.membroker).
     broker_transport = "dalston.membroker:Transport"
+    # Its result backend (cache+memory) has no native chord join: ``celery.chord_unlock``
+    # polls for the header, by default every second; merge follows within 0.1 s instead.
+    result_chord_retry_interval = 0.1
 result_backend_transport_options = {
     "visibility_timeout": broker_transport_options["visibility_timeout"]
 }
