@@ -50,7 +50,7 @@ test-unit: $(STAMP)
 test-integration: $(STAMP) system-deps
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-bench: $(STAMP) system-deps  ## Benchmark v0: plain faster-whisper against the pipeline on a 10-minute file
+bench: $(STAMP) system-deps  ## Benchmark v1: the pipeline against plain batched faster-whisper, scale-out, per-job overhead, fairness, memory (bench-results/bench.json)
 	$(PY) -m tests.bench.bench
 
 eval: $(STAMP) system-deps  ## accuracy: WER, word-timing MAE, then DER/JER of every diarizer (pyannote.metrics)

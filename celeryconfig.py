@@ -82,7 +82,18 @@ broker_transport_options = {
     # out (a task whose worker died): every interval × throttle seconds.
     "unacked_restore_interval": _settings.restore_interval,
     "unacked_restore_throttle": _settings.restore_throttle,
+    # Scheduling (dalston.pipeline.builder: chunk i goes at priority min(i, 9)): one Redis
+    # list per level, 0 served first, so a job's first chunk overtakes other jobs' later
+    # ones. (kombu's default, [0, 3, 6, 9], would put chunks 0-2 in one FIFO.)
+    "priority_steps": list(range(10)),
 }
+if broker_url.startswith("memory://"):
+    # Embedded mode: Celery's in-memory transport has no priorities; this one serves the
+    # most urgent message of every queue the worker consumes (dalston.membroker).
+    broker_transport = "dalston.membroker:Transport"
+    # Its result backend (cache+memory) has no native chord join: ``celery.chord_unlock``
+    # polls for the header, by default every second; merge follows within 0.1 s instead.
+    result_chord_retry_interval = 0.1
 result_backend_transport_options = {
     "visibility_timeout": broker_transport_options["visibility_timeout"]
 }

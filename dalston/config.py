@@ -130,7 +130,9 @@ class Settings:
     log_format: str  # text or json
     worker_metrics_port: int  # a worker serves /metrics here (0: it does not)
     # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.probe)
-    max_audio_seconds: float = 36000.0  # refused at the edge (413 audio_too_long)
+    # the longest audio a job may have: refused at the edge from the container's metadata
+    # (413 audio_too_long), and prepare stops decoding there whatever the header said
+    max_audio_seconds: float = 36000.0  # ElevenLabs' limit: 10 hours
     db_retry_deadline: float = 900.0  # how long a stage task waits out a database outage
     reconcile_interval: float = 60.0  # seconds between reconciler passes (celery beat)
     reconcile_grace: float = 120.0  # a lost message must stay lost this long to be resent

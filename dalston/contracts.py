@@ -26,6 +26,9 @@ class Chunk(TypedDict):
     end: float
     channel: int | None  # None: the mono downmix; N: original channel N (per-channel jobs)
     key: str  # storage key of the chunk's 16 kHz mono PCM16 WAV
+    # prepare's speech regions inside the chunk (job timeline): the transcriber decodes
+    # them instead of running the VAD again. Absent in manifests written before.
+    speech: NotRequired[list[SpeechRegion]]
 
 
 class PreparedAudio(TypedDict):
@@ -154,5 +157,6 @@ def check_segments(segments, engine: str) -> None:
         )
         if not ok:
             raise StageError(
-                "engine_error", f"the {engine} engine returned a malformed segment: {seg!r:.200}"
+                "engine_error",
+                f"the {engine} engine returned a malformed segment: {seg!r:.200}",
             )

@@ -68,6 +68,9 @@ class TranscribeOptions:
     word_timestamps: bool = True
     seed: int | None = None
     tag_audio_events: bool = False
+    #: Speech regions already found by prepare, ``(start, end)`` seconds from the chunk's
+    #: start: a transcriber that runs a VAD may use them instead of running it again.
+    speech: tuple[tuple[float, float], ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +138,11 @@ class FullPipeline(Protocol):
     capabilities: Capabilities
 
     def run(
-        self, samples: np.ndarray, options: PipelineOptions, *, on_progress: Progress | None = None
+        self,
+        samples: np.ndarray,
+        options: PipelineOptions,
+        *,
+        on_progress: Progress | None = None,
     ) -> dict:
         """``{segments, language, language_probability, turns}`` for the whole file."""
 

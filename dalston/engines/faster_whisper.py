@@ -1,12 +1,14 @@
 """faster-whisper (CTranslate2 Whisper) as the transcribe engine.
 
 Decoding is faster-whisper's batched pipeline: Silero VAD cuts the audio into speech
-regions, regions are grouped into 30-second windows, and the windows are decoded in
-batches, each on its own (no text carried from one window to the next — the approach of
-WhisperX). Two things follow. A chunk cut between windows is decoded exactly as the whole
-file would be, so spreading a file over many workers does not change its transcript. And
-on CPU it is faster than sequential decoding at the same accuracy on our test speech
-(``make bench`` reports both).
+regions, regions are grouped into 30-second windows, and the windows are decoded in batches,
+each on its own (no text carried from one window to the next — the approach of WhisperX).
+The speech regions come from prepare (``TranscribeOptions.speech``, see
+:func:`given_speech`): the VAD runs once per file, not again in every chunk. Two things
+follow. A chunk cut between windows is decoded exactly as the whole file would be, so
+spreading a file over many workers does not change its transcript. And on CPU it is faster
+than sequential decoding at the same accuracy on our test speech (``make bench`` reports
+both).
 
 Models are loaded once per worker process and kept, keyed by (name, device, compute type,
 threads). ``transcribe()`` consumes the lazy segment generator completely and returns plain
@@ -36,6 +38,8 @@ Options beyond faster-whisper's own:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import logging
@@ -46,6 +50,7 @@ from pathlib import Path
 from typing import Callable
 
 import ctranslate2
+import faster_whisper.transcribe
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.utils import download_model
@@ -67,6 +72,48 @@ TASKS = ("transcribe", "translate")
 _seed_lock = threading.Lock()
 
 
+#: Speech regions (in samples) the batched pipeline is to use instead of running its VAD.
+_given_speech: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar(
+    "dalston_given_speech", default=None
+)
+_vad = faster_whisper.transcribe.get_speech_timestamps
+
+
+def _speech_timestamps(audio, vad_options=None, sampling_rate=16000, **kwargs):
+    """faster-whisper's VAD, unless the decode in this context was given prepare's regions.
+
+    ``BatchedInferencePipeline.transcribe`` with ``vad_filter=True`` calls this, then joins
+    the regions into 30-second windows of speech (``collect_chunks``). Its other way in,
+    ``clip_timestamps``, decodes each region as its own window, silence between included,
+    which is not what a whole-file decode sees. Handing the pipeline the same regions
+    where it looks them up keeps every window identical and skips the second VAD pass.
+    """
+    given = _given_speech.get()
+    if given is None:
+        return _vad(audio, vad_options, sampling_rate, **kwargs)
+    return [dict(r) for r in given]
+
+
+def install_speech_hook() -> None:
+    """Route the batched pipeline's VAD look-up through :func:`_speech_timestamps` (idempotent)."""
+    faster_whisper.transcribe.get_speech_timestamps = _speech_timestamps
+
+
+@contextlib.contextmanager
+def given_speech(regions: tuple[tuple[float, float], ...] | None):
+    """Within the block, a decode uses ``regions`` (seconds from the audio's start) as its VAD."""
+    if regions is None:
+        yield
+        return
+    token = _given_speech.set(
+        [{"start": round(a * SAMPLE_RATE), "end": round(b * SAMPLE_RATE)} for a, b in regions]
+    )
+    try:
+        yield
+    finally:
+        _given_speech.reset(token)
+
+
 def _sec(value) -> float:
     """Plain-float seconds, to the millisecond (faster-whisper may hand out numpy floats)."""
     return round(float(value), 3)
@@ -82,6 +129,7 @@ class FasterWhisperTranscriber:
         self._models: dict[tuple, object] = {}
         self._paths: dict[tuple, str] = {}
         self._lock = threading.Lock()
+        install_speech_hook()
 
     def load(
         self,
@@ -103,7 +151,10 @@ class FasterWhisperTranscriber:
             try:
                 path = self._local_path(models.resolve(model, model_dir), model_dir, self._offline)
                 loaded = WhisperModel(
-                    path, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+                    path,
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=cpu_threads,
                 )
             except ModelNotAvailable:
                 raise
@@ -115,7 +166,11 @@ class FasterWhisperTranscriber:
                     "pre-downloaded copy in DALSTON_MODEL_DIR."
                 ) from exc
             log.info(
-                "loaded model %s (%s, %s, threads=%s)", model, device, compute_type, cpu_threads
+                "loaded model %s (%s, %s, threads=%s)",
+                model,
+                device,
+                compute_type,
+                cpu_threads,
             )
             self._models[key] = loaded
             self._paths[key] = path
@@ -215,10 +270,16 @@ class FasterWhisperTranscriber:
                     report(min(1.0, float(seg.end) / length))
             return out, info
 
-        segments, info = decode(samples, offset, on_progress)
+        with given_speech(options.speech):
+            segments, info = decode(samples, offset, on_progress)
         language, probability = info.language, round(float(info.language_probability), 4)
         if options.language is None and options.task == "transcribe":
-            runs = language_runs(whisper, samples, segments, offset, info)
+            regions = (
+                [{"start": a, "end": b} for a, b in options.speech]
+                if options.speech is not None
+                else None
+            )
+            runs = language_runs(whisper, samples, segments, offset, info, regions)
             if len({run.language for run in runs}) > 1:
                 # Code-switched: each run of one language is decoded in that language.
                 segments = []
@@ -251,7 +312,9 @@ class LanguageRun:
     probability: float | None = None
 
 
-def language_runs(whisper, samples: np.ndarray, segments: list, offset: float, info) -> list:
+def language_runs(
+    whisper, samples: np.ndarray, segments: list, offset: float, info, regions=None
+) -> list:
     """Where a multilingual chunk switches language, from Whisper's detection per speech region.
 
     The batched pipeline detects one language per chunk and decodes everything in it, so a
@@ -266,7 +329,7 @@ def language_runs(whisper, samples: np.ndarray, segments: list, offset: float, i
     single = [LanguageRun(0.0, length, info.language)]
     if not whisper.model.is_multilingual:
         return single
-    regions = find_speech(samples)
+    regions = find_speech(samples) if regions is None else regions
     silent = [
         r
         for r in regions

@@ -14,6 +14,13 @@ as transcription, on any diarize worker. The whisperx-full engine transcribes, a
 diarizes the whole file in one task (whisperX's own pipeline), so its jobs are a plain chain:
 prepare plans a single chunk for them and nothing runs in parallel.
 
+Scheduling: chunk ``i`` of every job is sent with priority ``min(i, LOWEST_PRIORITY)``
+(Redis and embedded mode serve 0 first; FIFO within a level). Every job's first chunk
+therefore goes before any job's second, its second before any third, and so on: the
+transcribe workers take jobs round-robin, chunk by chunk, and a short job (one chunk) waits
+at most for the chunks already running, whatever long file is queued. prepare, diarize
+and merge go at priority 0, so a new job starts, and a finished one completes, first.
+
 Signatures are built by name, so the API never imports engine code; ``task_routes`` in
 ``celeryconfig`` sends each to its queue. Every signature is immutable (``.si``): stages read
 their inputs from storage by job id, and only ids travel. Each signature gets its task id
@@ -40,11 +47,23 @@ class Plan:
     task_ids: dict[tuple[str, int], str]
 
 
+#: The last priority level (kombu's range is 0-9; ``celeryconfig`` declares every step).
+LOWEST_PRIORITY = 9
+
+
+def chunk_priority(index: int) -> int:
+    """Chunk ``index``'s priority: the chunks of its own job queued before it, capped."""
+    return min(index, LOWEST_PRIORITY)
+
+
 def _sig(app: Celery, stage: Stage, job_id: str, part: int | None, ids: dict) -> Signature:
     task_id = str(uuid.uuid4())
     ids[(stage.value, part or 0)] = task_id
     args = (job_id,) if part is None else (job_id, part)
-    return app.signature(stage.task_name, args=args, immutable=True, task_id=task_id)
+    priority = 0 if part is None else chunk_priority(part)
+    return app.signature(
+        stage.task_name, args=args, immutable=True, task_id=task_id, priority=priority
+    )
 
 
 def initial(app: Celery, job_id: str) -> Plan:

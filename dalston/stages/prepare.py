@@ -7,6 +7,7 @@ so no word is split and chunking does not change how any window is decoded.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -20,7 +21,12 @@ from dalston.options import MAX_CHANNELS
 from dalston.stages.context import Report, StageJob, no_report
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
-from dalston.vad import VAD_FRAME, find_speech, group_speech
+from dalston.vad import (  # noqa: F401  (prepare.find_speech: used by the diarize tests)
+    VAD_FRAME,
+    SpeechDetector,
+    find_speech,
+    group_speech,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +67,7 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> di
         float("inf") if job.options.whole_file_engine else job.settings.chunk_seconds,
         per_channel=job.options.per_channel,
         on_progress=report,
+        max_seconds=job.settings.max_audio_seconds,
     )
     return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
@@ -88,8 +95,15 @@ def decode_and_plan(
     chunk_seconds: float,
     per_channel: bool = False,
     on_progress: Report = no_report,
+    max_seconds: float | None = None,
 ) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
+
+    Decoding streams (:class:`audio.BlockDecoder`): each block is written to the WAV files
+    on local disk and fed to the VAD (:class:`vad.SpeechDetector`), then dropped, so
+    memory does not grow with the file's length; chunks are read back from those files.
+    ``max_seconds`` (``DALSTON_MAX_AUDIO_SECONDS``) stops decoding there with a warning,
+    for a file whose header understated its length past the API's check.
 
     With ``per_channel``, every original channel gets its own speech regions and chunks
     (``Chunk.channel`` says which), so each channel is transcribed on its own.
@@ -101,71 +115,155 @@ def decode_and_plan(
             more than MAX_CHANNELS.
     """
     with tempfile.TemporaryDirectory(prefix="dalston-prepare-") as tmp:
-        src = store.download_to(keys.source(job_id), Path(tmp) / "source")
-        try:
-            decoded = audio.decode(src)
-        except ValueError as exc:
-            raise InvalidAudio(f"could not decode the audio: {exc}") from exc
-    warnings: list[str] = []
-    declared = decoded.probe.duration
-    if decoded.decode_errors or (declared and decoded.duration < declared - 0.5):
-        warnings.append(
-            f"the audio ends early: {decoded.duration:.1f} s decoded"
-            + (f" of {declared:.1f} s declared" if declared else "")
-            + (
-                f", {decoded.decode_errors} damaged packets skipped"
-                if decoded.decode_errors
-                else ""
-            )
+        work = Path(tmp)
+        src = store.download_to(keys.source(job_id), work / "source")
+        decoded = _decode_to_files(src, work, per_channel, on_progress, max_seconds)
+        src.unlink()
+        store.put_file(keys.prepared_audio(job_id), decoded.mono_path, "audio/wav")
+        channel_keys = []
+        if decoded.channels > 1:
+            for c, path in enumerate(decoded.channel_paths):
+                key = keys.channel_audio(job_id, c)
+                store.put_file(key, path, "audio/wav")
+                channel_keys.append(key)
+        on_progress(0.85)
+        sources = (
+            [
+                (c, decoded.channel_paths[c], decoded.channel_speech[c])
+                for c in range(decoded.channels)
+            ]
+            if per_channel
+            else [(None, decoded.mono_path, decoded.speech)]
         )
-    n_channels = int(decoded.channels.shape[0])
-    if per_channel and not 2 <= n_channels <= MAX_CHANNELS:
-        raise InvalidAudio(
-            f"speaker_detection=per_channel needs audio with 2 to {MAX_CHANNELS} channels; "
-            f"this file has {n_channels}"
-        )
-    mono = decoded.mono
-    on_progress(0.3)
-    speech = find_speech(mono)
-    on_progress(0.5)
-    store.put_bytes(keys.prepared_audio(job_id), audio.to_wav_bytes(mono), "audio/wav")
-    channel_keys = []
-    if decoded.channels.shape[0] > 1:
-        for c in range(decoded.channels.shape[0]):
-            key = keys.channel_audio(job_id, c)
-            store.put_bytes(key, audio.to_wav_bytes(decoded.channels[c]), "audio/wav")
-            channel_keys.append(key)
-    sources = (
-        [(c, decoded.channels[c], find_speech(decoded.channels[c])) for c in range(n_channels)]
-        if per_channel
-        else [(None, mono, speech)]
-    )
-    chunks: list[Chunk] = []
-    for channel, samples, regions in sources:
-        for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):
-            index = len(chunks)
-            key = keys.chunk_audio(job_id, index)
-            a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
-            store.put_bytes(key, audio.to_wav_bytes(samples[a:b]), "audio/wav")
-            on_progress(min(0.99, 0.5 + 0.5 * end / max(decoded.duration, 1e-6)))
-            chunks.append(Chunk(index=index, start=start, end=end, channel=channel, key=key))
-    if not speech:
+        chunks: list[Chunk] = []
+        for channel, path, regions in sources:
+            for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):
+                index = len(chunks)
+                key = keys.chunk_audio(job_id, index)
+                a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
+                piece = audio.copy_wav_range(path, work / "chunk.wav", a, b)
+                store.put_file(key, piece, "audio/wav")
+                on_progress(min(0.99, 0.85 + 0.15 * end / max(decoded.duration, 1e-6)))
+                inside = [r for r in regions if start <= r["start"] < end]
+                chunks.append(
+                    Chunk(
+                        index=index,
+                        start=start,
+                        end=end,
+                        channel=channel,
+                        key=key,
+                        speech=inside,
+                    )
+                )
+    warnings = decoded.warnings
+    if not decoded.speech:
         warnings.append("no speech was found in the audio")
     manifest = PreparedAudio(
         duration=round(decoded.duration, 3),
         sample_rate=decoded.probe.sample_rate,
-        channels=n_channels,
+        channels=decoded.channels,
         codec=decoded.probe.codec,
         container=decoded.probe.container,
         audio_key=keys.prepared_audio(job_id),
         channel_keys=channel_keys,
-        speech=speech,
+        speech=decoded.speech,
         chunks=chunks,
         warnings=warnings,
     )
     store.put_bytes(keys.manifest(job_id), json.dumps(manifest).encode(), "application/json")
     log.info("prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks))
     return manifest
+
+
+@dataclasses.dataclass
+class _Decoded:
+    """What one streaming pass over the input left: WAV files on disk and speech regions."""
+
+    probe: audio.Probe
+    duration: float
+    channels: int
+    mono_path: Path
+    channel_paths: list[Path]
+    speech: list[SpeechRegion]
+    channel_speech: list[list[SpeechRegion]]
+    warnings: list[str]
+
+
+def _decode_to_files(
+    src: Path,
+    work: Path,
+    per_channel: bool,
+    on_progress: Report,
+    max_seconds: float | None,
+) -> _Decoded:
+    """One pass: decode in blocks, write the mono (and per-channel) WAVs, run the VAD."""
+    limit = None if max_seconds is None else int(max_seconds * audio.SAMPLE_RATE)
+    try:
+        decoder = audio.BlockDecoder(src, max_samples=limit)
+    except ValueError as exc:
+        raise InvalidAudio(f"could not decode the audio: {exc}") from exc
+    declared = decoder.probe.duration
+    mono_wav = audio.WavWriter(work / "audio.wav")
+    channel_wavs: list[audio.WavWriter] = []
+    mono_vad = SpeechDetector()
+    channel_vads: list[SpeechDetector] = []
+    n_channels = 0
+    try:
+        for block in decoder.blocks():
+            if not n_channels:
+                n_channels = block.shape[0]
+                if per_channel and not 2 <= n_channels <= MAX_CHANNELS:
+                    raise InvalidAudio(
+                        f"speaker_detection=per_channel needs audio with 2 to {MAX_CHANNELS} "
+                        f"channels; this file has {n_channels}"
+                    )
+                if n_channels > 1:
+                    channel_wavs = [
+                        audio.WavWriter(work / f"channel_{c}.wav") for c in range(n_channels)
+                    ]
+                if per_channel:
+                    channel_vads = [SpeechDetector() for _ in range(n_channels)]
+            mono = audio.downmix(block)
+            mono_wav.write(mono)
+            mono_vad.feed(mono)
+            for c, writer in enumerate(channel_wavs):
+                writer.write(block[c])
+            for c, detector in enumerate(channel_vads):
+                detector.feed(block[c])
+            if declared:
+                on_progress(min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE)))
+    except ValueError as exc:
+        raise InvalidAudio(f"could not decode the audio: {exc}") from exc
+    finally:
+        mono_wav.close()
+        for writer in channel_wavs:
+            writer.close()
+    if not decoder.samples:
+        raise InvalidAudio("could not decode the audio: the file holds no decodable audio")
+    duration = decoder.samples / audio.SAMPLE_RATE
+    warnings: list[str] = []
+    if decoder.truncated:
+        warnings.append(
+            f"the audio is longer than the limit of {max_seconds:.0f} s "
+            f"(DALSTON_MAX_AUDIO_SECONDS); only its first {max_seconds:.0f} s were transcribed"
+        )
+    elif decoder.errors or (declared and duration < declared - 0.5):
+        warnings.append(
+            f"the audio ends early: {duration:.1f} s decoded"
+            + (f" of {declared:.1f} s declared" if declared else "")
+            + (f", {decoder.errors} damaged packets skipped" if decoder.errors else "")
+        )
+    on_progress(0.8)
+    return _Decoded(
+        probe=decoder.probe,
+        duration=duration,
+        channels=n_channels,
+        mono_path=work / "audio.wav",
+        channel_paths=[w.path for w in channel_wavs],
+        speech=mono_vad.finish(),
+        channel_speech=[d.finish() for d in channel_vads],
+        warnings=warnings,
+    )
 
 
 def load_manifest(job_id: str, store: ArtifactStore) -> PreparedAudio:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Callable
 
@@ -58,6 +59,18 @@ def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report
     return {"segments": len(result["segments"]), "language": result["language"]}
 
 
+def chunk_speech(chunk: dict, n_samples: int) -> tuple[tuple[float, float], ...]:
+    """The chunk's speech regions in seconds from its start, inside its audio."""
+    length = n_samples / audio.SAMPLE_RATE
+    out = []
+    for region in chunk["speech"]:
+        a = max(0.0, region["start"] - chunk["start"])
+        b = min(length, region["end"] - chunk["start"])
+        if b > a:
+            out.append((a, b))
+    return tuple(out)
+
+
 def transcribe_chunk(
     job_id: str,
     index: int,
@@ -77,6 +90,8 @@ def transcribe_chunk(
         raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")
     chunk = chunks[index]
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
+    if "speech" in chunk:  # one VAD pass: prepare's regions, on the chunk's own clock
+        options = dataclasses.replace(options, speech=chunk_speech(chunk, len(samples)))
     segments, language, probability = transcriber.transcribe(
         samples, options, offset=chunk["start"], on_progress=on_progress
     )
@@ -90,6 +105,8 @@ def transcribe_chunk(
         task=options.task or "transcribe",
     )
     store.put_bytes(
-        keys.chunk_transcript(job_id, index), json.dumps(result).encode(), "application/json"
+        keys.chunk_transcript(job_id, index),
+        json.dumps(result).encode(),
+        "application/json",
     )
     return result

@@ -1,70 +1,82 @@
-"""Benchmark v0: the Dalston pipeline against plain faster-whisper on a 10-minute file.
+"""Benchmark v1: what the pipeline costs beyond the model, how it scales, and whether it is fair.
 
-The question (Benchmark v0 in the issue) is what the pipeline costs on one machine, and
-what it buys when the work is spread over more than one transcribe worker. One run of
-``python -m tests.bench.bench`` measures, on the same 10-minute recording built by
-:mod:`tests.bench.longaudio`:
+One run of ``python -m tests.bench.bench`` (``make bench``) measures, in distributed mode
+(Redis on a private port, a throwaway PostgreSQL database, S3 on moto; the API and every
+worker a process of its own, all warmed up), each figure as a ratio to a baseline measured
+in the same run:
 
-* **plain** — faster-whisper in this process, the way a user would call it without
-  Dalston: ``WhisperModel(..., compute_type="int8", cpu_threads=2)`` and
-  ``transcribe(path, beam_size=5, word_timestamps=True, vad_filter=True)``. Wall time is
-  model load + transcription (the load is reported on its own too), after an untimed
-  5-second warm-up transcription so first-call costs (imports, the VAD model) are out,
-  as they are for the warmed-up pipeline. A 1-thread run is added for information, and a
-  run of faster-whisper's *batched* pipeline on the whole file with the settings of
-  Dalston's transcribe engine (``BatchedInferencePipeline``, ``DALSTON_BATCH_SIZE``, the
-  engine's VAD options, temperature 0): the same decoder as the pipeline, so the pipeline
-  against it is the cost of the pipeline itself, and the sequential reference against it
-  is what the choice of decoder buys.
-* **pipeline A** — distributed Dalston on this machine: the API in this process (werkzeug
-  on a loopback port), ``prepare``/``align``/``merge`` workers and ONE transcribe worker with
-  ``DALSTON_CPU_THREADS=2`` as subprocesses on a private Redis database, a throwaway
-  SQLite database and local artifact storage, all started by ``tests/cluster.py`` as for
-  the integration tests. Wall time is HTTP submit → ``completed``.
-* **pipeline B** — the same with TWO transcribe workers of one thread each.
+1. 10-minute file (:mod:`tests.bench.longaudio`), ONE transcribe worker with 2 threads,
+   ``align_engine=whisper`` (the baseline's work): pipeline wall (submit → ``completed``)
+   ÷ plain ``BatchedInferencePipeline`` with ``word_timestamps=True`` in this process, same
+   model, threads, batch and VAD options, warm model (transcription time only).
+2. The same with the default forced alignment ÷ the same baseline, and the alignment's
+   CPU seconds (the align worker's) per audio minute.
+3. Scale-out: the fake transcriber (``tests.fakes_transcriber``), a fixed cost per chunk
+   that sleeps, on a 64-chunk job with K = 1, 2, 4, 8, 16 transcribe slots (one worker
+   process, threads pool, concurrency K): wall from the first chunk's start to
+   ``completed``, speed-up against K = 1, and orchestration cost per chunk = (that wall −
+   engine time) / chunks, where engine time = chunks × cost / K. prepare's own time (it
+   decodes half an hour) is reported beside it.
+4. Per-job overhead: 50 three-second clips one at a time: submit → ``completed`` minus the
+   transcribe stage's own time, p50 and p95.
+5. Short jobs: 100 copies of an 11-second clip from 8 concurrent clients against one
+   transcribe worker: jobs per minute ÷ plain batched faster-whisper on the same files
+   back to back in one process.
+6. Fairness: a 3-second job submitted while a 30-minute job is being transcribed: its
+   submit → ``completed`` minus the same job's latency on an idle pipeline (figure 4's
+   p50), against the decode time of one of the long job's chunks.
+7. Peak resident memory of every worker process (with its children) and of the API.
 
-Transcribe workers are warmed up with a short job first, so their model load is NOT in
-the pipeline's wall time (compare with the plain run's load time, printed separately).
-The transcripts are compared by WER against the plain sequential 2-thread transcript,
-the plain batched one, and the text the recording speaks where ``tests.bench.longaudio``
-returns it. CPU seconds of every run, and those other processes used meanwhile, are
-reported too: on a shared machine other load stretches wall times, and the report says
-which runs were disturbed.
-
-Targets: pipeline A / plain <= 1.15 and pipeline B / plain < 1.00. Missing a target is a
-result, not an error: the exit status is non-zero only when a job failed. Results are
-also written as JSON (``--out``).
+Plus the WER of figure 1's transcript against the plain batched one (target ≤ 0.02). CPU
+seconds other processes used meanwhile are reported per figure: on a shared machine their
+load stretches wall times. Missing a target is a result, not an error: the exit status is
+non-zero only when a job failed. The JSON goes to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
+import concurrent.futures
+import contextlib
 import datetime as dt
-import gc
 import json
 import logging
 import os
 import resource
 import shutil
+import socket
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.bench.evaluation.metrics import normalise, wer
+import numpy as np
+import requests
+
+from tests.bench.evaluation.metrics import wer
 from tests.cluster import REPO, Cluster, ClusterError
 
 DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "audio"
-TARGET_ONE_WORKER = 1.15
-TARGET_TWO_WORKERS = 1.00
-WARMUP_SECONDS = 5.0
-#: Other processes' CPU use (in cores, averaged over a run) above which timings are suspect.
+PG_ADMIN = os.environ.get(
+    "DALSTON_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+TARGETS = {
+    "fig1_ratio": 1.05,
+    "fig2_ratio": 1.25,
+    "scale_speedup_per_k": 0.9,
+    "orchestration_ms_per_chunk": 20.0,
+    "overhead_p50_ms": 150.0,
+    "short_jobs_ratio": 0.9,
+}
+#: Other processes' CPU use (cores, averaged over a figure) above which it was disturbed.
 DISTURBED = 0.1
+FAKE_PLUGIN = "tests.fakes_transcriber"
 
 
 class BenchError(ClusterError):
-    """A run that could not be measured (a job failed, a warm-up missed a worker)."""
+    """A run that could not be measured (a job failed)."""
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -131,225 +143,209 @@ def seconds_between(a: dt.datetime | None, b: dt.datetime | None) -> float | Non
     return round((b - a).total_seconds(), 3) if a and b else None
 
 
+def tree_peak_rss_mb(pid: int) -> float | None:
+    """The largest peak RSS among a process and its live children (prefork pools)."""
+    peaks = [proc_peak_rss_mb(pid)]
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            peaks.append(proc_peak_rss_mb(int(child)))
+    peaks = [p for p in peaks if p]
+    return round(max(peaks), 1) if peaks else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+class Meter:
+    """Wall time, and CPU seconds other processes used meanwhile, around a measured piece."""
+
+    def __init__(self, *pids: int):
+        self.pids = pids
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        self.busy = machine_busy_seconds()
+        self.own = own_cpu_seconds() + sum(tree_cpu_seconds(p) for p in self.pids)
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.start
+        own = own_cpu_seconds() + sum(tree_cpu_seconds(p) for p in self.pids) - self.own
+        self.cpu = own
+        self.others = max(0.0, machine_busy_seconds() - self.busy - own)
+
+    @property
+    def disturbed(self) -> bool:
+        return self.others > DISTURBED * self.wall
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from dalston.config import Settings
 
-    settings = Settings.from_env()  # defaults as the server would read them
+    settings = Settings.from_env()
     p = argparse.ArgumentParser(
         prog="python -m tests.bench.bench", description=__doc__.split("\n")[0]
     )
-    p.add_argument(
-        "--fixtures",
-        type=Path,
-        default=DEFAULT_FIXTURES,
-        help="shared audio fixtures: jfk.flac for warm-up jobs, and the long file "
-        "where longaudio joins them (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seconds",
-        type=float,
-        default=600.0,
-        help="length of the test recording (default: %(default)s)",
-    )
-    p.add_argument("--model", default="tiny.en", help="Whisper model (default: %(default)s)")
-    p.add_argument(
-        "--model-dir",
-        type=Path,
-        default=settings.model_dir,
-        help="DALSTON_MODEL_DIR for plain and pipeline runs (default: %(default)s)",
-    )
-    p.add_argument(
-        "--redis",
-        default="redis://127.0.0.1:6379",
-        help="Redis server, without a database number (default: %(default)s)",
-    )
-    p.add_argument(
-        "--redis-db",
-        type=int,
-        default=12,
-        help="Redis database used as broker and result backend; FLUSHED before and "
-        "after (default: %(default)s)",
-    )
-    p.add_argument(
-        "--chunk-seconds",
-        type=float,
-        default=120.0,
-        help="DALSTON_CHUNK_SECONDS (default: %(default)s, the server default)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=settings.batch_size,
-        help="DALSTON_BATCH_SIZE, and the batch of the plain batched run (default: %(default)s)",
-    )
-    p.add_argument(
-        "--poll", type=float, default=0.2, help="seconds between job polls (default: %(default)s)"
-    )
-    p.add_argument(
-        "--job-timeout",
-        type=float,
-        default=1200.0,
-        help="give up on a job after this many seconds (default: %(default)s)",
-    )
-    p.add_argument(
-        "--out",
-        type=Path,
-        default=Path("bench-results/bench-v0.json"),
-        help="JSON results file (default: %(default)s)",
-    )
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, database)")
+    p.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES)
+    p.add_argument("--seconds", type=float, default=600.0, help="figures 1-2 file length")
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--model-dir", type=Path, default=settings.model_dir)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=settings.batch_size)
+    p.add_argument("--chunk-seconds", type=float, default=120.0)
+    p.add_argument("--fake-chunk-seconds", type=float, default=1.0, help="figure 3 cost per chunk")
+    p.add_argument("--scale-chunks", type=int, default=64)
+    p.add_argument("--scale-workers", default="1,2,4,8,16")
+    p.add_argument("--overhead-jobs", type=int, default=50)
+    p.add_argument("--short-jobs", type=int, default=100)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--figures", default="1,2,3,4,5,6", help="which figures to run (7 always)")
+    p.add_argument("--poll", type=float, default=0.05)
+    p.add_argument("--job-timeout", type=float, default=1800.0)
+    p.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    p.add_argument("--keep-tmp", action="store_true")
     return p.parse_args(argv)
 
 
-# -- plain faster-whisper ------------------------------------------------------------------
+# -- the distributed deployment ----------------------------------------------------------
 
 
-def warm_up_plain(clip: Path, model_path: str) -> None:
-    """Untimed: import and first-call costs (VAD model, decoder) out of the plain timings."""
-    from faster_whisper import WhisperModel
+class Deployment:
+    """Redis (own port), PostgreSQL (own database), moto S3, the API as a process, workers."""
 
-    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=2)
-    segments, _info = model.transcribe(
-        str(clip), beam_size=5, word_timestamps=True, vad_filter=True
-    )
-    list(segments)
-    del model
-    gc.collect()
+    def __init__(self, tmp: Path, args: argparse.Namespace):
+        import sqlalchemy as sa
+        from moto.server import ThreadedMotoServer
 
-
-def transcribe_batched(model, path: Path, batch_size: int):
-    """The decoder the pipeline's transcribe engine uses, with the engine's settings."""
-    from faster_whisper import BatchedInferencePipeline
-
-    from dalston.vad import VAD_OPTIONS
-
-    return BatchedInferencePipeline(model).transcribe(
-        str(path),
-        beam_size=5,
-        word_timestamps=True,
-        vad_filter=True,
-        vad_parameters=dict(VAD_OPTIONS),
-        batch_size=batch_size,
-        temperature=0.0,
-    )
-
-
-def run_plain(path: Path, model_path: str, threads: int, batch_size: int = 0) -> dict:
-    """faster-whisper on the whole file in one call; wall = model load + transcription.
-
-    ``batch_size`` 0 is faster-whisper's ordinary sequential ``transcribe`` (the reference);
-    above 0 it is its batched pipeline, as the pipeline's engine runs it on each chunk.
-    """
-    from faster_whisper import WhisperModel
-
-    cpu, busy = own_cpu_seconds(), machine_busy_seconds()
-    start = time.perf_counter()
-    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=threads)
-    loaded = time.perf_counter()
-    if batch_size:
-        segments, _info = transcribe_batched(model, path, batch_size)
-    else:
-        segments, _info = model.transcribe(
-            str(path), beam_size=5, word_timestamps=True, vad_filter=True
+        self.tmp, self.args = tmp, args
+        self.redis_port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly", "no"],
+            cwd=tmp,
+            stdout=subprocess.DEVNULL,
         )
-    text = " ".join(s.text.strip() for s in segments)  # consuming the generator does the work
-    done = time.perf_counter()
-    cpu = own_cpu_seconds() - cpu
-    others = machine_busy_seconds() - busy - cpu
-    del model
-    gc.collect()
-    how = f"batched x{batch_size}" if batch_size else "sequential"
-    return {
-        "run": f"plain {how}, {threads} thread{'s' if threads > 1 else ''}",
-        "kind": "plain",
-        "batch_size": batch_size,
-        "threads": threads,
-        "wall_s": round(done - start, 2),
-        "load_s": round(loaded - start, 2),
-        "cpu_s": round(cpu, 1),
-        "others_cpu_s": round(max(others, 0.0), 1),
-        "transcribe_s": round(done - loaded, 2),
-        "text": text,
-    }
+        self.db = f"dalston_bench_{os.getpid()}"
+        self.admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{self.db}"'))
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto: no line per request
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        broker = f"redis://127.0.0.1:{self.redis_port}/0"
+        self.env = {
+            "DALSTON_BROKER_URL": broker,
+            "DALSTON_RESULT_BACKEND": broker,
+            "DALSTON_DATA_DIR": str(tmp / "data"),
+            "DALSTON_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{self.db}",
+            "DALSTON_S3_BUCKET": "bench",
+            "DALSTON_S3_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "DALSTON_DEFAULT_MODEL": args.model,
+            "DALSTON_MODEL_DIR": str(args.model_dir.absolute()),
+            "DALSTON_COMPUTE_TYPE": "int8",
+            "DALSTON_DEVICE": "cpu",
+            "DALSTON_CHUNK_SECONDS": str(args.chunk_seconds),
+            "DALSTON_BATCH_SIZE": str(args.batch_size),
+            "DALSTON_CPU_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+        for name in ("DALSTON_WORKER_ARGS", "DALSTON_ENGINE_PLUGINS", "DALSTON_STORAGE_DIR"):
+            os.environ.pop(name, None)
+        os.environ.update(self.env)  # before anything imports the Celery app
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.env["DALSTON_S3_ENDPOINT_URL"]).create_bucket(
+            Bucket="bench"
+        )
+        from dalston.db.migrate import upgrade
+
+        upgrade(self.env["DALSTON_DATABASE_URL"])
+        self.cluster = Cluster(tmp, self.env, host="bench")
+        api_port = free_port()
+        self.api = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import logging, sys; from werkzeug.serving import run_simple; "
+                "from dalston.app import create_app; "
+                "logging.getLogger('werkzeug').setLevel(logging.WARNING); "
+                "run_simple('127.0.0.1', int(sys.argv[1]), create_app(), threaded=True)",
+                str(api_port),
+            ],
+            cwd=REPO,
+            env=self.cluster.env,
+            stdout=open(tmp / "api.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.cluster.base_url = f"http://127.0.0.1:{api_port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(self.cluster.base_url + "/health", timeout=2).ok:
+                    break
+            time.sleep(0.3)
+
+    @contextlib.contextmanager
+    def workers(self, specs: list[tuple[str, str, dict, list]]):
+        """Start ``(queue, name, env, args)`` workers, wait until they answer, stop them after."""
+        names = [self.cluster.start_worker(q, n, e, a) for q, n, e, a in specs]
+        try:
+            self.cluster.wait_for_workers(names, timeout=180)
+            yield names
+        finally:
+            for name in names:
+                if name in self.cluster.workers:
+                    self.cluster.stop(name)
+
+    def submit(self, path: Path, **fields) -> str:
+        return self.cluster.submit(path, http_timeout=300, **fields)
+
+    def wait(self, job_id: str) -> dict:
+        job = self.cluster.wait(
+            job_id, self.args.job_timeout, poll=self.args.poll, watch_workers=True
+        )
+        if job["status"] != "completed":
+            raise BenchError(f"job {job_id} ended {job['status']}: {job.get('error')}")
+        return job
+
+    def run(self, path: Path, **fields) -> tuple[dict, float]:
+        start = time.perf_counter()
+        job = self.wait(self.submit(path, **fields))
+        return job, time.perf_counter() - start
+
+    def close(self) -> None:
+        import sqlalchemy as sa
+
+        with contextlib.suppress(Exception):
+            self.api.terminate()
+            self.api.wait(timeout=30)
+        self.cluster.stop_all()
+        self.redis.terminate()
+        self.redis.wait(timeout=30)
+        self.moto.stop()
+        from dalston.db.session import dispose_all
+
+        dispose_all()
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)'))
 
 
-# -- the distributed pipeline --------------------------------------------------------------
+def transcribe_rows(job: dict) -> list[dict]:
+    return [s for s in job["stages"] if s["stage"] == "transcribe"]
 
 
-def configure_environment(tmp: Path, args: argparse.Namespace) -> dict[str, str]:
-    """Point every DALSTON_* setting at throwaway state; must run before importing the apps."""
-    broker = f"{args.redis.rstrip('/')}/{args.redis_db}"
-    env = {
-        "DALSTON_BROKER_URL": broker,
-        "DALSTON_RESULT_BACKEND": broker,
-        "DALSTON_DATA_DIR": str(tmp / "data"),
-        "DALSTON_DATABASE_URL": f"sqlite:///{tmp / 'bench.db'}",
-        "DALSTON_STORAGE_DIR": str(tmp / "artifacts"),
-        "DALSTON_DEFAULT_MODEL": args.model,
-        "DALSTON_MODEL_DIR": str(args.model_dir.absolute()),
-        "DALSTON_COMPUTE_TYPE": "int8",
-        "DALSTON_DEVICE": "cpu",
-        "DALSTON_CHUNK_SECONDS": str(args.chunk_seconds),
-        "DALSTON_BATCH_SIZE": str(args.batch_size),
-        "DALSTON_ALLOW_PRIVATE_URLS": "false",
-    }
-    for name in (
-        "DALSTON_S3_BUCKET",
-        "DALSTON_S3_ENDPOINT_URL",
-        "DALSTON_WORKER_ARGS",
-        "DALSTON_CPU_THREADS",
-    ):
-        os.environ.pop(name, None)
-    os.environ.update(env)
-    return env
-
-
-def flush_redis(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
-def workers_cpu_seconds(cluster: Cluster) -> float:
-    """CPU seconds of every worker process (and prefork child) now alive."""
-    return sum(tree_cpu_seconds(proc.pid) for proc in cluster.workers.values())
-
-
-def transcribe_runs(job: dict) -> list[dict]:
-    return [s for s in job.get("stages", []) if s["stage"] == "transcribe"]
-
-
-def check_completed(job: dict, what: str) -> None:
-    if job["status"] != "completed":
-        raise BenchError(f"{what}: job {job['id']} ended {job['status']}: {job.get('error')}")
-
-
-def wait(cluster: Cluster, job_id: str, args: argparse.Namespace) -> dict:
-    """The job once it has ended; a worker that dies meanwhile fails the run at once."""
-    return cluster.wait(job_id, args.job_timeout, poll=args.poll, watch_workers=True)
-
-
-def warm_up(cluster: Cluster, clip: Path, model: str, workers: list[str], args) -> float:
-    """Run short jobs until every transcribe worker has transcribed once (model loaded).
-
-    Each round submits max(2, workers) jobs at once, so both prefork children of prepare
-    and merge see work too. Returns the seconds spent.
-    """
-    start = time.perf_counter()
-    warmed: set[str] = set()
-    for _round in range(5):
-        ids = [cluster.submit(clip, model=model) for _ in range(max(2, len(workers)))]
-        for job_id in ids:
-            job = wait(cluster, job_id, args)
-            check_completed(job, "warm-up")
-            warmed.update(s["worker"] for s in transcribe_runs(job))
-        if warmed >= set(workers):
-            return round(time.perf_counter() - start, 2)
-    raise BenchError(f"warm-up reached only {sorted(warmed)} of {sorted(workers)}")
+def stage_seconds(job: dict, stage: str) -> float:
+    return sum((s["duration_ms"] or 0) for s in job["stages"] if s["stage"] == stage) / 1000.0
 
 
 def stage_breakdown(job: dict) -> dict:
@@ -357,7 +353,7 @@ def stage_breakdown(job: dict) -> dict:
     stages = job["stages"]
     prep = next((s for s in stages if s["stage"] == "prepare"), None)
     merge = next((s for s in stages if s["stage"] == "merge"), None)
-    chunks = transcribe_runs(job)
+    chunks = transcribe_rows(job)
     starts = [parse_time(s["started_at"]) for s in chunks if s["started_at"]]
     ends = [parse_time(s["completed_at"]) for s in chunks if s["completed_at"]]
     first_start, last_end = (min(starts) if starts else None), (max(ends) if ends else None)
@@ -380,259 +376,385 @@ def stage_breakdown(job: dict) -> dict:
     }
 
 
-def run_pipeline(
-    cluster: Cluster,
-    label: str,
-    audio_path: Path,
-    clip: Path,
-    threads_per_worker: int,
-    count: int,
-    args,
-) -> dict:
-    """Start ``count`` transcribe workers, warm them up, time the long job, stop them."""
-    names = [
-        cluster.start_worker(
-            "transcribe",
-            f"transcribe-{label}{i + 1}",
-            {"DALSTON_CPU_THREADS": str(threads_per_worker)},
+# -- audio ----------------------------------------------------------------------------------
+
+
+def build_audio(tmp: Path, args: argparse.Namespace) -> dict:
+    from dalston import audio
+    from tests.bench import longaudio
+
+    ten, script = longaudio.build(args.seconds)
+    jfk = audio.decode(args.fixtures / "jfk.flac").mono
+    paths = {
+        "ten": tmp / "ten-minutes.wav",
+        "thirty": tmp / "thirty-minutes.wav",
+        "clip11": tmp / "eleven-seconds.wav",
+        "clip3": tmp / "three-seconds.wav",
+    }
+    paths["ten"].write_bytes(audio.to_wav_bytes(ten))
+    paths["thirty"].write_bytes(audio.to_wav_bytes(np.tile(ten, 3)))
+    paths["clip11"].write_bytes(audio.to_wav_bytes(jfk))
+    paths["clip3"].write_bytes(audio.to_wav_bytes(np.ascontiguousarray(jfk[16000 : 4 * 16000])))
+    return {"paths": paths, "script": script, "ten": ten}
+
+
+def scale_audio(tmp: Path, ten: np.ndarray, chunks: int) -> tuple[Path, int]:
+    """Speech that prepare (chunk target 1 s: one chunk per decoding window) cuts in ``chunks``."""
+    from dalston import audio
+    from dalston.stages.prepare import plan_chunks
+    from dalston.vad import find_speech
+
+    samples = np.tile(ten, 1 + int(chunks * 35 * 16000 // len(ten)))
+    plan = plan_chunks(find_speech(samples), len(samples) / 16000, 1.0)
+    end = plan[min(chunks, len(plan)) - 1][1]
+    path = tmp / "scale.wav"
+    path.write_bytes(audio.to_wav_bytes(samples[: int(end * 16000)]))
+    return path, min(chunks, len(plan))
+
+
+# -- plain faster-whisper ---------------------------------------------------------------
+
+
+def plain_runs(args, model_path: str, paths: dict, short_jobs: int) -> dict:
+    """Warm batched faster-whisper in this process: the 10-minute file, and the 11-s clips."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from dalston.vad import VAD_OPTIONS
+
+    model = WhisperModel(model_path, device="cpu", compute_type="int8", cpu_threads=args.threads)
+    pipe = BatchedInferencePipeline(model)
+
+    def run(path: Path) -> str:
+        segments, _info = pipe.transcribe(
+            str(path),
+            beam_size=5,
+            word_timestamps=True,
+            vad_filter=True,
+            vad_parameters=dict(VAD_OPTIONS),
+            batch_size=args.batch_size,
+            temperature=0.0,
         )
-        for i in range(count)
-    ]
-    try:
-        cluster.wait_for_workers(names, timeout=90)
-        warmup_s = warm_up(cluster, clip, args.model, names, args)
-        load_before = load_average()
-        cpu_workers, cpu_api = workers_cpu_seconds(cluster), own_cpu_seconds()
-        busy = machine_busy_seconds()
-        start = time.perf_counter()
-        job_id = cluster.submit(audio_path, http_timeout=300, model=args.model)
-        submitted = time.perf_counter()
-        job = wait(cluster, job_id, args)
-        wall = time.perf_counter() - start
-        cpu_workers = workers_cpu_seconds(cluster) - cpu_workers
-        cpu_api = own_cpu_seconds() - cpu_api
-        others = machine_busy_seconds() - busy - cpu_workers - cpu_api
-        check_completed(job, label)
-        rss = {h: proc_peak_rss_mb(cluster.workers[h].pid) for h in names}
-    finally:
-        for hostname in names:
-            if hostname in cluster.workers:
-                cluster.stop(hostname)
-    chunks = transcribe_runs(job)
-    plural = "s" if count > 1 else ""
+        return " ".join(s.text.strip() for s in segments)
+
+    run(paths["clip3"])  # warm-up: VAD model, first-call costs
+    out = {}
+    with Meter() as m:
+        out["ten_text"] = run(paths["ten"])
+    out["ten"] = {
+        "wall_s": round(m.wall, 2),
+        "cpu_s": round(m.cpu, 1),
+        "others_cpu_s": round(m.others, 1),
+    }
+    with Meter() as m:
+        for _ in range(short_jobs):
+            run(paths["clip11"])
+    out["short"] = {
+        "wall_s": round(m.wall, 2),
+        "jobs_per_min": round(60 * short_jobs / m.wall, 2),
+        "others_cpu_s": round(m.others, 1),
+    }
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+# -- figures -----------------------------------------------------------------------------
+
+
+def base_workers() -> list[tuple[str, str, dict, list]]:
+    return [("prepare", "prepare", {}, []), ("align", "align", {}, []), ("merge", "merge", {}, [])]
+
+
+def real_transcriber(args) -> tuple[str, str, dict, list]:
+    return (
+        "transcribe",
+        "transcribe",
+        {"DALSTON_CPU_THREADS": str(args.threads)},
+        ["--concurrency", "1"],
+    )
+
+
+def figure_long(dep: Deployment, path: Path, baseline: float, fields: dict, align_pid) -> dict:
+    """Figures 1 and 2: the 10-minute file through the pipeline."""
+    pids = [p.pid for p in dep.cluster.workers.values()]
+    align_cpu = tree_cpu_seconds(align_pid)
+    with Meter(*pids) as m:
+        job, wall = dep.run(path, **fields)
+    align_cpu = tree_cpu_seconds(align_pid) - align_cpu
     return {
-        "run": f"pipeline {label}: {count} worker{plural} x {threads_per_worker} thread"
-        f"{'s' if threads_per_worker > 1 else ''}",
-        "kind": "pipeline",
-        "label": label,
-        "workers": count,
-        "threads_per_worker": threads_per_worker,
         "wall_s": round(wall, 2),
-        "submit_s": round(submitted - start, 2),
-        "cpu_s": round(cpu_workers + cpu_api, 1),
-        "cpu_workers_s": round(cpu_workers, 1),
-        "cpu_api_and_polling_s": round(cpu_api, 1),
-        "others_cpu_s": round(max(others, 0.0), 1),
-        "warmup_s": warmup_s,
-        "chunks": len(chunks),
-        "chunks_per_worker": dict(collections.Counter(s["worker"] for s in chunks)),
+        "ratio": round(wall / baseline, 3),
+        "others_cpu_s": round(m.others, 1),
+        "disturbed": m.disturbed,
+        "align_cpu_s": round(align_cpu, 1),
+        "align_cpu_s_per_audio_min": round(align_cpu / (job["audio_duration_seconds"] / 60), 2),
+        "chunks": len(transcribe_rows(job)),
         "breakdown": stage_breakdown(job),
-        "worker_peak_rss_mb": rss,
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "audio_duration_s": job["audio_duration_seconds"],
-        "job_id": job_id,
         "text": job["text"],
     }
 
 
-def start_base_cluster(cluster: Cluster) -> None:
-    # Word timestamps (the default) run an align task after each chunk: one align worker.
-    names = [cluster.start_worker(q, q) for q in ("prepare", "align", "merge")]
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per poll
-    cluster.start_api()
-    cluster.wait_for_workers(names, timeout=90)
+def figure_overhead(dep: Deployment, clip: Path, jobs: int) -> dict:
+    """Figure 4: one short job at a time; latency minus the transcribe stage's own time."""
+    latencies, overheads = [], []
+    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+        for _ in range(jobs):
+            job, wall = dep.run(clip, align_engine="whisper")
+            latencies.append(wall)
+            overheads.append(wall - stage_seconds(job, "transcribe"))
+    return {
+        "jobs": jobs,
+        "latency_p50_ms": round(1000 * percentile(latencies, 50), 1),
+        "overhead_p50_ms": round(1000 * percentile(overheads, 50), 1),
+        "overhead_p95_ms": round(1000 * percentile(overheads, 95), 1),
+        "others_cpu_s": round(m.others, 1),
+        "disturbed": m.disturbed,
+        "last_breakdown": stage_breakdown(job),
+    }
 
 
-def build_recording(args: argparse.Namespace, path: Path) -> tuple[Path, str | None]:
-    """The long test file (synthetic speech, :mod:`tests.bench.longaudio`) and its text."""
-    from tests.bench import longaudio
-
-    return longaudio.write(path, args.seconds)
-
-
-def write_clip(fixtures: Path, path: Path, seconds: float) -> Path:
-    """The first ``seconds`` of jfk.flac as a WAV, for warm-up jobs."""
-    from dalston import audio
-
-    mono = audio.decode(fixtures / "jfk.flac").mono
-    path.write_bytes(audio.to_wav_bytes(mono[: int(seconds * audio.SAMPLE_RATE)]))
-    return path
-
-
-# -- report --------------------------------------------------------------------------------
+def figure_short_jobs(dep: Deployment, clip: Path, jobs: int, clients: int, plain: dict) -> dict:
+    """Figure 5: ``jobs`` copies from ``clients`` concurrent clients, one transcribe worker."""
+    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+        with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+            list(pool.map(lambda _: dep.run(clip, align_engine="whisper"), range(jobs)))
+    rate = 60 * jobs / m.wall
+    return {
+        "jobs": jobs,
+        "clients": clients,
+        "wall_s": round(m.wall, 2),
+        "jobs_per_min": round(rate, 2),
+        "ratio": round(rate / plain["jobs_per_min"], 3),
+        "others_cpu_s": round(m.others, 1),
+        "disturbed": m.disturbed,
+    }
 
 
-def score(results: list[dict], reference: dict, batched: dict, script: str | None) -> None:
-    for row in results:
-        row["ratio"] = round(row["wall_s"] / reference["wall_s"], 3)
-        row["ratio_vs_batched"] = round(row["wall_s"] / batched["wall_s"], 3)
-        row["wer"] = round(wer(reference["text"], row["text"]), 4)
-        row["wer_vs_batched"] = round(wer(batched["text"], row["text"]), 4)
-        row["wer_vs_script"] = round(wer(script, row["text"]), 4) if script else None
+def figure_fairness(dep: Deployment, long: Path, clip: Path, alone_s: float) -> dict:
+    """Figure 6: the short job's latency while a long job transcribes, minus its latency alone."""
+    long_id = dep.submit(long, align_engine="whisper")
+    deadline = time.monotonic() + dep.args.job_timeout
+    while time.monotonic() < deadline:
+        job = dep.cluster.job(long_id)
+        if any(s["status"] == "running" for s in transcribe_rows(job)):
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)  # well inside the running chunk
+    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+        short, wall = dep.run(clip, align_engine="whisper")
+    # The long job's chunk that was running must end before its decode time is known.
+    while time.monotonic() < deadline:
+        job = dep.cluster.job(long_id)
+        done = [s for s in transcribe_rows(job) if s["status"] == "completed"]
+        if done:
+            break
+        time.sleep(0.2)
+    requests.post(dep.cluster.url(f"/v1/audio/transcriptions/{long_id}/cancel"), timeout=30)
+    chunk_s = statistics.median((s["duration_ms"] or 0) / 1000 for s in done)
+    added = wall - alone_s
+    return {
+        "latency_s": round(wall, 2),
+        "alone_s": round(alone_s, 2),
+        "added_wait_s": round(added, 2),
+        "chunk_decode_s": round(chunk_s, 2),
+        "ratio_to_chunk": round(added / chunk_s, 3) if chunk_s else None,
+        "others_cpu_s": round(m.others, 1),
+        "disturbed": m.disturbed,
+    }
 
 
-def print_table(results: list[dict]) -> None:
-    header = (
-        f"{'run':<34} {'wall s':>7} {'/plain':>6} {'cpu s':>6} {'others':>6} {'WER':>6} "
-        f"{'WER b':>6} {'script':>6} {'chunks':>6}  chunks per worker"
-    )
-    print(header)
-    print("-" * len(header))
-    for row in results:
-        chunks = row.get("chunks", "-")
-        per_worker = ", ".join(
-            f"{w}: {n}" for w, n in sorted(row.get("chunks_per_worker", {}).items())
+def figure_scale(dep: Deployment, path: Path, chunks: int, ks: list[int], cost: float) -> dict:
+    """Figure 3: the fake transcriber (fixed cost, sleeping) on K slots."""
+    rows = []
+    for k in ks:
+        spec = (
+            "transcribe",
+            f"transcribe-fake{k}",
+            {"DALSTON_ENGINE_PLUGINS": FAKE_PLUGIN, "DALSTON_FAKE_BEHAVIOUR": f"sleep:{cost}"},
+            ["--pool", "threads", "--concurrency", str(k)],
         )
-        vs_script = "-" if row["wer_vs_script"] is None else f"{row['wer_vs_script']:.4f}"
-        print(
-            f"{row['run']:<34} {row['wall_s']:>7.2f} {row['ratio']:>6.2f} {row['cpu_s']:>6.1f} "
-            f"{row['others_cpu_s']:>6.1f} {row['wer']:>6.4f} {row['wer_vs_batched']:>6.4f} "
-            f"{vs_script:>6} {chunks!s:>6}  "
-            f"{per_worker or '-'}"
+        with dep.workers([spec]) as names:
+            dep.run(dep.args.clip3, timestamps_granularity="segment")  # warm
+            with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+                job, wall = dep.run(path, timestamps_granularity="segment")
+            rss = {names[0]: tree_peak_rss_mb(dep.cluster.workers[names[0]].pid)}
+        rows_t = transcribe_rows(job)
+        first = min(parse_time(s["started_at"]) for s in rows_t)
+        span = seconds_between(first, parse_time(job["completed_at"]))
+        engine = len(rows_t) * cost / k
+        rows.append(
+            {
+                "k": k,
+                "chunks": len(rows_t),
+                "wall_s": round(span, 2),
+                "submit_to_completed_s": round(wall, 2),
+                "prepare_s": stage_breakdown(job)["prepare"],
+                "engine_s": round(engine, 2),
+                "orchestration_ms_per_chunk": round(1000 * (span - engine) / len(rows_t), 1),
+                "others_cpu_s": round(m.others, 1),
+                "disturbed": m.disturbed,
+                "peak_rss_mb": rss,
+            }
         )
-
-
-def print_details(plains: list[dict], pipelines: list[dict]) -> None:
-    print()
-    for row in plains:
-        rss = f"; peak RSS {row['peak_rss_mb']:.0f} MB" if row.get("peak_rss_mb") else ""
-        print(
-            f"{row['run']}: model load {row['load_s']:.2f} s + transcription "
-            f"{row['transcribe_s']:.2f} s{rss}"
-        )
-    print("plain runs follow an untimed 5 s warm-up transcription (imports, VAD model).")
-    print(
-        "pipeline wall = HTTP submit -> 'completed' seen by polling every "
-        f"{pipelines[0]['poll_s'] if pipelines else 0} s.\nThe transcribe workers were "
-        "warmed up first: their model load is NOT included (compare the plain load above)."
-    )
-    for row in pipelines:
-        b = row["breakdown"]
-        rss = ", ".join(f"{h}: {v:.0f} MB" for h, v in row["worker_peak_rss_mb"].items() if v)
-        print(
-            f"\n{row['run']} (warm-up {row['warmup_s']:.1f} s, upload+submit "
-            f"{row['submit_s']:.2f} s, load avg before {row['load_average_before']})"
-        )
-        print(
-            f"  created->prepare {b['created_to_prepare_start']} s | prepare {b['prepare']} s | "
-            f"prepare->1st chunk {b['prepare_end_to_first_chunk']} s"
-        )
-        print(
-            f"  transcribe span {b['transcribe_span']} s (sum of chunks {b['transcribe_sum']} s;"
-            f" per chunk {b['chunk_seconds']})"
-        )
-        print(
-            f"  last chunk->merge {b['last_chunk_to_merge_start']} s | merge {b['merge']} s | "
-            f"merge->completed {b['merge_end_to_completed']} s | server-side total "
-            f"{b['created_to_completed']} s"
-        )
-        print(
-            f"  CPU: workers {row['cpu_workers_s']} s, API + polling (this process) "
-            f"{row['cpu_api_and_polling_s']} s"
-        )
-        print(f"  transcribe worker peak RSS: {rss or 'n/a'}")
-
-
-def print_targets(plain: dict, batched: dict, by_label: dict[str, dict]) -> None:
-    print()
-    transcribe_only = plain["wall_s"] - plain["load_s"]
-    if "A" in by_label:
-        a = by_label["A"]
-        print(
-            f"pipeline 1 worker / plain = {a['ratio']:.2f} (target <= {TARGET_ONE_WORKER:.2f}) "
-            f"[vs plain without model load: {a['wall_s'] / transcribe_only:.2f}]"
-        )
-    if "B" in by_label:
-        b = by_label["B"]
-        print(
-            f"pipeline 2x1-thread workers vs plain 2 threads: {b['ratio']:.2f} "
-            f"(target < {TARGET_TWO_WORKERS:.2f}) "
-            f"[vs plain without model load: {b['wall_s'] / transcribe_only:.2f}]"
-        )
-    print(
-        "same decoder (pipeline / plain batched, 2 threads): "
-        + ", ".join(f"{label} {row['ratio_vs_batched']:.2f}" for label, row in by_label.items())
-        + "; WER vs plain batched: "
-        + ", ".join(f"{label} {row['wer_vs_batched']:.4f}" for label, row in by_label.items())
-    )
-
-
-def disturbed_runs(results: list[dict]) -> list[str]:
-    """Runs during which other processes used more than DISTURBED of a core on average."""
-    return [r["run"] for r in results if r["others_cpu_s"] > DISTURBED * r["wall_s"]]
-
-
-def write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    for row in rows:
+        row["speedup"] = round(rows[0]["wall_s"] / row["wall_s"], 2)
+        row["speedup_per_k"] = round(row["speedup"] / row["k"], 3)
+    return {"cost_per_chunk_s": cost, "runs": rows}
 
 
 # -- main ----------------------------------------------------------------------------------
 
 
-def run_all(args: argparse.Namespace, tmp: Path) -> tuple[list[dict], dict]:
+def run_all(args: argparse.Namespace, tmp: Path) -> dict:
     from dalston.engines import models
 
-    audio_path, script = build_recording(args, tmp / "ten-minutes.wav")
-    clip = write_clip(args.fixtures, tmp / "warm-up.wav", WARMUP_SECONDS)
+    figures = {int(f) for f in args.figures.split(",") if f.strip()}
+    audio_files = build_audio(tmp, args)
+    paths = audio_files["paths"]
+    args.clip3 = paths["clip3"]
     model_path = models.resolve(args.model, args.model_dir)
-    print(
-        f"audio: {audio_path.name}, {args.seconds:.0f} s; model {args.model} ({model_path}), "
-        f"int8; load average {load_average()}",
-        flush=True,
-    )
-
-    warm_up_plain(clip, model_path)
-    print("plain faster-whisper, 2 threads ...", flush=True)
-    plain = run_plain(audio_path, model_path, 2)
-    plain["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    print("plain faster-whisper, 1 thread ...", flush=True)
-    plain_one = run_plain(audio_path, model_path, 1)
-    print(
-        f"plain faster-whisper batched (batch {args.batch_size}, as the pipeline decodes), "
-        "2 threads ...",
-        flush=True,
-    )
-    plain_batched = run_plain(audio_path, model_path, 2, args.batch_size)
-
-    env = configure_environment(tmp, args)
-    broker = env["DALSTON_BROKER_URL"]
-    flush_redis(broker)
-    from dalston.db.migrate import upgrade
-
-    upgrade(env["DALSTON_DATABASE_URL"])
-    cluster = Cluster(tmp, env, host="bench")
-    pipelines: list[dict] = []
+    print(f"model {args.model} ({model_path}), int8; load average {load_average()}", flush=True)
+    print("plain batched faster-whisper (baselines) ...", flush=True)
+    plain = plain_runs(args, model_path, paths, args.short_jobs if 5 in figures else 0)
+    results: dict = {"plain": {k: v for k, v in plain.items() if k != "ten_text"}, "rss_mb": {}}
+    dep = Deployment(tmp, args)
     try:
-        start_base_cluster(cluster)
-        for label, threads, count in (("A", 2, 1), ("B", 1, 2)):
-            print(
-                f"pipeline {label}: {count} transcribe worker(s) x {threads} thread(s) ...",
-                flush=True,
-            )
-            row = run_pipeline(cluster, label, audio_path, clip, threads, count, args)
-            row["poll_s"] = args.poll
-            pipelines.append(row)
+        with dep.workers(base_workers() + [real_transcriber(args)]) as names:
+            dep.run(paths["clip3"])  # warm every worker (model loads, first calls)
+            dep.run(paths["clip11"], align_engine="whisper")
+            align_pid = dep.cluster.workers[next(n for n in names if n.startswith("align"))].pid
+            baseline = plain["ten"]["wall_s"]
+            if 1 in figures:
+                print("figure 1: 10-minute file, align_engine=whisper ...", flush=True)
+                f1 = figure_long(
+                    dep, paths["ten"], baseline, {"align_engine": "whisper"}, align_pid
+                )
+                f1["wer_vs_plain_batched"] = round(wer(plain["ten_text"], f1.pop("text")), 4)
+                results["fig1"] = f1
+            if 2 in figures:
+                print("figure 2: 10-minute file, forced alignment ...", flush=True)
+                f2 = figure_long(dep, paths["ten"], baseline, {}, align_pid)
+                f2["wer_vs_plain_batched"] = round(wer(plain["ten_text"], f2.pop("text")), 4)
+                results["fig2"] = f2
+            if 4 in figures or 6 in figures:
+                print(f"figure 4: {args.overhead_jobs} three-second jobs ...", flush=True)
+                results["fig4"] = figure_overhead(dep, paths["clip3"], args.overhead_jobs)
+            if 6 in figures:
+                print("figure 6: fairness ...", flush=True)
+                results["fig6"] = figure_fairness(
+                    dep, paths["thirty"], paths["clip3"], results["fig4"]["latency_p50_ms"] / 1000
+                )
+            if 5 in figures:
+                print(
+                    f"figure 5: {args.short_jobs} jobs from {args.clients} clients ...", flush=True
+                )
+                results["fig5"] = figure_short_jobs(
+                    dep, paths["clip11"], args.short_jobs, args.clients, plain["short"]
+                )
+            for name in names:
+                results["rss_mb"][name] = tree_peak_rss_mb(dep.cluster.workers[name].pid)
+        if 3 in figures:
+            print("figure 3: scale-out ...", flush=True)
+            path, chunks = scale_audio(tmp, audio_files["ten"], args.scale_chunks)
+            specs = [("prepare", "prepare-scale", {"DALSTON_CHUNK_SECONDS": "1"}, [])]
+            specs.append(("merge", "merge-scale", {}, []))
+            with dep.workers(specs) as names:
+                ks = [int(k) for k in args.scale_workers.split(",")]
+                results["fig3"] = figure_scale(dep, path, chunks, ks, args.fake_chunk_seconds)
+                for name in names:
+                    results["rss_mb"][name] = tree_peak_rss_mb(dep.cluster.workers[name].pid)
+            for row in results["fig3"]["runs"]:
+                results["rss_mb"].update(row["peak_rss_mb"])
+        results["rss_mb"]["api"] = tree_peak_rss_mb(dep.api.pid)
     except BaseException:
-        cluster.print_log_tails()
+        dep.cluster.print_log_tails()
         raise
     finally:
-        cluster.stop_api()
-        cluster.stop_all()
-        flush_redis(broker)
-    results = [plain, plain_one, plain_batched, *pipelines]
-    return results, {"model_path": model_path, "script": script}
+        dep.close()
+    return results
+
+
+def verdict(value, target, lower_is_better=True) -> str:
+    if value is None:
+        return "-"
+    ok = value <= target if lower_is_better else value >= target
+    return "meets" if ok else "MISSES"
+
+
+def table(results: dict) -> list[str]:
+    """The figures as a Markdown table (the README's)."""
+    rows = ["| figure | measured | target | | disturbed |", "|---|---|---|---|---|"]
+
+    def add(name, measured, target, ok, disturbed):
+        rows.append(f"| {name} | {measured} | {target} | {ok} | {'yes' if disturbed else 'no'} |")
+
+    if "fig1" in results:
+        f = results["fig1"]
+        add(
+            "1 pipeline ÷ plain batched, align_engine=whisper (10 min)",
+            f"{f['ratio']:.3f} ({f['wall_s']} s vs {results['plain']['ten']['wall_s']} s), "
+            f"WER vs plain {f['wer_vs_plain_batched']}",
+            f"≤ {TARGETS['fig1_ratio']}, WER ≤ 0.02",
+            verdict(f["ratio"], TARGETS["fig1_ratio"]),
+            f["disturbed"],
+        )
+    if "fig2" in results:
+        f = results["fig2"]
+        add(
+            "2 pipeline with forced alignment ÷ plain batched",
+            f"{f['ratio']:.3f} ({f['wall_s']} s); alignment "
+            f"{f['align_cpu_s_per_audio_min']} CPU s / audio min",
+            f"≤ {TARGETS['fig2_ratio']}",
+            verdict(f["ratio"], TARGETS["fig2_ratio"]),
+            f["disturbed"],
+        )
+    if "fig3" in results:
+        for r in results["fig3"]["runs"]:
+            add(
+                f"3 scale-out K={r['k']} "
+                f"({r['chunks']} chunks × {results['fig3']['cost_per_chunk_s']} s)",
+                f"{r['wall_s']} s, speed-up {r['speedup']} ({r['speedup_per_k']}·K), "
+                f"orchestration {r['orchestration_ms_per_chunk']} ms/chunk",
+                f"≥ 0.9·K, ≤ {TARGETS['orchestration_ms_per_chunk']:.0f} ms",
+                (
+                    "meets"
+                    if r["speedup_per_k"] >= 0.9
+                    and r["orchestration_ms_per_chunk"] <= TARGETS["orchestration_ms_per_chunk"]
+                    else "MISSES"
+                ),
+                r["disturbed"],
+            )
+    if "fig4" in results:
+        f = results["fig4"]
+        add(
+            f"4 per-job overhead ({f['jobs']} × 3 s, one at a time)",
+            f"p50 {f['overhead_p50_ms']} ms, p95 {f['overhead_p95_ms']} ms",
+            f"p50 ≤ {TARGETS['overhead_p50_ms']:.0f} ms",
+            verdict(f["overhead_p50_ms"], TARGETS["overhead_p50_ms"]),
+            f["disturbed"],
+        )
+    if "fig5" in results:
+        f = results["fig5"]
+        add(
+            f"5 short jobs ({f['jobs']} × 11 s, {f['clients']} clients) ÷ plain back to back",
+            f"{f['ratio']:.3f} ({f['jobs_per_min']} vs "
+            f"{results['plain']['short']['jobs_per_min']} jobs/min)",
+            f"≥ {TARGETS['short_jobs_ratio']}",
+            verdict(f["ratio"], TARGETS["short_jobs_ratio"], lower_is_better=False),
+            f["disturbed"],
+        )
+    if "fig6" in results:
+        f = results["fig6"]
+        add(
+            "6 fairness: 3 s job during a 30-min job, added wait",
+            f"{f['added_wait_s']} s (latency {f['latency_s']} s, alone {f['alone_s']} s); "
+            f"one chunk decodes in {f['chunk_decode_s']} s",
+            "≤ one chunk's decode",
+            verdict(f["added_wait_s"], f["chunk_decode_s"]),
+            f["disturbed"],
+        )
+    rss = ", ".join(f"{k.split('@')[0]} {v:.0f}" for k, v in results["rss_mb"].items() if v)
+    add("7 peak RSS (MB)", rss, "-", "-", False)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -642,7 +764,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dalston-bench-"))
     started = load_average()
     try:
-        results, context = run_all(args, tmp)
+        results = run_all(args, tmp)
     except (ClusterError, TimeoutError) as exc:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         return 1
@@ -651,55 +773,31 @@ def main(argv: list[str] | None = None) -> int:
             print(f"temp dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    plain, batched = results[0], results[2]
-    script = context["script"]
-    score(results, plain, batched, script)
-    print()
-    print_table(results)
+    rows = table(results)
+    print("\n" + "\n".join(rows))
+    for fig in ("fig1", "fig2"):
+        if fig in results:
+            print(f"{fig} breakdown (s): {json.dumps(results[fig]['breakdown'])}")
     print(
-        "cpu s: user+system CPU seconds of the run (plain: this process; pipeline: every "
-        "worker\nprocess and this one, which serves the API) -- less disturbed by other load "
-        "than wall.\nothers: CPU seconds that OTHER processes used meanwhile; well above 0 "
-        "means the\nwall times were stretched by other load (re-run on a quiet machine)."
+        f"\nload average: at start {started}, at end {load_average()} ({os.cpu_count()} CPUs); "
+        "'disturbed': other processes used more than 0.1 core on average meanwhile"
     )
-    print(
-        "/plain and WER: against plain sequential, 2 threads (the reference); WER b: against "
-        "plain batched\n(the decoder the pipeline runs); script: against the text the "
-        "recording speaks."
-    )
-    pipelines = [r for r in results if r["kind"] == "pipeline"]
-    print_details([r for r in results if r["kind"] == "plain"], pipelines)
-    print_targets(plain, batched, {r["label"]: r for r in pipelines})
-    print(
-        f"\nload average: at start {started}, at end {load_average()} " f"({os.cpu_count()} CPUs)"
-    )
-    disturbed = disturbed_runs(results)
-    if disturbed:
-        print(
-            f"WARNING: other processes were busy during: {'; '.join(disturbed)} -- "
-            "those wall times are stretched; run again on a quiet machine."
-        )
-    write_json(
-        out,
-        {
-            "benchmark": "v0",
-            "seconds": args.seconds,
-            "model": args.model,
-            "compute_type": "int8",
-            "chunk_seconds": args.chunk_seconds,
-            "cpus": os.cpu_count(),
-            "load_average_start": started,
-            "load_average_end": load_average(),
-            "model_path": context["model_path"],
-            "disturbed_runs": disturbed,
-            "script_words": len(normalise(script).split()) if script else None,
-            "targets": {
-                "one_worker_max_ratio": TARGET_ONE_WORKER,
-                "two_workers_max_ratio": TARGET_TWO_WORKERS,
-            },
-            "results": results,
-        },
-    )
+    payload = {
+        "benchmark": "v1",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": args.model,
+        "compute_type": "int8",
+        "threads": args.threads,
+        "chunk_seconds": args.chunk_seconds,
+        "cpus": os.cpu_count(),
+        "load_average_start": started,
+        "load_average_end": load_average(),
+        "targets": TARGETS,
+        "results": results,
+        "table": rows,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"results written to {out}")
     return 0
 
