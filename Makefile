@@ -87,8 +87,10 @@ deploy:  ## build and start the whole stack with Docker Compose (settings and pa
 compose-up: deploy
 
 lint: $(STAMP)
-	$(PY) -m pip install --quiet flake8
+	$(PY) -m pip install --quiet flake8 black isort
 	$(PY) -m flake8 dalston workers tests celeryconfig.py
+	$(PY) -m black --check --quiet dalston workers tests celeryconfig.py
+	$(PY) -m isort --check-only --quiet dalston workers tests celeryconfig.py
 
 clean:
 	rm -rf $(VENV) .dalston .pytest_cache
