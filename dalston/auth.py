@@ -118,9 +118,9 @@ def required_scope(method: str, path: str, websocket: bool = False) -> str:
     """The scope a request needs: the one rule for every route.
 
     A WebSocket handshake needs ``realtime``; ``/v1/admin…`` and ``/metrics`` ``admin``;
-    ``/v1/webhooks…`` ``webhooks``; ``/v1/realtime…`` and the single-use-token routes ``realtime`` (a batch
-    token ``jobs:write``); any other read (GET, HEAD, OPTIONS) ``jobs:read`` and any other
-    write ``jobs:write``.
+    ``/v1/webhooks…`` ``webhooks``; ``/v1/realtime…`` and the single-use-token routes
+    ``realtime`` (a batch token ``jobs:write``); any other read (GET, HEAD, OPTIONS)
+    ``jobs:read`` and any other write ``jobs:write``.
     """
     if websocket:
         return "realtime"
