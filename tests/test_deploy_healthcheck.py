@@ -43,11 +43,23 @@ def test_http_check_reads_the_api_health(cluster):
     assert _check(cluster.env, "http", cluster.url("/no-such-page")).returncode == 1
 
 
-def test_realtime_check_sees_this_hosts_heartbeat(redis_url):
+@pytest.fixture
+def own_redis(tmp_path):
+    """A Redis of this test alone: the suite's cluster runs a realtime worker of this host
+    that heartbeats in the shared one, and "no heartbeat after unregister" must be true."""
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server.url
+    server.kill()
+
+
+def test_realtime_check_sees_this_hosts_heartbeat(own_redis):
     from dalston.relay import RedisRelay
 
-    env = {**os.environ, "DALSTON_REALTIME_URL": redis_url}
-    relay = RedisRelay(redis_url, heartbeat_timeout=30.0)
+    env = {**os.environ, "DALSTON_REALTIME_URL": own_redis}
+    relay = RedisRelay(own_redis, heartbeat_timeout=30.0)
     worker_id = f"realtime-{socket.gethostname()}-{os.getpid()}"
     relay.register(worker_id, 2, {"model": "tiny.en"})
     try:

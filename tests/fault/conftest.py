@@ -13,8 +13,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,68 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import REPO, Cluster
+from tests.servers import RedisServer, free_port, wait_port
 
 pytestmark = pytest.mark.fault
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port} after {timeout} s")
-
-
-class RedisServer:
-    """``redis-server`` without persistence: a restart is an empty broker."""
-
-    def __init__(self, workdir: Path):
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            from tests.missing import unavailable
-
-            unavailable("redis-server is not installed")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait_port(self.port)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-            self.proc = None
 
 
 class PostgresServer:
@@ -155,7 +94,7 @@ class FaultCluster(Cluster):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        _wait_port(port, timeout=60)
+        wait_port(port, timeout=60)
         self.base_url = f"http://127.0.0.1:{port}"
         return self.base_url
 

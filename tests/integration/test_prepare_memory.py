@@ -26,15 +26,21 @@ from tests.audio_helpers import load
 REPO = Path(__file__).resolve().parents[2]
 LIMIT_MB = 300
 
+# Peak RSS from /proc (VmHWM), not getrusage: Linux keeps ru_maxrss across execve, so a child
+# of a large pytest process would report the parent's peak, not its own.
 CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from dalston.stages import prepare
 from dalston.storage.local import LocalStore
 store = LocalStore(Path(sys.argv[1]))
 manifest = prepare.decode_and_plan("long", store, chunk_seconds=120, max_seconds=36000)
 print(json.dumps({
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "peak_rss_mb": next(
+        int(line.split()[1]) / 1024
+        for line in Path("/proc/self/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    ),
     "duration": manifest["duration"],
     "chunks": len(manifest["chunks"]),
     "speech": len(manifest["speech"]),
