@@ -1,7 +1,8 @@
 """Native API schemas: ``<Thing><Direction>Schema`` classes and module-level instances.
 
-They validate the native requests (a 422 naming the field, see ``views.load_or_422``),
-shape its answers, and are the source of the native part of ``/openapi.json``.
+They validate the native requests (a 422 naming the field, see
+``dalston.api.requests.load_or_422``), shape its answers, and are the source of the native
+part of ``/openapi.json``.
 """
 
 from __future__ import annotations

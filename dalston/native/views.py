@@ -12,17 +12,14 @@ rule is in ``dalston.routing``).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import io
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, jsonify, request, send_file
-from marshmallow import ValidationError
 
 from dalston import engines, exports
 from dalston.api import db, services, submission
+from dalston.api.requests import decode_cursor, encode_cursor, load_or_422
 from dalston.auth import current_tenant
 from dalston.db import queries
 from dalston.db.models import Job, JobStatus
@@ -39,22 +36,11 @@ from dalston.native.schemas import (
     webhook_delivery_list_schema,
 )
 from dalston.options import CHUNKED_ENGINE, WHOLE_FILE_ENGINES, JobOptions
-from dalston.schemas.fields import first_error
 from dalston.storage import keys
 from dalston.webhooks import events, guard
 from dalston.webhooks import store as webhook_store
 
 bp = Blueprint("jobs", __name__, url_prefix="/v1/audio/transcriptions")
-
-
-def load_or_422(schema, data) -> dict:
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        field, message = first_error(exc)
-        raise ApiError(
-            422, "validation_error", f"{field}: {message}" if field else message, field
-        ) from exc
 
 
 def get_job_or_404(job_id: str) -> Job:
@@ -194,20 +180,6 @@ def get_job(job_id: str):
     return jsonify(job_schema.dump(job_view(get_job_or_404(job_id))))
 
 
-def _encode_cursor(job: Job) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return dt.datetime.fromisoformat(created), job_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "invalid_cursor", "the cursor is not one this API returned", "cursor"
-        ) from exc
-
-
 @bp.get("")
 def list_jobs():
     """Jobs, newest first, with cursor pagination."""
@@ -220,7 +192,7 @@ def list_jobs():
     if args["status"]:
         query = query.where(Job.status == args["status"])
     if args["cursor"]:
-        created, job_id = _decode_cursor(args["cursor"])
+        created, job_id = decode_cursor(args["cursor"])
         if db().bind.dialect.name == "sqlite":  # SQLite stores naive datetimes
             created = created.replace(tzinfo=None)
         query = query.where(
@@ -231,7 +203,7 @@ def list_jobs():
     jobs = jobs[: args["limit"]]
     page = {
         "jobs": [job_summary(j) for j in jobs],
-        "cursor": _encode_cursor(jobs[-1]) if has_more else None,
+        "cursor": encode_cursor(jobs[-1]) if has_more else None,
         "has_more": has_more,
     }
     return jsonify(job_list_schema.dump(page))

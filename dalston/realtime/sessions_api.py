@@ -9,9 +9,6 @@ leaves objects without a row.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import json
 
 import sqlalchemy as sa
@@ -19,6 +16,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from dalston import exports
 from dalston.api import db, services
+from dalston.api.requests import decode_cursor, encode_cursor
 from dalston.auth import current_tenant
 from dalston.db.models import RealtimeSessionRecord
 from dalston.errors import ApiError
@@ -65,20 +63,6 @@ def _get_or_404(session_id: str) -> RealtimeSessionRecord:
     return row
 
 
-def _cursor(row: RealtimeSessionRecord) -> str:
-    return base64.urlsafe_b64encode(f"{row.created_at.isoformat()}|{row.id}".encode()).decode()
-
-
-def _uncursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        created, sid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return dt.datetime.fromisoformat(created), sid
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "invalid_cursor", "the cursor is not one this API returned", "cursor"
-        ) from exc
-
-
 @bp.get("")
 def list_sessions():
     """Sessions, newest first, with cursor pagination (``limit``, ``cursor``, ``status``)."""
@@ -93,7 +77,7 @@ def list_sessions():
     if request.args.get("status"):
         query = query.where(Row.status == request.args["status"])
     if request.args.get("cursor"):
-        created, sid = _uncursor(request.args["cursor"])
+        created, sid = decode_cursor(request.args["cursor"])
         if db().bind.dialect.name == "sqlite":  # SQLite stores naive datetimes
             created = created.replace(tzinfo=None)
         query = query.where(
@@ -108,7 +92,7 @@ def list_sessions():
     return jsonify(
         {
             "sessions": [_view(r) for r in rows],
-            "cursor": _cursor(rows[-1]) if has_more else None,
+            "cursor": encode_cursor(rows[-1]) if has_more else None,
             "has_more": has_more,
         }
     )

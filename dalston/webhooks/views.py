@@ -15,11 +15,11 @@ unknown one. URLs pass the private-address guard here and again at every deliver
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from dalston.api import db, services
+from dalston.api.requests import load_or_422
 from dalston.errors import ApiError
-from dalston.schemas.fields import first_error
 from dalston.webhooks import events, guard, store
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1/webhooks")
@@ -75,13 +75,7 @@ webhook_with_secret_schema = WebhookWithSecretSchema()
 def _load(schema, data) -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "the body must be a JSON object")
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        field, message = first_error(exc)
-        raise ApiError(
-            422, "validation_error", f"{field}: {message}" if field else message, field
-        ) from exc
+    return load_or_422(schema, data)
 
 
 def _check(url: str) -> None:
