@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import REPO, Cluster
+from tests.fault.points import FAULT_POINTS
 from tests.servers import RedisServer, free_port, wait_port
 
 pytestmark = pytest.mark.fault
@@ -214,18 +215,3 @@ def fault_cluster(s3_endpoint):
         redis_server.kill()
         pg.stop()
         shutil.rmtree(work, ignore_errors=True)
-
-
-#: The crash points the suite arms (``dalston.faults``).
-FAULT_POINTS = (
-    "prepare.before_dispatch",
-    "prepare.after_dispatch",
-    "prepare.after_done",
-    "merge.before_complete",
-    "merge.after_complete",
-    "prepare.after_begin",
-    "transcribe.after_begin",
-    "align.after_begin",
-    "diarize.after_begin",
-    "merge.after_begin",
-)

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tests.audio_helpers import load, write_wav
+from tests.fault.points import FAULT_POINTS
 
 pytestmark = pytest.mark.fault
 URL = "/v1/audio/transcriptions"
@@ -197,18 +198,7 @@ def _objects(cluster) -> list[str]:
     return [o["Key"] for p in pages for o in p.get("Contents", [])]
 
 
-WINDOWS = (
-    "prepare.before_dispatch",
-    "prepare.after_dispatch",
-    "prepare.after_done",
-    "merge.before_complete",
-    "merge.after_complete",
-    "prepare.after_begin",
-    "transcribe.after_begin",
-    "align.after_begin",
-    "diarize.after_begin",
-    "merge.after_begin",
-)
+WINDOWS = FAULT_POINTS
 
 
 def test_a_worker_killed_in_each_crash_window(fault_cluster, files, clean):
