@@ -565,3 +565,22 @@ def test_the_api_listens_on_loopback_outside_containers_only(services):
     ]
     (container,) = api["spec"]["template"]["spec"]["containers"]
     assert {"name": "DALSTON_HOST", "value": "0.0.0.0"} in container["env"]
+
+
+def test_the_metrics_directory_exists_wherever_it_is_named(services):
+    """prometheus-client's multiprocess mode fails on a missing directory: where the
+    Kubernetes ConfigMap names one, every image creates it; where compose names one, the
+    service mounts a tmpfs there."""
+    (configmap,) = [
+        d
+        for d in _k8s_documents()
+        if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == "dalston-env"
+    ]
+    directory = configmap["data"]["PROMETHEUS_MULTIPROC_DIR"]
+    for image in ("Dockerfile.api", "Dockerfile.worker-cpu", "Dockerfile.worker-gpu"):
+        text = (ROOT / "deploy" / image).read_text()
+        assert f"install -d -o dalston -g dalston {directory}" in text, image
+    for name, service in services.items():
+        named = _container_env(service).get("PROMETHEUS_MULTIPROC_DIR")
+        if named:
+            assert named in (service.get("tmpfs") or []), f"{name} names {named} without a tmpfs"
