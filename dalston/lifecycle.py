@@ -1,16 +1,18 @@
 """What happens when a job ends, wherever it ends (a worker, or the API cancelling it).
 
-In this order: count it (``dalston_jobs_total``), schedule its retention purge (and purge
-at once for ``retention=0``: the transcript is in the database by now), then tell whoever
-asked — the Celery task named on the job's ``notify_task`` (a family's webhook), sent
-``(job_id,)``. The pipeline knows no family: the family chose the task at submission.
+In this order: wake whoever waits on it in this deployment (``dalston.jobevents``: the
+synchronous answers and the native long poll), count it (``dalston_jobs_total``), schedule
+its retention purge (and purge at once for ``retention=0``: the transcript is in the
+database by now), then tell whoever asked — the Celery task named on the job's
+``notify_task`` (a family's webhook), sent ``(job_id,)``. The pipeline knows no family: the
+family chose the task at submission.
 """
 
 from __future__ import annotations
 
 import logging
 
-from dalston import metrics, retention
+from dalston import jobevents, metrics, retention
 from dalston.config import Settings
 from dalston.db import queries
 from dalston.db.session import session_scope
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def job_ended(celery, settings: Settings, store, job_id: str) -> None:
+    jobevents.hub(settings.broker_url).publish(job_id)
     with session_scope(settings.database_url) as session:
         job = queries.get_job(session, job_id)
         if job is None:

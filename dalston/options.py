@@ -27,6 +27,8 @@ CHUNKED_ENGINE = "faster_whisper"
 #: Transcription engines that transcribe, align and diarize a whole file in one task (their
 #: own stage and queue), instead of the chunked transcribe → align ∥ diarize pipeline.
 WHOLE_FILE_ENGINES = ("whisperx-full",)
+#: The ``align_engine`` that keeps the transcriber's own word times (no align task runs).
+KEEP_WHISPER_TIMES = "whisper"
 
 Granularity = Literal["word", "segment"]
 SpeakerDetection = Literal["none", "diarize", "per_channel"]
@@ -92,8 +94,18 @@ class JobOptions:
 
     @property
     def needs_align(self) -> bool:
-        """An align task follows each chunk's transcription."""
-        return self.word_timestamps and not self.whole_file_engine
+        """An align task follows each chunk's transcription.
+
+        Not for ``align_engine=whisper``: keeping Whisper's own word times re-times nothing,
+        so the chunk skips that hop and merge labels its words (``timing: "whisper"``, their
+        characters) itself. Without a named engine the align worker's default decides, so
+        the task runs.
+        """
+        return (
+            self.word_timestamps
+            and not self.whole_file_engine
+            and self.align_engine != KEEP_WHISPER_TIMES
+        )
 
     @property
     def needs_diarize(self) -> bool:

@@ -19,6 +19,7 @@ import functools
 import random
 import time
 from types import ModuleType
+from typing import Callable
 
 import botocore.exceptions
 import sqlalchemy.exc
@@ -124,8 +125,12 @@ class StageTask(Task):
     def session(self):
         return session_scope(self.settings.database_url)
 
-    def begin(self, job_id: str, part: int = 0) -> bool:
-        """Mark the stage running; False when the job is gone, finished, or out of attempts."""
+    def begin(self, job_id: str, part: int = 0) -> StageJob | None:
+        """Mark the stage running and load the job as its stage sees it, in one transaction.
+
+        None when the job is gone, finished, or out of attempts. (The job row that
+        ``begin_stage`` locks is the one the stage reads: one transaction, not two.)
+        """
         stage = self.spec.name
         with self.session() as session:
             run = queries.begin_stage(
@@ -138,7 +143,7 @@ class StageTask(Task):
             )
             if run is None:
                 log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
-                return False
+                return None
             if run.attempts > self.settings.max_stage_attempts:
                 queries.fail_job(
                     session,
@@ -149,53 +154,52 @@ class StageTask(Task):
                     stage=stage,
                     part=part,
                 )
-                return False
-        self.fault(f"{stage}.after_begin")
-        return True
-
-    def load_job(self, job_id: str, part: int = 0) -> StageJob:
-        """The job as its stage sees it: its plan, this worker's settings, its source URL."""
-        with self.session() as session:
-            job = queries.get_job(session, job_id)
-            return StageJob(
+                return None
+            job = queries.get_job(session, job_id)  # in the session already: no query
+            loaded = StageJob(
                 id=job_id,
                 part=part,
                 options=JobOptions.from_dict(job.options),
                 settings=self.settings,
                 source_url=job.source_url,
+                audio_duration=job.audio_duration,
             )
+        self.fault(f"{stage}.after_begin")
+        return loaded
 
     def engine_for(self, job: StageJob):
         """The stage's engine: the request's choice, else this worker's default."""
         kind = self.spec.engine
         return get_engine(kind, job.options.engine_for(kind), self.settings) if kind else None
 
-    def finish(self, job_id: str, part: int = 0) -> bool:
-        """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too."""
-        if self.clean_up_if_deleted(job_id):
-            return False
+    def finish(self, job_id: str, part: int = 0, job: StageJob | None = None) -> bool:
+        """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too.
+
+        One statement: the row's update finds nothing when the job (and with it its stage
+        rows) was deleted while the stage ran. ``job``: the stage's view of it, for the
+        metrics' engine label and audio length.
+        """
         with self.session() as session:
-            queries.finish_stage(session, job_id, self.spec.name, part)
-            self.observe(session, job_id, part)
+            run = queries.finish_stage(session, job_id, self.spec.name, part)
+        if run is None:
+            self.store.delete_prefix(keys.job_prefix(job_id))
+            return False
+        self.observe(run, job)
         return True
 
-    def observe(self, session, job_id: str, part: int) -> None:
+    def observe(self, run: queries.FinishedStage, job: StageJob | None) -> None:
         """The finished stage's duration and real-time factor (``dalston.metrics``)."""
-        run = queries.get_stage(session, job_id, self.spec.name, part)
-        job = queries.get_job(session, job_id)
-        if run is None or job is None or run.started_at is None or run.completed_at is None:
+        if run.started_at is None or run.completed_at is None:
             return
         kind = self.spec.engine
-        engine = (
-            (JobOptions.from_dict(job.options).engine_for(kind) or default_name(kind))
-            if kind
-            else None
-        )
+        engine = None
+        if kind:
+            engine = (job and job.options.engine_for(kind)) or default_name(kind)
         metrics.stage_finished(
             self.spec.name,
             engine,
             (run.completed_at - run.started_at).total_seconds(),
-            run.audio_seconds or job.audio_duration,
+            run.audio_seconds or (job and job.audio_duration),
         )
 
     def clean_up_if_deleted(self, job_id: str) -> bool:
@@ -211,33 +215,40 @@ class StageTask(Task):
         return deleted
 
     def run_stage(
-        self, stage: ModuleType, job_id: str, part: int = 0, *, finish: bool = True
+        self,
+        stage: ModuleType,
+        job_id: str,
+        part: int = 0,
+        *,
+        then: Callable[[StageJob, dict], dict] | None = None,
     ) -> dict:
         """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary.
 
-        ``finish=False``: the caller marks the stage done itself, after it has sent what
-        comes next (prepare).
+        ``then(job, summary)``: called instead of finishing, to mark the stage done itself
+        after it has sent what comes next (prepare); its answer is the task's.
         """
         ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
-        if not self.begin(job_id, part):
+        job = self.begin(job_id, part)
+        if job is None:
             return {**ids, "skipped": True}
-        job = self.load_job(job_id, part)
         try:
             summary = stage.run(job, self.store, self.engine_for(job), self.reporter(job_id, part))
         except JobCancelled:
             log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
             self.clean_up_if_deleted(job_id)
             return {**ids, "cancelled": True}
-        if not finish:
-            return {**ids, **summary}
-        if not self.finish(job_id, part):
+        if then is not None:
+            return then(job, {**ids, **summary})
+        if not self.finish(job_id, part, job):
             return {**ids, "deleted": True}
         return {**ids, **summary}
 
     def reporter(self, job_id: str, part: int = 0):
         """A callback that stores progress; it raises JobCancelled once the job is not active."""
         stage = self.spec.name
-        last = [0.0]
+        # The first write comes one interval after the start, and none at the end (finish
+        # follows): a stage shorter than the interval costs no progress writes at all.
+        last = [time.monotonic()]
         # The solo pool (GPU stages) has no signal-based time limits: progress reports check.
         deadline = time.monotonic() + self.soft_time_limit
 
@@ -245,7 +256,7 @@ class StageTask(Task):
             now = time.monotonic()
             if now > deadline:
                 raise SoftTimeLimitExceeded()
-            if now - last[0] < PROGRESS_INTERVAL:
+            if now - last[0] < PROGRESS_INTERVAL or fraction >= 1.0:
                 return
             last[0] = now
             with self.session() as session:
@@ -285,19 +296,21 @@ class StageTask(Task):
                 countdown=MERGE_WAIT_SECONDS, max_retries=int(longest / MERGE_WAIT_SECONDS) + 1
             )
 
-    def complete(self, job_id: str, transcript: dict) -> bool:
+    def complete(self, job: StageJob, transcript: dict) -> bool:
         """Complete the job (once) and mark merge done in one transaction; tell whoever asked.
 
         One commit: a crash before it leaves both undone (the redelivered merge runs again),
         after it both done; no state where merge is done and the job still running.
         """
-        if self.clean_up_if_deleted(job_id):
-            return False
+        job_id = job.id
         self.fault("merge.before_complete")
         with self.session() as session:
             done = queries.complete_job(session, job_id, transcript)
-            queries.finish_stage(session, job_id, self.spec.name, 0)
-            self.observe(session, job_id, 0)
+            run = queries.finish_stage(session, job_id, self.spec.name, 0)
+        if run is None:  # the job was deleted while merge ran: what it wrote goes too
+            self.store.delete_prefix(keys.job_prefix(job_id))
+            return False
+        self.observe(run, job)
         self.fault("merge.after_complete")
         if done:
             self.job_ended(job_id)

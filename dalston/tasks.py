@@ -14,6 +14,8 @@ lost with the broker) the reconciler (``dalston.pipeline.reconcile``) sends agai
 
 from __future__ import annotations
 
+import dataclasses
+
 from celery import shared_task
 from celery.exceptions import Ignore
 from celery.utils.log import get_task_logger
@@ -29,7 +31,7 @@ from dalston.stages import merge as merge_stage
 from dalston.stages import prepare as prepare_stage
 from dalston.stages import transcribe as transcribe_stage
 from dalston.stages import whisperx_full as whisperx_full_stage
-from dalston.stages.context import no_report
+from dalston.stages.context import StageJob, no_report
 from dalston.task_base import RECORD_FAILURE, RETRY, FailureRecorder, StageTask
 
 log = get_task_logger(__name__)
@@ -45,24 +47,30 @@ def _stage_task(stage: Stage):
 @_stage_task(Stage.PREPARE)
 def prepare(self: StageTask, job_id: str):
     """Decode and cut the audio, send the rest of the canvas, then mark prepare done."""
-    summary = self.run_stage(prepare_stage, job_id, finish=False)
-    if STOPPED & set(summary):
-        return summary
+    return self.run_stage(
+        prepare_stage, job_id, then=lambda job, summary: _send_rest(self, job, summary)
+    )
+
+
+def _send_rest(self: StageTask, job: StageJob, summary: dict) -> dict:
+    """Prepare's end: record and send the rest of the canvas, and only then mark it done."""
+    job_id = job.id
     self.fault("prepare.before_dispatch")
     manifest = prepare_stage.load_manifest(job_id, self.store)
     with self.session() as session:
         plan = dispatch.plan_after_prepare(self.app, session, job_id, manifest)
-    if plan is None:
+    if plan is None:  # cancelled meanwhile, or deleted: then what prepare wrote goes too
+        self.clean_up_if_deleted(job_id)
         return {"job_id": job_id, "cancelled": True}
     log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
     try:
         self.replace(plan.signature)  # sends the rest, then raises Ignore
     except Ignore:
         self.fault("prepare.after_dispatch")
-        self.finish(job_id)
+        self.finish(job_id, 0, dataclasses.replace(job, audio_duration=manifest["duration"]))
         self.fault("prepare.after_done")
         raise
-    return {"job_id": job_id, **summary}
+    return summary
 
 
 @_stage_task(Stage.TRANSCRIBE)
@@ -93,10 +101,11 @@ def whisperx_full(self: StageTask, job_id: str):
 def merge(self: StageTask, job_id: str):
     """Stitch the chunks, store the transcript, complete the job."""
     self.wait_for_header(job_id)
-    if not self.begin(job_id):
+    job = self.begin(job_id)
+    if job is None:
         return {"job_id": job_id, "skipped": True}
-    transcript = merge_stage.run(self.load_job(job_id), self.store, None, no_report)
-    done = self.complete(job_id, transcript)
+    transcript = merge_stage.run(job, self.store, None, no_report)
+    done = self.complete(job, transcript)
     return {
         "job_id": job_id,
         "completed": done,

@@ -23,6 +23,8 @@ from werkzeug.serving import make_server
 
 REPO = Path(__file__).resolve().parents[1]
 TERMINAL = ("completed", "failed", "cancelled")
+#: Seconds one long poll of :meth:`Cluster.wait` may last (a dead worker is noticed after it).
+LONG_POLL = 2.0
 
 
 class ClusterError(RuntimeError):
@@ -165,8 +167,13 @@ class Cluster:
             raise ClusterError(f"submit refused: {resp.status_code} {resp.text[:2000]}")
         return resp.json()["id"]
 
-    def job(self, job_id: str) -> dict:
-        resp = requests.get(self.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30)
+    def job(self, job_id: str, wait: float = 0.0) -> dict:
+        """The job; ``wait`` > 0: a long poll, answered once it has ended or after ``wait`` s."""
+        resp = requests.get(
+            self.url(f"/v1/audio/transcriptions/{job_id}"),
+            params={"wait": round(wait, 3)} if wait > 0 else None,
+            timeout=30 + wait,
+        )
         if resp.status_code != 200:
             raise ClusterError(f"GET job {job_id}: {resp.status_code} {resp.text[:2000]}")
         return resp.json()
@@ -179,17 +186,23 @@ class Cluster:
         poll: float = 0.3,
         watch_workers: bool = False,
     ) -> dict:
-        """Poll the job until its status is in ``until``; TimeoutError after ``timeout`` s.
+        """Wait until the job's status is in ``until``; TimeoutError after ``timeout`` s.
 
-        ``watch_workers``: fail at once (ClusterError) if a worker dies meanwhile, instead of
-        waiting out the timeout (tests that kill workers on purpose leave it off).
+        Waiting for the job to end is a long poll (``?wait=``: the answer comes as soon as it
+        has ended), renewed every :data:`LONG_POLL` s; waiting for another status polls every
+        ``poll`` s. ``watch_workers``: fail at once (ClusterError) if a worker dies
+        meanwhile, instead of waiting out the timeout (tests that kill workers on purpose
+        leave it off).
         """
         deadline = time.monotonic() + timeout
+        long_poll = set(until) <= set(TERMINAL)
         while time.monotonic() < deadline:
-            job = self.job(job_id)
+            wait = min(LONG_POLL, max(0.0, deadline - time.monotonic())) if long_poll else 0.0
+            job = self.job(job_id, wait=wait)
             if job["status"] in until:
                 return job
             if watch_workers:
                 self.check_workers()
-            time.sleep(poll)
+            if not long_poll:
+                time.sleep(poll)
         raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s: {job}")

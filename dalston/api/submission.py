@@ -23,7 +23,7 @@ from typing import Callable
 from flask import g
 from sqlalchemy.orm import Session
 
-from dalston import audio, fetch, lifecycle, limits, metrics, probe, retention
+from dalston import audio, fetch, jobevents, lifecycle, limits, metrics, probe, retention
 from dalston.api import db, services
 from dalston.auth import current_tenant
 from dalston.db import queries
@@ -215,24 +215,29 @@ def submit_job(
     return job
 
 
-def wait_for_job(job_id: str, timeout: float, poll: float = 0.2) -> Job | None:
+def wait_for_job(job_id: str, timeout: float) -> Job | None:
     """Block until the job is terminal or ``timeout`` seconds pass; the job as last read.
 
-    Synchronous answers (ElevenLabs, OpenAI) wait here while the pipeline runs on the
-    workers. A fresh session per poll sees the workers' commits.
+    Synchronous answers (ElevenLabs, OpenAI) and the native long poll wait here while the
+    pipeline runs on the workers. The job's end wakes the wait at once
+    (``dalston.jobevents``); watching starts before the first read, so an end between a
+    read and the wait is not missed. A fresh session per read sees the workers' commits.
     """
     deadline = time.monotonic() + timeout
-    while True:
-        session = services().sessions()
-        try:
-            job = queries.get_job(session, job_id)
-            if job is None or JobStatus(job.status).terminal or time.monotonic() >= deadline:
-                if job is not None:
-                    session.expunge(job)
-                return job
-        finally:
-            session.close()
-        time.sleep(poll)
+    events = jobevents.hub(services().settings.broker_url)
+    with events.watch(job_id) as ended:
+        while True:
+            ended.clear()
+            session = services().sessions()
+            try:
+                job = queries.get_job(session, job_id)
+                if job is None or JobStatus(job.status).terminal or time.monotonic() >= deadline:
+                    if job is not None:
+                        session.expunge(job)
+                    return job
+            finally:
+                session.close()
+            ended.wait(min(jobevents.FALLBACK_POLL, max(0.0, deadline - time.monotonic())))
 
 
 def job_failure(job: Job) -> ApiError:

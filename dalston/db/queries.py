@@ -8,6 +8,7 @@ racing on one job cannot both win.
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -116,12 +117,24 @@ def set_progress(session: Session, job_id: str, stage: str, part: int, fraction:
     )
 
 
-def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> None:
-    session.execute(
+class FinishedStage(NamedTuple):
+    """What the metrics want of a stage row that was just marked done."""
+
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    audio_seconds: float | None
+
+
+def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> FinishedStage | None:
+    """Mark a stage done; its times, or None when the row is gone (the job was deleted)."""
+    row = session.execute(
         sa.update(StageRun)
         .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
         .values(status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None)
-    )
+        .returning(StageRun.started_at, StageRun.completed_at, StageRun.audio_seconds)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return FinishedStage(*row) if row is not None else None
 
 
 def fail_job(
@@ -192,11 +205,15 @@ def cancel_job(session: Session, job_id: str) -> list[str]:
     return task_ids
 
 
-def stage_summary(session: Session, job_id: str, stage: str) -> dict[str, int]:
-    """How many of a stage's rows are in each status."""
+def unfinished_stage_rows(session: Session, job_id: str, stages: tuple[str, ...]) -> dict[str, int]:
+    """How many of the job's rows of ``stages`` are pending or running, by status (one query)."""
     rows = session.execute(
         sa.select(StageRun.status, sa.func.count())
-        .where(StageRun.job_id == job_id, StageRun.stage == stage)
+        .where(
+            StageRun.job_id == job_id,
+            StageRun.stage.in_(stages),
+            StageRun.status.in_((StageStatus.PENDING.value, StageStatus.RUNNING.value)),
+        )
         .group_by(StageRun.status)
     ).all()
     return {status: count for status, count in rows}

@@ -1,8 +1,10 @@
 """The ``whisper`` align engine: keep faster-whisper's own word timings.
 
 A request that asks for ``align_engine=whisper`` wants no forced alignment, for instance
-for a language no aligner covers or to compare methods. Its align task still runs (the
-canvas is the same), but only labels every word ``timing: "whisper"``.
+for a language no aligner covers or to compare methods. Its chunks skip the align task
+(``JobOptions.needs_align``: merge labels their words ``timing: "whisper"``); this engine
+is what an align worker whose default it is (``DALSTON_ALIGN_ENGINE=whisper``) runs for
+requests that name no engine: it labels the words the same way.
 """
 
 from __future__ import annotations

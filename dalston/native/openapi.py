@@ -63,9 +63,9 @@ def describe(spec: APISpec) -> None:
         "/v1/audio/transcriptions/{job_id}",
         operations={
             "get": {
-                "summary": "A job, its stages and its transcript",
-                "parameters": [job_id],
-                "responses": {"200": _json("Job", "The job"), "404": _ERROR},
+                "summary": "A job, its stages and its transcript (wait=S: once it has ended)",
+                "parameters": [job_id, {"in": "query", "schema": s.JobGetQuerySchema}],
+                "responses": {"200": _json("Job", "The job"), "404": _ERROR, "422": _ERROR},
             },
             "delete": {
                 "summary": "Delete a finished job and its stored objects",

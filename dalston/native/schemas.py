@@ -305,6 +305,25 @@ class JobListQuerySchema(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(JOB_STATUSES))
 
 
+#: The longest a long poll (``GET /v1/audio/transcriptions/{id}?wait=S``) holds a request.
+MAX_WAIT_SECONDS = 60.0
+
+
+class JobGetQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    wait = fields.Float(
+        load_default=0.0,
+        validate=validate.Range(0.0, MAX_WAIT_SECONDS),
+        metadata={
+            "description": "Long poll: answer once the job has ended (completed, failed or "
+            f"cancelled) or after this many seconds, whichever is first (at most "
+            f"{MAX_WAIT_SECONDS:.0f}); 0 answers at once"
+        },
+    )
+
+
 class JobListSchema(Schema):
     jobs = fields.List(fields.Nested(JobSummarySchema))
     cursor = fields.String(
@@ -317,6 +336,7 @@ job_create_schema = JobCreateSchema()
 job_schema = JobSchema()
 job_created_schema = JobCreatedSchema()
 job_list_query_schema = JobListQuerySchema()
+job_get_query_schema = JobGetQuerySchema()
 job_list_schema = JobListSchema()
 job_created_with_webhook_schema = JobCreatedWithWebhookSchema()
 webhook_delivery_list_schema = WebhookDeliveryListSchema()

@@ -30,6 +30,7 @@ from dalston.native.schemas import (
     job_create_schema,
     job_created_schema,
     job_created_with_webhook_schema,
+    job_get_query_schema,
     job_list_query_schema,
     job_list_schema,
     job_schema,
@@ -177,7 +178,18 @@ def create_job():
 
 @bp.get("/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_schema.dump(job_view(get_job_or_404(job_id))))
+    """The job; ``wait=S`` makes it a long poll, answered as soon as the job has ended.
+
+    The wait wakes on the job's end (``dalston.jobevents``), so a client learns of it at
+    once instead of polling; the request's transaction is closed while it waits.
+    """
+    args = load_or_422(job_get_query_schema, request.args.to_dict())
+    job = get_job_or_404(job_id)
+    if args["wait"] > 0 and not JobStatus(job.status).terminal:
+        db().rollback()
+        submission.wait_for_job(job.id, args["wait"])
+        job = get_job_or_404(job_id)
+    return jsonify(job_schema.dump(job_view(job)))
 
 
 @bp.get("")

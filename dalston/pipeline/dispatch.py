@@ -115,11 +115,5 @@ def resubmit_unfinished(app: Celery, session: Session, limits: tuple = ()) -> in
 
 def parts_pending(session: Session, job_id: str) -> dict[str, int]:
     """Rows of the job's header stages (everything before merge) not yet done, by status."""
-    pending: dict[str, int] = {}
-    for stage in Stage:
-        if stage in (Stage.PREPARE, Stage.MERGE):
-            continue
-        for status, count in queries.stage_summary(session, job_id, stage.value).items():
-            if status in ("pending", "running"):
-                pending[status] = pending.get(status, 0) + count
-    return pending
+    header = tuple(s.value for s in Stage if s not in (Stage.PREPARE, Stage.MERGE))
+    return queries.unfinished_stage_rows(session, job_id, header)

@@ -17,6 +17,7 @@ import json
 
 from dalston import audio
 from dalston.characters import with_characters
+from dalston.contracts import ChunkTranscript
 from dalston.engines.base import Aligner
 from dalston.stages.context import Report, StageJob
 from dalston.stages.prepare import load_manifest
@@ -54,11 +55,33 @@ def _whisper_timed(segment: dict) -> dict:
     return dict(segment, words=[dict(w, timing="whisper") for w in segment.get("words", [])])
 
 
+def with_valid_characters(chunk: ChunkTranscript) -> ChunkTranscript:
+    """Whichever engine re-timed the words, their characters must lie inside them."""
+    return dict(
+        chunk,
+        segments=[
+            dict(s, words=[with_characters(w) for w in s.get("words") or []])
+            for s in chunk["segments"]
+        ],
+    )
+
+
+def whisper_timed(chunk: ChunkTranscript) -> ChunkTranscript:
+    """The chunk with the transcriber's own word times, labelled so (no aligner ran).
+
+    Also what merge applies to the chunks of a job that skipped the align task
+    (``align_engine=whisper``), so both give the same words.
+    """
+    return with_valid_characters(
+        dict(chunk, segments=[_whisper_timed(s) for s in chunk["segments"]])
+    )
+
+
 def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner | None) -> dict:
     """Store and return chunk ``index``'s transcript with its words re-timed (if covered)."""
     chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
     if _aligns(aligner, chunk):
-        plan = {c["index"]: c for c in load_manifest(job_id, store)["chunks"]}[index]
+        plan = {c["index"]: c for c in load_manifest(job_id, store, cached=True)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
         # Each segment is aligned in its own language, or keeps Whisper's times if the
         # aligner does not cover it.
@@ -71,12 +94,9 @@ def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner 
             for s in chunk["segments"]
         ]
         chunk = dict(chunk, segments=segments)
+        chunk = with_valid_characters(chunk)
     else:
-        chunk = dict(chunk, segments=[_whisper_timed(s) for s in chunk["segments"]])
-    # Whichever engine re-timed the words, their characters must lie inside them.
-    chunk["segments"] = [
-        dict(s, words=[with_characters(w) for w in s.get("words") or []]) for s in chunk["segments"]
-    ]
+        chunk = whisper_timed(chunk)
     store.put_bytes(
         keys.aligned_chunk(job_id, index), json.dumps(chunk).encode(), "application/json"
     )

@@ -33,6 +33,7 @@ class StageJob:
         options: the job's plan.
         settings: the worker's settings (model directory, device, chunk length, …).
         source_url: where prepare fetches the audio when none was uploaded.
+        audio_duration: the audio's seconds once prepare has measured them.
     """
 
     id: str
@@ -40,3 +41,4 @@ class StageJob:
     options: JobOptions
     settings: Settings
     source_url: str | None = None
+    audio_duration: float | None = None

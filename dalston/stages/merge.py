@@ -12,10 +12,11 @@ import json
 
 from dalston import exports
 from dalston.contracts import ChunkTranscript, PreparedAudio, Transcript
+from dalston.stages import align
 from dalston.stages.context import Report, StageJob
 from dalston.stages.diarize import load_turns
 from dalston.stages.prepare import load_manifest
-from dalston.storage import keys
+from dalston.storage import batch, keys
 from dalston.storage.base import ArtifactStore
 
 
@@ -28,6 +29,8 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Tr
     options = job.options
     manifest = load_manifest(job.id, store)
     chunks = load_chunks(job.id, store, manifest, aligned=options.merges_aligned)
+    if options.word_timestamps and not options.merges_aligned:
+        chunks = [align.whisper_timed(c) for c in chunks]  # align_engine=whisper: no align task
     turns = load_turns(job.id, store) if options.needs_diarize else None
     if options.per_channel:
         turns = channel_turns(manifest, chunks)
@@ -43,7 +46,8 @@ def load_chunks(
 ) -> list[ChunkTranscript]:
     """The chunk transcripts, from the align stage's output when the job was aligned."""
     key = keys.aligned_chunk if aligned else keys.chunk_transcript
-    return [json.loads(store.get_bytes(key(job_id, c["index"]))) for c in manifest["chunks"]]
+    bodies = batch.get_all(store, [key(job_id, c["index"]) for c in manifest["chunks"]])
+    return [json.loads(body) for body in bodies]
 
 
 def stitch(
@@ -217,13 +221,9 @@ def channel_turns(manifest: PreparedAudio, chunks: list[ChunkTranscript]) -> lis
 
 def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> list[str]:
     """Store the transcript and its txt/srt/vtt renderings; returns the keys written."""
-    written = []
-    store.put_bytes(
-        keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json"
-    )
-    written.append(keys.transcript(job_id, "json"))
+    items = [(keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json")]
     for fmt in ("txt", "srt", "vtt"):
         body, mimetype = exports.render(transcript, fmt)
-        store.put_bytes(keys.transcript(job_id, fmt), body.encode("utf-8"), mimetype)
-        written.append(keys.transcript(job_id, fmt))
-    return written
+        items.append((keys.transcript(job_id, fmt), body.encode("utf-8"), mimetype))
+    batch.put_all(store, items)
+    return [key for key, _data, _type in items]

@@ -7,10 +7,12 @@ so no word is split and chunking does not change how any window is decoded.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
 import tempfile
+import threading
 from pathlib import Path
 
 from dalston import audio, fetch
@@ -266,5 +268,29 @@ def _decode_to_files(
     )
 
 
-def load_manifest(job_id: str, store: ArtifactStore) -> PreparedAudio:
-    return json.loads(store.get_bytes(keys.manifest(job_id)))
+#: Manifests kept per process for the per-chunk stages (a few jobs' worth: chunks of one
+#: job arrive together).
+MANIFEST_CACHE_SIZE = 16
+_manifests: collections.OrderedDict[tuple[int, str], PreparedAudio] = collections.OrderedDict()
+_manifests_lock = threading.Lock()
+
+
+def load_manifest(job_id: str, store: ArtifactStore, *, cached: bool = False) -> PreparedAudio:
+    """The job's chunk plan. ``cached``: from this process's cache when it has read it before.
+
+    Per-chunk stages read the same manifest once per chunk; it is written once, by
+    prepare, before any chunk is sent (a redelivered prepare writes the same plan again:
+    planning is deterministic), so a process may keep it. Callers must not mutate it.
+    """
+    key = (id(store), job_id)
+    if cached:
+        with _manifests_lock:
+            if key in _manifests:
+                _manifests.move_to_end(key)
+                return _manifests[key]
+    manifest = json.loads(store.get_bytes(keys.manifest(job_id)))
+    with _manifests_lock:
+        _manifests[key] = manifest
+        while len(_manifests) > MANIFEST_CACHE_SIZE:
+            _manifests.popitem(last=False)
+    return manifest

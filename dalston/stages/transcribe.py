@@ -84,7 +84,7 @@ def transcribe_chunk(
     The chunk transcript records its ``task``: the align stage must know that a translated
     chunk's English words were not spoken in its audio.
     """
-    manifest = load_manifest(job_id, store)
+    manifest = load_manifest(job_id, store, cached=True)
     chunks = {c["index"]: c for c in manifest["chunks"]}
     if index not in chunks:
         raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")

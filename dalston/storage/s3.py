@@ -5,6 +5,7 @@ Credentials and region come from the standard ``AWS_*`` variables that boto3 rea
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -20,23 +21,39 @@ class S3Store:
         self.bucket = bucket
         self._endpoint_url = endpoint_url
         self._region = region
-        self._local = threading.local()
+        self._client = None
+        self._pid = None
+        self._lock = threading.Lock()
+
+    #: Connections the shared client keeps open: enough for every thread of a threaded
+    #: worker pool or a busy API process to have one (botocore's default is 10).
+    MAX_CONNECTIONS = 64
 
     @property
     def client(self):
-        # boto3 clients are thread-safe, but sessions are not: one client per thread is safest.
-        client = getattr(self._local, "client", None)
-        if client is None:
-            session = boto3.session.Session()
-            client = session.client(
-                "s3",
-                endpoint_url=self._endpoint_url,
-                region_name=self._region,
-                config=Config(
-                    retries={"max_attempts": 5, "mode": "standard"}, signature_version="s3v4"
-                ),
-            )
-            self._local.client = client
+        """One boto3 client per store, made on first use and shared by every thread.
+
+        boto3 clients are thread-safe; sessions are not, so the one creation is under a
+        lock. Creating a client costs tens of milliseconds of CPU (it loads the service
+        model): one per thread made every request of the threaded API pay for it. A forked
+        child (prefork pool) makes its own: its parent's pooled connections are not its to use.
+        """
+        client = self._client
+        if client is None or self._pid != os.getpid():
+            with self._lock:
+                if self._client is None or self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._client = boto3.session.Session().client(
+                        "s3",
+                        endpoint_url=self._endpoint_url,
+                        region_name=self._region,
+                        config=Config(
+                            retries={"max_attempts": 5, "mode": "standard"},
+                            signature_version="s3v4",
+                            max_pool_connections=self.MAX_CONNECTIONS,
+                        ),
+                    )
+                client = self._client
         return client
 
     def put_bytes(self, key, data, content_type="application/octet-stream"):

@@ -76,7 +76,9 @@ def test_align_engine_whisper_keeps_whispers_word_times(cluster, jfk_wav):
     assert len(job["words"]) >= 15
     assert {w["timing"] for w in job["words"]} == {"whisper"}
     assert {w["timing"] for s in job["segments"] for w in s["words"]} == {"whisper"}
-    assert _stage(job, "align")["status"] == "completed"
+    # Nothing to re-time: the chunks skip the align task.
+    assert "align" not in {s["stage"] for s in job["stages"]}
+    assert all(c["start"] <= c["end"] for w in job["words"] for c in w["characters"])
 
 
 def test_the_default_aligner_still_force_aligns(cluster, jfk_wav):

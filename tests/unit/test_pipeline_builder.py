@@ -96,11 +96,16 @@ def test_whisperx_full_with_no_speech_goes_straight_to_merge():
     assert plan.signature.task == "dalston.merge"
 
 
-def test_the_align_engine_does_not_change_the_canvas():
-    """align_engine is read by the align task; every choice chains align after transcribe."""
+def test_every_align_engine_but_whisper_chains_align_after_transcribe():
+    """align_engine is read by the align task; every choice that may re-time words chains
+    align after transcribe. ``whisper`` keeps the transcriber's times: no align task."""
     shapes = []
-    for engine in (None, "pocketsphinx", "whisper", "whisperx"):
+    for engine in (None, "pocketsphinx", "whisperx"):
         plan = builder.after_prepare(app, "job-1", opts(align_engine=engine), [0, 1])
         shapes.append([[t.task for t in link.tasks] for link in plan.signature.tasks])
         assert builder.planned_stages(opts(align_engine=engine))[2].value == "align"
     assert all(shape == [["dalston.transcribe", "dalston.align"]] * 2 for shape in shapes)
+    plan = builder.after_prepare(app, "job-1", opts(align_engine="whisper"), [0, 1])
+    assert [t.task for t in plan.signature.tasks] == ["dalston.transcribe"] * 2
+    assert "align" not in [s.value for s in builder.planned_stages(opts(align_engine="whisper"))]
+    assert not opts(align_engine="whisper").merges_aligned
