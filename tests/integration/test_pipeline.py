@@ -277,3 +277,18 @@ def test_word_timestamps_are_force_aligned(cluster, tmp_path):
     assert {w["timing"] for w in job["words"]} <= {"forced_alignment", "whisper"}
     start, end, matched = timing_errors(job["words"], truth)
     assert matched >= 0.85 * len(truth) and start <= 0.05 and end <= 0.05, (start, end, matched)
+
+
+def test_long_poll_answers_once_the_job_has_ended(cluster, fixtures_dir):
+    """``GET …/{id}?wait=S``: the answer waits for the job's end, not for S seconds."""
+    job_id = cluster.submit(fixtures_dir / "jfk.flac", timestamps_granularity="segment")
+    url = cluster.url(f"/v1/audio/transcriptions/{job_id}")
+    job = requests.get(url, params={"wait": 60}, timeout=90).json()
+    assert job["status"] == "completed", job
+    assert "ask not what your country" in job["text"].lower()
+    # An ended job answers at once; a bad wait is refused with the native error shape.
+    assert requests.get(url, params={"wait": 60}, timeout=5).json()["status"] == "completed"
+    for bad in ("-1", "61", "soon"):
+        resp = requests.get(url, params={"wait": bad}, timeout=30)
+        assert resp.status_code == 422, resp.text
+        assert resp.json()["error"]["code"] == "validation_error"

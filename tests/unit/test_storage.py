@@ -49,3 +49,39 @@ def test_delete_prefix_removes_only_that_job(store):
 def test_local_store_refuses_keys_outside_its_root(tmp_path):
     with pytest.raises(ValueError):
         LocalStore(tmp_path / "store").put_bytes("../escape", b"x")
+
+
+def test_batch_reads_keep_order_and_missing_keys_raise(store):
+    from dalston.storage import batch
+
+    names = [f"jobs/b/{i}.json" for i in range(20)]
+    batch.put_all(store, [(k, k.encode(), "application/json") for k in names])
+    assert batch.get_all(store, names) == [k.encode() for k in names]
+    assert batch.get_all(store, names[:1]) == [names[0].encode()]
+    with pytest.raises(FileNotFoundError):
+        batch.get_all(store, names + ["jobs/b/missing.json"])
+
+
+def test_s3_threads_share_one_client_and_a_forked_child_makes_its_own(s3_endpoint, make_bucket):
+    """One client per store (creating one costs tens of ms); a child's pool is its own."""
+    import os
+    import threading
+
+    store = S3Store(make_bucket(), endpoint_url=s3_endpoint, region="us-east-1")
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(store.client)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in seen}) == 1 and seen[0] is store.client
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a client of its own, which works
+        ok = store.client is not seen[0]
+        store.put_bytes("jobs/c/x", b"child")
+        os.write(write, b"1" if ok else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert store.get_bytes("jobs/c/x") == b"child"
