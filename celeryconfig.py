@@ -71,7 +71,9 @@ task_routes = {**routes_for(STAGES), **WEBHOOK_ROUTES}
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
-task_track_started = True
+# A running stage is in its stage row (status, progress) and in Flower (task-started
+# events); a STARTED state in the result backend too would be one more write per task.
+task_track_started = False
 task_send_sent_event = True
 worker_send_task_events = True
 

@@ -357,7 +357,7 @@ def parse(form, args, *, has_file: bool, models_spec: str = "", default_model: s
     options = JobOptions(
         model=model or default_model,
         language=language,
-        timestamps_granularity="segment" if granularity == "none" else "word",
+        timestamps_granularity="segment" if granularity == "none" else granularity,
         speaker_detection="per_channel" if multi else ("diarize" if diarize else "none"),
         # ElevenLabs' num_speakers is the most speakers that may be talking.
         max_speakers=data["num_speakers"] if diarize else None,

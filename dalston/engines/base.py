@@ -116,9 +116,19 @@ class Aligner(Protocol):
     capabilities: Capabilities
 
     def align(
-        self, samples: np.ndarray, offset: float, segments: list[dict], *, language: str
+        self,
+        samples: np.ndarray,
+        offset: float,
+        segments: list[dict],
+        *,
+        language: str,
+        characters: bool = False,
     ) -> list[dict]:
-        """The segments with re-timed words (each word says how it was timed)."""
+        """The segments with re-timed words (each word says how it was timed).
+
+        ``characters``: time each word's characters too, where the aligner can (the
+        request asked for character timestamps); else they may share the word evenly.
+        """
 
 
 @runtime_checkable

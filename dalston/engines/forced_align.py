@@ -9,10 +9,12 @@ alignment failed or moved it implausibly far — keeps Whisper's time. Every wor
 method timed it (``timing``: ``forced_alignment`` or ``whisper``). Audio-event words
 (``type: "audio_event"``, e.g. "[Music]") are never aligned: their text is not speech.
 
-Character times (``characters``: ``[{text, start, end}]`` on every word) come from a second,
-phone-level pass over the same audio (``Decoder.set_alignment``): each aligned word keeps
-the spans of its phones and its characters are mapped onto them (``character_times``).
-Words timed by Whisper have no phones, so their characters share the word evenly.
+Every word has characters (``[{text, start, end}]``). Asked for (``characters=True``: the
+request's ``timestamps_granularity=character``), they come from a second, phone-level pass
+over the same audio (``Decoder.set_alignment``): each aligned word keeps the spans of its
+phones and its characters are mapped onto them (``character_times``). That pass costs as
+much as the word pass, so it runs only then; otherwise, and for words timed by Whisper
+(which have no phones), characters share their word evenly.
 """
 
 from __future__ import annotations
@@ -93,12 +95,15 @@ class PocketsphinxAligner:
             )
         return self._decoder
 
-    def _decode(self, text: str, pcm: bytes) -> list[tuple[float, float, list]] | None:
+    def _decode(
+        self, text: str, pcm: bytes, phones: bool
+    ) -> list[tuple[float, float, list]] | None:
         """Align ``text`` (dictionary words) with the audio: per word (start, end, phones).
 
-        Seconds from the start of ``pcm``. The word pass gives the word times; a second,
-        phone-level pass over the same audio (pocketsphinx tracks phones only when asked)
-        gives each word's phone spans, or none for every word when it fails.
+        Seconds from the start of ``pcm``. The word pass gives the word times; with
+        ``phones``, a second, phone-level pass over the same audio (pocketsphinx tracks
+        phones only when asked) gives each word's phone spans, or none for every word when
+        it fails.
         """
         decoder = self._load()
         try:
@@ -116,8 +121,8 @@ class PocketsphinxAligner:
             ]
         except RuntimeError:
             return None
-        phones = self._phones(pcm, len(words))
-        return [(t0, t1, spans) for (t0, t1), spans in zip(words, phones)]
+        spans = self._phones(pcm, len(words)) if phones else [[] for _ in words]
+        return [(t0, t1, word_phones) for (t0, t1), word_phones in zip(words, spans)]
 
     def _phones(self, pcm: bytes, count: int) -> list[list[Phone]]:
         """(name, start, end) of the phones of each of the ``count`` words just aligned
@@ -148,6 +153,7 @@ class PocketsphinxAligner:
         out: list[dict],
         first: int,
         last: int,
+        phones: bool,
         depth: int = 0,
     ) -> None:
         """Align words[first:last] against their stretch of audio; on failure, halve and retry."""
@@ -166,12 +172,13 @@ class PocketsphinxAligner:
         pcm = (
             np.clip(samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)], -1, 1) * 32767
         ).astype("<i2")
-        aligned = self._decode(" ".join(t for _, tokens in plan for t in tokens), pcm.tobytes())
+        text = " ".join(t for _, tokens in plan for t in tokens)
+        aligned = self._decode(text, pcm.tobytes(), phones)
         if aligned is None or len(aligned) != sum(len(tokens) for _, tokens in plan):
             if last - first >= 4 and depth < 6:
                 middle = (first + last) // 2
-                self._align_words(samples, offset, words, out, first, middle, depth + 1)
-                self._align_words(samples, offset, words, out, middle, last, depth + 1)
+                self._align_words(samples, offset, words, out, first, middle, phones, depth + 1)
+                self._align_words(samples, offset, words, out, middle, last, phones, depth + 1)
             return
         k = 0
         for i, tokens in plan:
@@ -193,16 +200,30 @@ class PocketsphinxAligner:
             characters=character_times(word["text"], t0, t1, phones or None),
         )
 
-    def _align_segment(self, samples: np.ndarray, offset: float, seg: dict) -> list[dict]:
+    def _align_segment(
+        self, samples: np.ndarray, offset: float, seg: dict, phones: bool
+    ) -> list[dict]:
         words = seg.get("words") or []
         out = [with_characters(dict(w, timing="whisper")) for w in words]
         if words:
-            self._align_words(samples, offset, words, out, 0, len(words))
+            self._align_words(samples, offset, words, out, 0, len(words), phones)
         return out
 
     def align(
-        self, samples: np.ndarray, offset: float, segments: list[dict], *, language: str = "en"
+        self,
+        samples: np.ndarray,
+        offset: float,
+        segments: list[dict],
+        *,
+        language: str = "en",
+        characters: bool = False,
     ) -> list[dict]:
-        """Segments with refined word times; ``samples`` start at ``offset`` on the job timeline."""
+        """Segments with refined word times; ``samples`` start at ``offset`` on the job timeline.
+
+        ``characters``: run the phone pass, so characters are timed from their phones.
+        """
         with self._lock:  # one decoder per process, used by one task at a time
-            return [dict(seg, words=self._align_segment(samples, offset, seg)) for seg in segments]
+            return [
+                dict(seg, words=self._align_segment(samples, offset, seg, characters))
+                for seg in segments
+            ]

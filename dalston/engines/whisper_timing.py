@@ -22,7 +22,13 @@ class WhisperTimings:
         pass
 
     def align(
-        self, samples, offset: float, segments: list[dict], *, language: str = "en"
+        self,
+        samples,
+        offset: float,
+        segments: list[dict],
+        *,
+        language: str = "en",
+        characters: bool = False,
     ) -> list[dict]:
         return [
             dict(seg, words=[dict(w, timing="whisper") for w in seg.get("words") or []])

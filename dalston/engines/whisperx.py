@@ -170,7 +170,12 @@ class WhisperXAligner:
         return wx, model, metadata, device
 
     def align(
-        self, samples: np.ndarray, offset: float, segments: list[dict], language: str = "en"
+        self,
+        samples: np.ndarray,
+        offset: float,
+        segments: list[dict],
+        language: str = "en",
+        characters: bool = False,
     ) -> list[dict]:
         """Segments with wav2vec2 word times; ``samples`` start at ``offset`` on the job timeline.
 

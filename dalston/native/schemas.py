@@ -21,7 +21,7 @@ from marshmallow import (
 
 from dalston import languages
 
-GRANULARITIES = ("none", "segment", "word")
+GRANULARITIES = ("none", "segment", "word", "character")
 SPEAKER_DETECTION = ("none", "diarize", "per_channel")
 JOB_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
@@ -74,7 +74,13 @@ class JobCreateSchema(Schema):
         load_default=None, metadata={"description": "ISO 639-1 code, or absent/'auto' to detect"}
     )
     timestamps_granularity = fields.String(
-        load_default="word", validate=validate.OneOf(GRANULARITIES)
+        load_default="word",
+        validate=validate.OneOf(GRANULARITIES),
+        metadata={
+            "description": "word: aligned word times (each word's characters share it "
+            "evenly); character: also each character timed from the aligner's phones "
+            "(alignment costs about twice as much); segment or none: segment times only"
+        },
     )
     speaker_detection = fields.String(
         load_default="none", validate=validate.OneOf(SPEAKER_DETECTION)

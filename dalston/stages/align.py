@@ -27,7 +27,9 @@ from dalston.storage.base import ArtifactStore
 
 def run(job: StageJob, store: ArtifactStore, engine: Aligner, report: Report) -> dict:
     """Align chunk ``job.part`` (the task's entry point)."""
-    result = align_chunk(job.id, job.part, store, engine)
+    result = align_chunk(
+        job.id, job.part, store, engine, characters=job.options.character_timestamps
+    )
     words = [w for s in result["segments"] for w in s.get("words", [])]
     return {
         "aligned": sum(w.get("timing", "whisper") != "whisper" for w in words),
@@ -77,8 +79,18 @@ def whisper_timed(chunk: ChunkTranscript) -> ChunkTranscript:
     )
 
 
-def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner | None) -> dict:
-    """Store and return chunk ``index``'s transcript with its words re-timed (if covered)."""
+def align_chunk(
+    job_id: str,
+    index: int,
+    store: ArtifactStore,
+    aligner: Aligner | None,
+    *,
+    characters: bool = False,
+) -> dict:
+    """Store and return chunk ``index``'s transcript with its words re-timed (if covered).
+
+    ``characters``: the request asked for character times (the aligner's phone pass).
+    """
     chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
     if _aligns(aligner, chunk):
         plan = {c["index"]: c for c in load_manifest(job_id, store, cached=True)["chunks"]}[index]
@@ -87,7 +99,13 @@ def align_chunk(job_id: str, index: int, store: ArtifactStore, aligner: Aligner 
         # aligner does not cover it.
         segments = [
             (
-                aligner.align(samples, plan["start"], [s], language=_language(s, chunk))[0]
+                aligner.align(
+                    samples,
+                    plan["start"],
+                    [s],
+                    language=_language(s, chunk),
+                    characters=characters,
+                )[0]
                 if aligner.capabilities.covers(_language(s, chunk))
                 else _whisper_timed(s)
             )

@@ -588,9 +588,16 @@ def figure_scale(dep: Deployment, path: Path, chunks: int, ks: list[int], cost: 
         inside = [(s["duration_ms"] or 0) - 1000 * cost for s in rows_t]
         spans = sorted((parse_time(s["started_at"]), parse_time(s["completed_at"])) for s in rows_t)
         gaps = [1000 * (b[0] - a[1]).total_seconds() for a, b in zip(spans, spans[1:])]
+        first_end = min(parse_time(s["completed_at"]) for s in rows_t)
+        last_end = max(parse_time(s["completed_at"]) for s in rows_t)
         rows.append(
             {
                 "k": k,
+                # The spread of the chunks' starts and ends (how far the slots drift apart),
+                # and the tail from the last chunk's end to completed (chord, merge).
+                "last_chunk_end_s": seconds_between(first, last_end),
+                "first_chunk_end_s": seconds_between(first, first_end),
+                "tail_s": seconds_between(last_end, parse_time(job["completed_at"])),
                 "chunks": len(rows_t),
                 "wall_s": round(span, 2),
                 "submit_to_completed_s": round(wall, 2),

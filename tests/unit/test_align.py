@@ -61,8 +61,16 @@ def check_characters(word: dict) -> None:
 
 def test_characters_are_timed_inside_aligned_words(timed, whisper_segments):
     samples, _ = timed
-    aligned = PocketsphinxAligner().align(samples, 0.0, whisper_segments)
+    aligner = PocketsphinxAligner()
+    # Not asked for: no phone pass, the same word times, characters shared evenly.
+    plain = [w for s in aligner.align(samples, 0.0, whisper_segments) for w in s["words"]]
+    for word in plain:
+        check_characters(word)
+        shares = [c["end"] - c["start"] for c in word["characters"] if c["text"].isalnum()]
+        assert max(shares) - min(shares) <= 0.0021, word  # even (to the ms), punctuation 0
+    aligned = aligner.align(samples, 0.0, whisper_segments, characters=True)
     words = [w for s in aligned for w in s["words"]]
+    assert [(w["start"], w["end"]) for w in words] == [(w["start"], w["end"]) for w in plain]
     for word in words:
         check_characters(word)
     # From the phones: aligned words' letters do not all get the same share of the word.
