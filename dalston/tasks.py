@@ -56,7 +56,7 @@ def _send_rest(self: StageTask, job: StageJob, summary: dict) -> dict:
     """Prepare's end: record and send the rest of the canvas, and only then mark it done."""
     job_id = job.id
     self.fault("prepare.before_dispatch")
-    manifest = prepare_stage.load_manifest(job_id, self.store)
+    manifest = prepare_stage.load_manifest(job_id, self.store, cached=True)  # just written
     with self.session() as session:
         plan = dispatch.plan_after_prepare(self.app, session, job_id, manifest)
     if plan is None:  # cancelled meanwhile, or deleted: then what prepare wrote goes too

@@ -36,11 +36,12 @@ def record_plan(
     seconds = {
         c["index"]: round(c["end"] - c["start"], 3) for c in (manifest or {}).get("chunks", [])
     }
+    planned = []
     for (stage, part), task_id in plan.task_ids.items():
         spec = Stage(stage).spec
         if spec.name == Stage.MERGE.value:
             # Task.replace gives the chord's body another id; merge records it on start.
-            queries.ensure_stage(session, job_id, stage, part)
+            planned.append(queries.PlannedStage(stage, part))
             continue
         if spec.per_chunk:
             audio_seconds = seconds.get(part)
@@ -48,9 +49,8 @@ def record_plan(
             audio_seconds = manifest["duration"]
         else:
             audio_seconds = None
-        queries.ensure_stage(
-            session, job_id, stage, part, task_id=task_id, audio_seconds=audio_seconds
-        )
+        planned.append(queries.PlannedStage(stage, part, task_id, audio_seconds))
+    queries.ensure_stages(session, job_id, planned)
 
 
 def plan_after_prepare(

@@ -172,7 +172,9 @@ def decode_and_plan(
         chunks=chunks,
         warnings=warnings,
     )
-    store.put_bytes(keys.manifest(job_id), json.dumps(manifest).encode(), "application/json")
+    body = json.dumps(manifest).encode()
+    store.put_bytes(keys.manifest(job_id), body, "application/json")
+    _remember_manifest(store, job_id, json.loads(body))  # what a reader would get
     log.info("prepared job %s: %.1f s, %d chunks", job_id, decoded.duration, len(chunks))
     return manifest
 
@@ -289,8 +291,13 @@ def load_manifest(job_id: str, store: ArtifactStore, *, cached: bool = False) ->
                 _manifests.move_to_end(key)
                 return _manifests[key]
     manifest = json.loads(store.get_bytes(keys.manifest(job_id)))
+    _remember_manifest(store, job_id, manifest)
+    return manifest
+
+
+def _remember_manifest(store: ArtifactStore, job_id: str, manifest: PreparedAudio) -> None:
     with _manifests_lock:
-        _manifests[key] = manifest
+        _manifests[(id(store), job_id)] = manifest
+        _manifests.move_to_end((id(store), job_id))
         while len(_manifests) > MANIFEST_CACHE_SIZE:
             _manifests.popitem(last=False)
-    return manifest
