@@ -59,7 +59,14 @@ class S3Store:
     def put_bytes(self, key, data, content_type="application/octet-stream"):
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    #: Files up to this size go up in one request; larger ones by s3transfer's multipart
+    #: upload (its thread pool and parts cost more than they save on a small file).
+    SINGLE_PUT_BYTES = 8 * 1024 * 1024
+
     def put_file(self, key, path, content_type="application/octet-stream"):
+        if Path(path).stat().st_size <= self.SINGLE_PUT_BYTES:
+            self.put_bytes(key, Path(path).read_bytes(), content_type)
+            return
         self.client.upload_file(
             str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
         )
@@ -73,8 +80,13 @@ class S3Store:
             raise
 
     def download_to(self, key, path):
+        """Stream the object to ``path``: one GET (s3transfer's HEAD, ranged GETs and
+        thread pool cost more than they save on the files a job holds)."""
         try:
-            self.client.download_file(self.bucket, key, str(path))
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            with open(path, "wb") as out:
+                for block in body.iter_chunks(1024 * 1024):
+                    out.write(block)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in _MISSING:
                 raise FileNotFoundError(key) from exc
