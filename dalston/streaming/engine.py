@@ -30,13 +30,15 @@ relays the events it returns; tests feed it files. Three ideas:
   is still being waited for; when the silence is confirmed the commit takes that decode
   from a one-entry cache (keyed by window, prompt, language, hotwords, beam), as does a
   manual commit with no audio since the last partial. Measured in ``make bench-realtime``.
-* **A commit decodes only what is not confirmed.** The committed text is the confirmed
-  words plus the words after them, so a commit's decode starts at the boundary before the
-  last confirmed word (:meth:`_tail_start`; that word is heard again, whole, and dropped as
-  already decided) with everything before it in the prompt. Its cost is then that of a
-  short tail, not of the whole window: an encoder pass plus a few tokens (0.5 s instead
-  of 1.5–2 s for a 15 s window on the 2-core machine), which is what keeps a commit
-  inside the silence it waits for, and several sessions' commits in a row short.
+* **A decode reads only what is not confirmed.** The confirmed words never change, so a
+  decode (partial or commit) starts at the end of a confirmed word at least
+  ``TAIL_SECONDS`` before its end (:meth:`_tail_start`; the last confirmed word is never
+  the cut, so it is heard again whole and dropped as already decided), with the words
+  before it in the prompt; ``window_seconds`` bounds it when nothing is confirmed. Whisper
+  pads every window to 30 s, so the encoder costs the same for any window and what this
+  saves is the tokens decoded again: on the 2-core machine a 15 s window took 1.5–2 s
+  against 0.5–0.8 s for 4 s. That keeps a commit inside the silence it waits for, the
+  partial in flight when speech ends short, and several sessions' commits in a row short.
 
 An utterance is committed on end of speech (``commit_on_vad``), on :meth:`commit` (a
 manual commit) or when it reaches ``max_utterance_seconds``; without ``commit_on_vad``
@@ -92,7 +94,7 @@ HYSTERESIS = 0.15
 #: batch transcript, which sees the rest of the audio); a blank previous text keeps every
 #: decode of a session in the one mode.
 NO_PROMPT = " "
-#: A commit's decode (``_tail_start``) has at least this much audio before its end when
+#: A decode (``_tail_start``) has at least this much audio before its end when
 #: the utterance has it: on a second or two Whisper invents an ending ("Thank you.").
 TAIL_SECONDS = 4.0
 
@@ -447,11 +449,12 @@ class StreamingTranscriber:
         self._emit_partial(events)
 
     def _partial(self, events: list[dict], end: int) -> None:
-        decoded = self._decode(self._buf_start, end, urgent=False)
+        start = self._tail_start(end)
+        decoded = self._decode(start, end, urgent=False)
         if decoded is None:  # the model is busy: try again at the next frame
             return
         self._last_decode = self.samples_in
-        new = self._new_words(decoded)
+        new = self._new_words(decoded, start)
         agreed = 0
         horizon = end / SR - CONFIRM_MARGIN
         if end - self._utt_start < MIN_CONFIRM_SECONDS * SR:

@@ -515,6 +515,14 @@ def table(results: dict) -> str:
             ", ".join(str(v) for v in (p.get("wer_vs_batch") or {}).values()),
         ),
         (
+            "WER vs reference (streamed / batch) " + ", ".join(d["wer_vs_reference"]),
+            ", ".join(f"{v['streamed']} / {v['batch']}" for v in d["wer_vs_reference"].values()),
+            ", ".join(
+                f"{v['streamed']} / {v['batch']}"
+                for v in (p.get("wer_vs_reference") or {}).values()
+            ),
+        ),
+        (
             "slowest decode by utterance length",
             json.dumps(results["slowest_decode_by_length_s"]),
             "—",
@@ -527,6 +535,7 @@ def table(results: dict) -> str:
             "—",
         ),
         ("sessions on one worker without lag", str(results["sustained_sessions"]), "—"),
+        ("partials shed (model busy)", str(results.get("partials_shed")), "—"),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':{width}}  {'Dalston':<34}  WhisperLive 0.10", "-" * (width + 60)]
@@ -572,8 +581,8 @@ def main(argv=None) -> int:
     seconds = sum(len(a) / 16000 for a in audio.values())
     cpu = sum(r["cpu_seconds"] for r in per_file.values())
     results["cpu_cores_per_session"] = round(cpu / seconds, 3)
-    results["partials_shed"] = dalston.worker.decoder.shed
     results["ramp"] = ramp(dalston, audio.get("jfk.flac", load_audio("jfk.flac")))
+    results["partials_shed"] = dalston.worker.decoder.shed  # all while sessions overlapped
     fine = [r["sessions"] for r in results["ramp"] if not r["lag_warnings"]]
     results["sustained_sessions"] = max(fine) if fine else 0
     dalston.stop()
