@@ -88,12 +88,14 @@ CONFIRM_MARGIN = 0.5
 MIN_CONFIRM_SECONDS = 2.5
 #: Silero's hysteresis: speech ends below threshold minus this.
 HYSTERESIS = 0.15
-#: The prompt of a decode that has no earlier text. Whisper decodes a first utterance
-#: without ``<|startofprev|>`` in a different mode from every later one (tiny.en hears "so
-#: am I fellow Americans" for "so my fellow Americans" without it, with it the same as the
-#: batch transcript, which sees the rest of the audio); a blank previous text keeps every
-#: decode of a session in the one mode.
-NO_PROMPT = " "
+#: The prompt of a decode that has no earlier text: none. A blank previous text
+#: (``<|startofprev|>`` and a space) puts a first utterance in the mode of every later one,
+#: and tiny.en then hears jfk's "so my fellow Americans" (without: "so am I fellow
+#: Americans"), but it also invents a sentence opening for audio that starts mid-speech
+#: (trn06: "I think we're going to see that in five years…", where batch and WhisperLive
+#: hear "five years…"): measured with ``make bench-realtime``, 8 inserted words against 2
+#: wrong ones, so no prompt.
+NO_PROMPT = None
 #: A decode (``_tail_start``) has at least this much audio before its end when
 #: the utterance has it: on a second or two Whisper invents an ending ("Thank you.").
 TAIL_SECONDS = 4.0
@@ -213,13 +215,20 @@ class StreamingTranscriber:
         confirm the end, the commit finds that decode in the cache (:meth:`_decode`) and
         costs nothing. Until speech resumes there is nothing new to decode, so no further
         partial runs over the silence.
+
+        The decode ahead is a guess (most short pauses are not the end of speech), so it
+        takes the shared model only if it is free until half of ``min_silence_ms`` has
+        passed, and queues as a commit (``urgent``) from then on: other sessions' commits
+        do not wait behind one session's pauses.
         """
         if self._temp_end is not None:
             end = self._temp_end + self._tail()
             if self._presumed_end == self._temp_end or self.samples_in < end:
                 return
-            self._presumed_end = self._temp_end
-            self._ahead(events, end)
+            silence = self.samples_in - self._temp_end
+            urgent = silence >= self.config.min_silence_ms * SR / 2000
+            if self._ahead(events, end, urgent):
+                self._presumed_end = self._temp_end
             return
         gap = max(self.config.partial_interval, self.config.partial_duty * self._last_took)
         due = self.samples_in - self._last_decode >= gap * SR
@@ -434,19 +443,23 @@ class StreamingTranscriber:
                 return fresh[k:]
         return fresh
 
-    def _ahead(self, events: list[dict], end: int) -> None:
+    def _ahead(self, events: list[dict], end: int, urgent: bool = True) -> bool:
         """Decode the end-of-speech commit's window now (``_schedule``), as a partial too.
 
         The same window and context as :meth:`_flush` at the end of speech will ask for, so
         that commit finds it in the cache; nothing is confirmed from it (that would move
         the commit's window).
         """
-        self._last_decode = self.samples_in
         start = self._tail_start(end)
-        new = self._new_words(self._decode(start, end), start)
+        decoded = self._decode(start, end, urgent)
+        if decoded is None:  # the model is busy and the silence still short: later
+            return False
+        self._last_decode = self.samples_in
+        new = self._new_words(decoded, start)
         self._hyp = [w for w in new if w["start"] < (self._temp_end or end) / SR - 0.1]
         self._trim()
         self._emit_partial(events)
+        return True
 
     def _partial(self, events: list[dict], end: int) -> None:
         start = self._tail_start(end)
