@@ -124,7 +124,8 @@ def test_compute_per_partial_is_bounded_by_the_window(decoder, jfk):
     speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
     engine, events = stream(decoder, np.concatenate([speech, speech]), window_seconds=4.0)
     windows = [seconds for seconds, _ in engine.decode_stats]
-    assert max(windows) <= 4.0 + 0.5 + 0.01, windows
+    # the window, one partial interval, and a VAD frame (an ahead decode ends on one)
+    assert max(windows) <= 4.0 + 0.5 + 0.032 + 0.01, windows
     assert len(windows) >= 10
     text = committed_text(events)
     assert wer(JFK + " " + JFK, text) <= 0.25, text
