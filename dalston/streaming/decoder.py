@@ -32,6 +32,27 @@ NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
 
 
+def _drop_unaligned(words: list[dict]) -> list[dict]:
+    """Without runs of two or more words that the alignment gives no duration.
+
+    Words Whisper writes without hearing them (an invented sentence opening: "I think it's
+    good to see you guys in five years" on trn06, where the audio starts at "five years")
+    align to no audio: they pile up at one instant, end equal to start. One such word alone
+    is kept (a short real word sometimes aligns so).
+    """
+    out, run = [], []
+    for word in words + [None]:
+        if word is not None and word["end"] <= word["start"]:
+            run.append(word)
+            continue
+        if len(run) == 1:
+            out.extend(run)
+        run = []
+        if word is not None:
+            out.append(word)
+    return out
+
+
 def _hallucinated(seg) -> bool:
     """A repetition loop, or what Whisper itself would call silence."""
     if seg.compression_ratio > COMPRESSION_RATIO_THRESHOLD:
@@ -145,4 +166,4 @@ class WhisperDecoder:
                         )
         finally:
             self.gate.release()
-        return Decoded(words, info.language, float(info.language_probability))
+        return Decoded(_drop_unaligned(words), info.language, float(info.language_probability))

@@ -88,14 +88,14 @@ CONFIRM_MARGIN = 0.5
 MIN_CONFIRM_SECONDS = 2.5
 #: Silero's hysteresis: speech ends below threshold minus this.
 HYSTERESIS = 0.15
-#: The prompt of a decode that has no earlier text: none. A blank previous text
-#: (``<|startofprev|>`` and a space) puts a first utterance in the mode of every later one,
-#: and tiny.en then hears jfk's "so my fellow Americans" (without: "so am I fellow
-#: Americans"), but it also invents a sentence opening for audio that starts mid-speech
-#: (trn06: "I think we're going to see that in five years…", where batch and WhisperLive
-#: hear "five years…"): measured with ``make bench-realtime``, 8 inserted words against 2
-#: wrong ones, so no prompt.
-NO_PROMPT = None
+#: The prompt of a decode that has no earlier text. Whisper decodes a first utterance
+#: without ``<|startofprev|>`` in a different mode from every later one (tiny.en hears "so
+#: am I fellow Americans" for "so my fellow Americans" without it, with it the same as the
+#: batch transcript, which sees the rest of the audio); a blank previous text keeps every
+#: decode of a session in the one mode. It also makes tiny.en invent a sentence opening
+#: for audio that starts mid-speech (trn06), which the decoder drops: those words align to
+#: no audio (``decoder._drop_unaligned``).
+NO_PROMPT = " "
 #: A decode (``_tail_start``) has at least this much audio before its end when
 #: the utterance has it: on a second or two Whisper invents an ending ("Thank you.").
 TAIL_SECONDS = 4.0

@@ -263,3 +263,19 @@ def test_the_model_gate_serves_commits_first_and_sheds_partials():
     assert order == [0, 1, 2]
     assert gate.acquire(urgent=False)  # free again
     gate.release()
+
+
+def test_words_aligned_to_no_audio_are_dropped(decoder, fixtures_dir):
+    """trn06 starts mid-speech at "five years"; with the blank first prompt tiny.en writes
+    an opening before it that aligns to no audio (every word at 0.0 s): it is dropped."""
+    from dalston.streaming.decoder import _drop_unaligned
+
+    samples = audio.decode(fixtures_dir / "trn06.wav").mono[: 8 * 16000]
+    words = decoder.decode(samples, prompt=" ").words
+    assert [w["text"].lower().strip(",.") for w in words[:2]] == ["five", "years"], words[:3]
+    zero = {"start": 1.0, "end": 1.0, "confidence": 0.5}
+    real = {"start": 1.0, "end": 1.2, "confidence": 0.5}
+    kept = _drop_unaligned([dict(zero, text="a"), dict(real, text="b"), dict(zero, text="c")])
+    assert [w["text"] for w in kept] == ["a", "b", "c"]  # one alone is kept
+    run = [dict(zero, text=t) for t in "xyz"] + [dict(real, text="b")]
+    assert [w["text"] for w in _drop_unaligned(run)] == ["b"]
