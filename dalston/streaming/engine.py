@@ -36,8 +36,8 @@ relays the events it returns; tests feed it files. Three ideas:
   the cut, so it is heard again whole and dropped as already decided), with the words
   before it in the prompt; ``window_seconds`` bounds it when nothing is confirmed. Whisper
   pads every window to 30 s, so the encoder costs the same for any window and what this
-  saves is the tokens decoded again: on the 2-core machine a 15 s window took 1.5–2 s
-  against 0.5–0.8 s for 4 s. That keeps a commit inside the silence it waits for, the
+  saves is the tokens decoded again: on the 2-core machine a 15 s window took 2.0–2.3 s
+  (beam 5) against 0.5–0.9 s for 3–5 s. That keeps a commit inside the silence it waits for, the
   partial in flight when speech ends short, and several sessions' commits in a row short.
 
 An utterance is committed on end of speech (``commit_on_vad``), on :meth:`commit` (a
