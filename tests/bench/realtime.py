@@ -17,17 +17,22 @@ thread on tiny.en int8 (``DALSTON_CPU_THREADS=2``). Figures:
   once on one worker; a session lags when the API warns that processing is
   ``LAG_WARNING`` s behind the audio; the ramp stops at the first count that lags.
 * **WER** of the committed text against a batch transcription of the same audio with the
-  same model (faster-whisper, beam 5, Silero VAD filter).
+  same model (faster-whisper, beam 5, Silero VAD filter); and, where the fixtures have a
+  reference text (jfk.flac only: the AMI excerpts come with speaker turns, not words),
+  the WER of both against it (``wer_vs_reference``).
 * **WhisperLive 0.10** (faster-whisper backend, the same tiny.en directory, int8, 2
   threads, its VAD on) on the same files and pace: first partial, end of the last word →
   its segment marked ``completed``, WER of the completed text against the same batch run.
 
-Figures depend on the CPU and its load (the development machines are shared). JSON goes to
-``bench-results/realtime.json``; a table is printed.
+Figures depend on the CPU and its load (the development machines are shared): the load
+average at the start and the end goes into the JSON. JSON goes to
+``bench-results/realtime.json``; a table is printed. ``--files``, ``--ramp`` and
+``--no-peer`` make a shorter run (targeted measurements; the full run is the figure).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -53,6 +58,11 @@ LAG_WARNING = 2.0
 PEER_GRACE = 10.0
 RAMP = (1, 2, 4, 6, 8)
 OUT = Path("bench-results/realtime.json")
+#: The fixtures' reference texts (shared/fixtures/audio/README.md).
+REFERENCE = {
+    "jfk.flac": "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+}
 
 
 def _pct(values, q):
@@ -412,10 +422,14 @@ def ramp(system, samples: np.ndarray) -> list[dict]:
         for thread in threads:
             thread.join(600)
         commits = [x for r in results for x in r["commit"]]
+        cadence = [x for r in results for x in r["cadence"]]
         row = {
             "sessions": count,
             "commit_p50_s": _pct(commits, 0.5),
             "commit_p95_s": _pct(commits, 0.95),
+            "partial_cadence_p50_s": _pct(cadence, 0.5),
+            "partial_cadence_p95_s": _pct(cadence, 0.95),
+            "load": _load(),
             "lag_warnings": sum(r["lag_warnings"] for r in results),
             "end_to_session_end_max_s": round(max(r["end_to_session_end"] for r in results), 3),
         }
@@ -424,6 +438,10 @@ def ramp(system, samples: np.ndarray) -> list[dict]:
         if row["lag_warnings"]:
             break
     return rows
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def summarize(per_file: dict, batch: dict, min_silence: float | None) -> dict:
@@ -437,6 +455,14 @@ def summarize(per_file: dict, batch: dict, min_silence: float | None) -> dict:
         "last_word_to_commit_p50_s": _pct(pool("commit_from_last_word"), 0.5),
         "last_word_to_commit_p95_s": _pct(pool("commit_from_last_word"), 0.95),
         "wer_vs_batch": {name: _wer(batch[name], r["text"]) for name, r in per_file.items()},
+        "wer_vs_reference": {
+            name: {
+                "streamed": _wer(REFERENCE[name], r["text"]),
+                "batch": _wer(REFERENCE[name], batch[name]),
+            }
+            for name, r in per_file.items()
+            if name in REFERENCE
+        },
         "texts": {name: r["text"] for name, r in per_file.items()},
     }
     if min_silence is not None:
@@ -489,6 +515,14 @@ def table(results: dict) -> str:
             ", ".join(str(v) for v in (p.get("wer_vs_batch") or {}).values()),
         ),
         (
+            "WER vs reference (streamed / batch) " + ", ".join(d["wer_vs_reference"]),
+            ", ".join(f"{v['streamed']} / {v['batch']}" for v in d["wer_vs_reference"].values()),
+            ", ".join(
+                f"{v['streamed']} / {v['batch']}"
+                for v in (p.get("wer_vs_reference") or {}).values()
+            ),
+        ),
+        (
             "slowest decode by utterance length",
             json.dumps(results["slowest_decode_by_length_s"]),
             "—",
@@ -501,6 +535,7 @@ def table(results: dict) -> str:
             "—",
         ),
         ("sessions on one worker without lag", str(results["sustained_sessions"]), "—"),
+        ("partials shed (model busy)", str(results.get("partials_shed")), "—"),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [f"{'':{width}}  {'Dalston':<34}  WhisperLive 0.10", "-" * (width + 60)]
@@ -508,10 +543,23 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", default=",".join(FILES), help="comma-separated fixtures")
+    parser.add_argument("--ramp", type=int, default=max(RAMP), help="most sessions at once")
+    parser.add_argument("--no-peer", action="store_true", help="skip WhisperLive")
+    parser.add_argument("--out", type=Path, default=OUT)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    global FILES, RAMP
     from dalston.relay import MemoryRelay, RedisRelay
 
-    results: dict = {"relay": {"memory": relay_round_trip(MemoryRelay())}}
+    args = parse_args(argv)
+    FILES = tuple(args.files.split(","))
+    RAMP = tuple(n for n in RAMP if n <= args.ramp)
+    results: dict = {"load_at_start": _load(), "relay": {"memory": relay_round_trip(MemoryRelay())}}
     url = "memory://"
     try:
         redis_relay = RedisRelay(REDIS)
@@ -533,12 +581,15 @@ def main() -> int:
     seconds = sum(len(a) / 16000 for a in audio.values())
     cpu = sum(r["cpu_seconds"] for r in per_file.values())
     results["cpu_cores_per_session"] = round(cpu / seconds, 3)
-    results["ramp"] = ramp(dalston, audio["jfk.flac"])
+    results["ramp"] = ramp(dalston, audio.get("jfk.flac", load_audio("jfk.flac")))
+    results["partials_shed"] = dalston.worker.decoder.shed  # all while sessions overlapped
     fine = [r["sessions"] for r in results["ramp"] if not r["lag_warnings"]]
     results["sustained_sessions"] = max(fine) if fine else 0
     dalston.stop()
 
     try:
+        if args.no_peer:
+            raise RuntimeError("not run (--no-peer)")
         peer = WhisperLive(path, Path(tempfile.mkdtemp(prefix="whisperlive-")) / "server.log")
     except Exception as exc:  # not installed, or it cannot start here: say why
         results["whisperlive"] = {"unavailable": f"{exc.__class__.__name__}: {exc}"}
@@ -548,10 +599,14 @@ def main() -> int:
         finally:
             peer.stop()
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=2))
+    results["load_at_end"] = _load()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
     print(table(results))
-    print(f"\n(JSON: {OUT})")
+    print(
+        f"\n(JSON: {args.out}; load average at start {results['load_at_start']}, "
+        f"at end {results['load_at_end']})"
+    )
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dalston import audio
-from dalston.streaming.engine import StreamConfig, StreamingTranscriber
+from dalston.streaming.engine import StreamConfig, StreamingTranscriber, join_words
 from dalston.streaming.vad import StreamingVad
 from tests.bench.evaluation.metrics import wer
 
@@ -124,7 +124,8 @@ def test_compute_per_partial_is_bounded_by_the_window(decoder, jfk):
     speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
     engine, events = stream(decoder, np.concatenate([speech, speech]), window_seconds=4.0)
     windows = [seconds for seconds, _ in engine.decode_stats]
-    assert max(windows) <= 4.0 + 0.5 + 0.01, windows
+    # the window, one partial interval, and a VAD frame (an ahead decode ends on one)
+    assert max(windows) <= 4.0 + 0.5 + 0.032 + 0.01, windows
     assert len(windows) >= 10
     text = committed_text(events)
     assert wer(JFK + " " + JFK, text) <= 0.25, text
@@ -208,3 +209,73 @@ def test_manual_commit_without_new_audio_reuses_the_last_decode(decoder, jfk):
     final = engine.commit()[0]
     assert len(engine.decode_stats) == before, "the commit decoded the same audio again"
     assert final["text"].startswith(partial["stable"])
+
+
+def test_a_commit_decodes_only_what_is_not_confirmed(decoder, jfk):
+    """A long utterance's commit decodes the tail after its confirmed words (plus at least
+    ``TAIL_SECONDS``), not the whole window, and its text is still the utterance's."""
+    from dalston.streaming.engine import TAIL_SECONDS
+
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
+    engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
+    for i in range(0, len(speech), PIECE):
+        engine.feed(speech[i : i + PIECE])
+    engine.feed(np.zeros(PIECE, dtype="float32"))  # new audio: the commit must decode
+    confirmed = list(engine._confirmed)
+    assert len(confirmed) >= 4, confirmed
+    utterance = (engine.samples_in - engine._utt_start) / 16000
+    before = len(engine.decode_stats)
+    final = engine.commit()[0]
+    assert len(engine.decode_stats) == before + 1
+    window = engine.decode_stats[-1][0]
+    assert TAIL_SECONDS - 0.01 <= window < utterance - 1.0, (window, utterance)
+    assert final["text"].startswith(join_words(confirmed))
+    assert wer(JFK, final["text"]) <= 0.15, final["text"]
+
+
+def test_the_model_gate_serves_commits_first_and_sheds_partials():
+    """While the model is taken a partial is refused at once; queued commits go in order."""
+    import threading
+
+    from dalston.streaming.decoder import ModelGate
+
+    gate = ModelGate()
+    assert gate.acquire(urgent=False)
+    assert not gate.acquire(urgent=False)
+    order: list[int] = []
+
+    def commit(n: int):
+        gate.acquire(urgent=True)
+        order.append(n)
+        gate.release()
+
+    threads = []
+    for n in range(3):
+        thread = threading.Thread(target=commit, args=(n,))
+        thread.start()
+        while len(gate._queue) < n + 1:  # the commit is queued before the next one starts
+            threading.Event().wait(0.001)
+        threads.append(thread)
+    assert not gate.acquire(urgent=False)  # a commit waits: partials are refused
+    gate.release()
+    for thread in threads:
+        thread.join(10)
+    assert order == [0, 1, 2]
+    assert gate.acquire(urgent=False)  # free again
+    gate.release()
+
+
+def test_words_aligned_to_no_audio_are_dropped(decoder, fixtures_dir):
+    """trn06 starts mid-speech at "five years"; with the blank first prompt tiny.en writes
+    an opening before it that aligns to no audio (every word at 0.0 s): it is dropped."""
+    from dalston.streaming.decoder import _drop_unaligned
+
+    samples = audio.decode(fixtures_dir / "trn06.wav").mono[: 8 * 16000]
+    words = decoder.decode(samples, prompt=" ").words
+    assert [w["text"].lower().strip(",.") for w in words[:2]] == ["five", "years"], words[:3]
+    zero = {"start": 1.0, "end": 1.0, "confidence": 0.5}
+    real = {"start": 1.0, "end": 1.2, "confidence": 0.5}
+    kept = _drop_unaligned([dict(zero, text="a"), dict(real, text="b"), dict(zero, text="c")])
+    assert [w["text"] for w in kept] == ["a", "b", "c"]  # one alone is kept
+    run = [dict(zero, text=t) for t in "xyz"] + [dict(real, text="b")]
+    assert [w["text"] for w in _drop_unaligned(run)] == ["b"]
