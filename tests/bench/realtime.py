@@ -166,6 +166,9 @@ class Dalston:
             "DALSTON_REALTIME_LAG_WARNING_SECONDS": str(LAG_WARNING),
             "DALSTON_REALTIME_LAG_HARD_SECONDS": "600",
         }
+        from dalston.db.migrate import upgrade
+
+        upgrade(config["DALSTON_DATABASE_URL"])  # sessions are recorded, as in production
         self.engines = []
         base = worker_module.StreamingTranscriber
         engines = self.engines
