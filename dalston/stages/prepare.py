@@ -141,10 +141,14 @@ def decode_and_plan(
         for channel, path, regions in sources:
             for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):
                 index = len(chunks)
-                key = keys.chunk_audio(job_id, index)
-                a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
-                piece = audio.copy_wav_range(path, work / "chunk.wav", a, b)
-                store.put_file(key, piece, "audio/wav")
+                if channel is None and start == 0.0 and end == decoded.duration:
+                    # One chunk that is the whole file: the prepared audio, not a copy.
+                    key = keys.prepared_audio(job_id)
+                else:
+                    key = keys.chunk_audio(job_id, index)
+                    a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
+                    piece = audio.copy_wav_range(path, work / "chunk.wav", a, b)
+                    store.put_file(key, piece, "audio/wav")
                 on_progress(min(0.99, 0.85 + 0.15 * end / max(decoded.duration, 1e-6)))
                 inside = [r for r in regions if start <= r["start"] < end]
                 chunks.append(

@@ -163,21 +163,48 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-class Meter:
-    """Wall time, and CPU seconds other processes used meanwhile, around a measured piece."""
+def database_backends(database: str | None) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``database`` (its title names it)."""
+    if not database:
+        return {}
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="ignore")
+            if title.startswith("postgres:") and f" {database} " in title:
+                out[int(entry.name)] = tree_cpu_seconds(int(entry.name))
+    return out
 
-    def __init__(self, *pids: int):
+
+class Meter:
+    """Wall time, and CPU seconds other processes used meanwhile, around a measured piece.
+
+    The deployment's own processes (``pids``: workers, API, Redis; and the PostgreSQL
+    backends serving ``database``) are the system under test, not "others".
+    """
+
+    def __init__(self, *pids: int, database: str | None = None):
         self.pids = pids
+        self.database = database
+
+    def _deployment_cpu(self) -> tuple[float, dict[int, float]]:
+        return own_cpu_seconds() + sum(tree_cpu_seconds(p) for p in self.pids), (
+            database_backends(self.database)
+        )
 
     def __enter__(self):
         self.start = time.perf_counter()
         self.busy = machine_busy_seconds()
-        self.own = own_cpu_seconds() + sum(tree_cpu_seconds(p) for p in self.pids)
+        self.own, self.backends = self._deployment_cpu()
         return self
 
     def __exit__(self, *exc):
         self.wall = time.perf_counter() - self.start
-        own = own_cpu_seconds() + sum(tree_cpu_seconds(p) for p in self.pids) - self.own
+        own, backends = self._deployment_cpu()
+        own -= self.own
+        own += sum(cpu - self.backends.get(pid, 0.0) for pid, cpu in backends.items())
         self.cpu = own
         self.others = max(0.0, machine_busy_seconds() - self.busy - own)
 
@@ -308,6 +335,11 @@ class Deployment:
             for name in names:
                 if name in self.cluster.workers:
                     self.cluster.stop(name)
+
+    def meter(self) -> Meter:
+        """A :class:`Meter` that counts every process of this deployment as its own."""
+        pids = [p.pid for p in self.cluster.workers.values()] + [self.api.pid, self.redis.pid]
+        return Meter(*pids, database=self.db)
 
     def submit(self, path: Path, **fields) -> str:
         return self.cluster.submit(path, http_timeout=300, **fields)
@@ -477,9 +509,8 @@ def real_transcriber(args) -> tuple[str, str, dict, list]:
 
 def figure_long(dep: Deployment, path: Path, baseline: float, fields: dict, align_pid) -> dict:
     """Figures 1 and 2: the 10-minute file through the pipeline."""
-    pids = [p.pid for p in dep.cluster.workers.values()]
     align_cpu = tree_cpu_seconds(align_pid)
-    with Meter(*pids) as m:
+    with dep.meter() as m:
         job, wall = dep.run(path, **fields)
     align_cpu = tree_cpu_seconds(align_pid) - align_cpu
     return {
@@ -498,7 +529,7 @@ def figure_long(dep: Deployment, path: Path, baseline: float, fields: dict, alig
 def figure_overhead(dep: Deployment, clip: Path, jobs: int) -> dict:
     """Figure 4: one short job at a time; latency minus the transcribe stage's own time."""
     latencies, overheads = [], []
-    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+    with dep.meter() as m:
         for _ in range(jobs):
             job, wall = dep.run(clip, align_engine="whisper")
             latencies.append(wall)
@@ -516,7 +547,7 @@ def figure_overhead(dep: Deployment, clip: Path, jobs: int) -> dict:
 
 def figure_short_jobs(dep: Deployment, clip: Path, jobs: int, clients: int, plain: dict) -> dict:
     """Figure 5: ``jobs`` copies from ``clients`` concurrent clients, one transcribe worker."""
-    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+    with dep.meter() as m:
         with concurrent.futures.ThreadPoolExecutor(clients) as pool:
             list(pool.map(lambda _: dep.run(clip, align_engine="whisper"), range(jobs)))
     rate = 60 * jobs / m.wall
@@ -541,7 +572,7 @@ def figure_fairness(dep: Deployment, long: Path, clip: Path, alone_s: float) -> 
             break
         time.sleep(0.1)
     time.sleep(1.0)  # well inside the running chunk
-    with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+    with dep.meter() as m:
         short, wall = dep.run(clip, align_engine="whisper")
     # The long job's chunk that was running must end before its decode time is known.
     while time.monotonic() < deadline:
@@ -576,7 +607,7 @@ def figure_scale(dep: Deployment, path: Path, chunks: int, ks: list[int], cost: 
         )
         with dep.workers([spec]) as names:
             dep.run(dep.args.clip3, timestamps_granularity="segment")  # warm
-            with Meter(*[p.pid for p in dep.cluster.workers.values()]) as m:
+            with dep.meter() as m:
                 job, wall = dep.run(path, timestamps_granularity="segment")
             rss = {names[0]: tree_peak_rss_mb(dep.cluster.workers[names[0]].pid)}
         rows_t = transcribe_rows(job)

@@ -174,3 +174,14 @@ def test_per_channel_refuses_mono(jfk, tmp_path):
     store.put_file(keys.source("pm"), write_wav(jfk, tmp_path / "mono.wav"))
     with pytest.raises(InvalidAudio, match="2 to 8 channels"):
         prepare.decode_and_plan("pm", store, chunk_seconds=120, per_channel=True)
+
+
+def test_a_single_chunk_is_the_prepared_audio_not_a_copy(jfk, tmp_path):
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(keys.source("j1c"), audio.to_wav_bytes(jfk))
+    manifest = prepare.decode_and_plan("j1c", store, chunk_seconds=120)
+    (chunk,) = manifest["chunks"]
+    assert chunk["key"] == manifest["audio_key"] == keys.prepared_audio("j1c")
+    assert not [k for k in store.list_keys("jobs/j1c/") if "/prepare/chunks/" in k]
+    samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
+    assert abs(len(samples) / 16000 - (chunk["end"] - chunk["start"])) < 0.01
