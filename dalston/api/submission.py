@@ -215,13 +215,13 @@ def submit_job(
     return job
 
 
-def wait_for_job(job_id: str, timeout: float) -> Job | None:
-    """Block until the job is terminal or ``timeout`` seconds pass; the job as last read.
+def wait_for_end(job_id: str, timeout: float) -> str | None:
+    """Block until the job is terminal or ``timeout`` seconds pass; its status then.
 
-    Synchronous answers (ElevenLabs, OpenAI) and the native long poll wait here while the
-    pipeline runs on the workers. The job's end wakes the wait at once
+    None when the job is gone. The job's end wakes the wait at once
     (``dalston.jobevents``); watching starts before the first read, so an end between a
-    read and the wait is not missed. A fresh session per read sees the workers' commits.
+    read and the wait is not missed. Each read is of the status alone, in a fresh session
+    (it sees the workers' commits); the job itself is read once, by the caller.
     """
     deadline = time.monotonic() + timeout
     events = jobevents.hub(services().settings.broker_url)
@@ -230,14 +230,28 @@ def wait_for_job(job_id: str, timeout: float) -> Job | None:
             ended.clear()
             session = services().sessions()
             try:
-                job = queries.get_job(session, job_id)
-                if job is None or JobStatus(job.status).terminal or time.monotonic() >= deadline:
-                    if job is not None:
-                        session.expunge(job)
-                    return job
+                status = queries.job_status(session, job_id)
             finally:
                 session.close()
+            if status is None or JobStatus(status).terminal or time.monotonic() >= deadline:
+                return status
             ended.wait(min(jobevents.FALLBACK_POLL, max(0.0, deadline - time.monotonic())))
+
+
+def wait_for_job(job_id: str, timeout: float) -> Job | None:
+    """:func:`wait_for_end`, then the job as it is (detached from any session).
+
+    Synchronous answers (ElevenLabs, OpenAI) wait here while the pipeline runs.
+    """
+    wait_for_end(job_id, timeout)
+    session = services().sessions()
+    try:
+        job = queries.get_job(session, job_id)
+        if job is not None:
+            session.expunge(job)
+        return job
+    finally:
+        session.close()
 
 
 def job_failure(job: Job) -> ApiError:

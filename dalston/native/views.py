@@ -187,7 +187,7 @@ def get_job(job_id: str):
     job = get_job_or_404(job_id)
     if args["wait"] > 0 and not JobStatus(job.status).terminal:
         db().rollback()
-        submission.wait_for_job(job.id, args["wait"])
+        submission.wait_for_end(job.id, args["wait"])
         db().expire_all()  # read the job again, not the identity map's copy
         job = get_job_or_404(job_id)
     return jsonify(job_schema.dump(job_view(job)))
