@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import uuid
@@ -109,7 +110,16 @@ def install_flask(app) -> None:
 
 
 def _job_tenant(settings, job_id: str) -> str | None:
-    """The tenant of a job, where jobs have tenants (the keys migration)."""
+    """The tenant of a job, where jobs have tenants (the keys migration).
+
+    A job's tenant never changes, so each process reads it once per job: a job's chunk
+    tasks after the first add no query to their log context.
+    """
+    return _tenant_of(settings.database_url, job_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tenant_of(database_url: str, job_id: str) -> str | None:
     from dalston.db.models import Job
 
     column = getattr(Job, "tenant_id", None)
@@ -119,7 +129,7 @@ def _job_tenant(settings, job_id: str) -> str | None:
 
     from dalston.db.session import session_scope
 
-    with session_scope(settings.database_url) as session:
+    with session_scope(database_url) as session:
         return session.scalar(sa.select(column).where(Job.id == job_id))
 
 
