@@ -1,11 +1,12 @@
 """What happens when a job ends, wherever it ends (a worker, or the API cancelling it).
 
-In this order: wake whoever waits on it in this deployment (``dalston.jobevents``: the
-synchronous answers and the native long poll), count it (``dalston_jobs_total``), schedule
-its retention purge (and purge at once for ``retention=0``: the transcript is in the
-database by now), then tell whoever asked — the Celery task named on the job's
-``notify_task`` (a family's webhook), sent ``(job_id,)``. The pipeline knows no family: the
-family chose the task at submission.
+In this order: count it (``dalston_jobs_total``), schedule its retention purge (and purge
+at once for ``retention=0``: the transcript is in the database by now), wake whoever waits
+on it in this deployment (``dalston.jobevents``: the synchronous answers and the native
+long poll; after the retention bookkeeping, so what they read is the job as it stays),
+then tell whoever asked — the Celery task named on the job's ``notify_task`` (a family's
+webhook), sent ``(job_id,)``. The pipeline knows no family: the family chose the task at
+submission.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ log = logging.getLogger(__name__)
 
 
 def job_ended(celery, settings: Settings, store, job_id: str) -> None:
-    jobevents.hub(settings.broker_url).publish(job_id)
     with session_scope(settings.database_url) as session:
         job = queries.get_job(session, job_id)
         if job is None:
@@ -32,5 +32,7 @@ def job_ended(celery, settings: Settings, store, job_id: str) -> None:
     if purge_now:
         with session_scope(settings.database_url) as session:
             retention.purge_job(session, store, job_id)
+    # After the retention bookkeeping: a woken waiter sees the job as it stays.
+    jobevents.hub(settings.broker_url).publish(job_id)
     if notify_task:
         celery.send_task(notify_task, args=(job_id,))
