@@ -36,9 +36,6 @@ from dalston.task_base import RECORD_FAILURE, RETRY, FailureRecorder, StageTask
 
 log = get_task_logger(__name__)
 
-#: run_stage's answers when the stage did not run to its end.
-STOPPED = frozenset({"skipped", "cancelled", "deleted"})
-
 
 def _stage_task(stage: Stage):
     return shared_task(bind=True, base=StageTask, name=stage.task_name, **RETRY)

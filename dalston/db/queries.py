@@ -51,6 +51,20 @@ def get_stage(session: Session, job_id: str, stage: str, part: int = 0) -> Stage
     )
 
 
+def _pending_row(session: Session, job_id: str, stage: str, part: int) -> StageRun:
+    """A new pending stage row, added to the session."""
+    run = StageRun(
+        job_id=job_id,
+        stage=stage,
+        part=part,
+        status=StageStatus.PENDING.value,
+        attempts=0,
+        progress=0.0,
+    )
+    session.add(run)
+    return run
+
+
 def ensure_stage(
     session: Session,
     job_id: str,
@@ -63,15 +77,7 @@ def ensure_stage(
     """The stage row, created pending if missing (idempotent: the unique key holds)."""
     run = get_stage(session, job_id, stage, part)
     if run is None:
-        run = StageRun(
-            job_id=job_id,
-            stage=stage,
-            part=part,
-            status=StageStatus.PENDING.value,
-            attempts=0,
-            progress=0.0,
-        )
-        session.add(run)
+        run = _pending_row(session, job_id, stage, part)
     if task_id is not None:
         run.task_id = task_id
     if audio_seconds is not None:
@@ -101,15 +107,9 @@ def ensure_stages(session: Session, job_id: str, planned: list[PlannedStage]) ->
     for row in planned:
         run = existing.get((row.stage, row.part))
         if run is None:
-            run = existing[(row.stage, row.part)] = StageRun(
-                job_id=job_id,
-                stage=row.stage,
-                part=row.part,
-                status=StageStatus.PENDING.value,
-                attempts=0,
-                progress=0.0,
+            run = existing[(row.stage, row.part)] = _pending_row(
+                session, job_id, row.stage, row.part
             )
-            session.add(run)
         if row.task_id is not None:
             run.task_id = row.task_id
         if row.audio_seconds is not None:
