@@ -5,8 +5,10 @@ The synchronous answers (ElevenLabs, OpenAI) and the native long poll
 made every synchronous request up to one poll interval slower than its job and cost the
 API a query per interval; here a waiter registers its job id first, then reads the job
 (so a notification can never fall between the read and the wait), then sleeps until
-either the notification or a fallback interval (:data:`FALLBACK_POLL`: a notification lost
-with a Redis restart delays the answer by at most that, it never hangs it).
+the notification comes. While the subscription may have missed one (it is not confirmed
+yet, or it was lost and renewed since the waiter started: a Redis restart) the waiter reads
+the job every :data:`FALLBACK_POLL` s, so a lost notification delays an answer by at most
+that and never hangs it; while it has held the whole time, only every :data:`SAFETY_POLL` s.
 
 Distributed mode: workers ``PUBLISH`` the job id on :data:`CHANNEL` of the broker's Redis;
 each API process runs one listener thread (started on the first wait, so a forking server
@@ -26,8 +28,10 @@ from typing import Iterator
 log = logging.getLogger(__name__)
 
 CHANNEL = "dalston:jobs:ended"
-#: The longest a waiter sleeps without a notification before it reads the job again.
+#: How often a waiter reads the job while a notification may have been missed.
 FALLBACK_POLL = 1.0
+#: How often it reads the job while the subscription has held since it started watching.
+SAFETY_POLL = 15.0
 
 
 class LocalHub:
@@ -66,6 +70,19 @@ class LocalHub:
     def started(self) -> None:
         """Nothing to start in one process."""
 
+    def epoch(self) -> int | None:
+        """Which unbroken subscription is delivering notifications now; None: none is.
+
+        A waiter that sees the same epoch before and after a wait cannot have missed its
+        job's notification. In one process nothing can be lost: always the same.
+        """
+        return 0
+
+    def poll_interval(self, since: int | None) -> float:
+        """How long a waiter that started watching at epoch ``since`` may sleep unwoken."""
+        now = self.epoch()
+        return SAFETY_POLL if now is not None and now == since else FALLBACK_POLL
+
 
 class RedisHub(LocalHub):
     """:class:`LocalHub` fed by Redis pub/sub, so a worker's ``publish`` reaches every API."""
@@ -77,6 +94,8 @@ class RedisHub(LocalHub):
         self._client_pid = None
         self._listener: threading.Thread | None = None
         self._listener_pid = None
+        self._epoch: int | None = None  # set once a subscription is confirmed
+        self._epochs = 0
 
     def client(self):
         import redis
@@ -111,17 +130,27 @@ class RedisHub(LocalHub):
         delay = 0.5
         while True:
             try:
-                pubsub = redis.Redis.from_url(self.url).pubsub(ignore_subscribe_messages=True)
+                pubsub = redis.Redis.from_url(self.url, socket_keepalive=True).pubsub()
                 pubsub.subscribe(CHANNEL)
                 delay = 0.5
                 for message in pubsub.listen():
-                    if message.get("type") == "message":
+                    kind = message.get("type")
+                    if kind == "subscribe":  # Redis confirmed: from here nothing is missed
+                        self._epochs += 1
+                        self._epoch = self._epochs
+                    elif kind == "message":
                         data = message["data"]
                         self.notify(data.decode() if isinstance(data, bytes) else str(data))
             except Exception as exc:  # reconnect; waiters poll meanwhile
+                self._epoch = None
                 log.warning("job events: Redis subscription lost (%s); reconnecting", exc)
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
+
+    def epoch(self) -> int | None:
+        if self._listener_pid != os.getpid():  # a forked child: its own listener is not up
+            return None
+        return self._epoch
 
 
 _hubs: dict[str, LocalHub] = {}

@@ -185,19 +185,20 @@ class Cluster:
         until=TERMINAL,
         poll: float = 0.3,
         watch_workers: bool = False,
+        renew: float = LONG_POLL,
     ) -> dict:
         """Wait until the job's status is in ``until``; TimeoutError after ``timeout`` s.
 
         Waiting for the job to end is a long poll (``?wait=``: the answer comes as soon as it
-        has ended), renewed every :data:`LONG_POLL` s; waiting for another status polls every
-        ``poll`` s. ``watch_workers``: fail at once (ClusterError) if a worker dies
+        has ended), renewed every ``renew`` s (:data:`LONG_POLL`); waiting for another status
+        polls every ``poll`` s. ``watch_workers``: fail at once (ClusterError) if a worker dies
         meanwhile, instead of waiting out the timeout (tests that kill workers on purpose
         leave it off).
         """
         deadline = time.monotonic() + timeout
         long_poll = set(until) <= set(TERMINAL)
         while time.monotonic() < deadline:
-            wait = min(LONG_POLL, max(0.0, deadline - time.monotonic())) if long_poll else 0.0
+            wait = min(renew, max(0.0, deadline - time.monotonic())) if long_poll else 0.0
             job = self.job(job_id, wait=wait)
             if job["status"] in until:
                 return job

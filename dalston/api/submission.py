@@ -215,43 +215,76 @@ def submit_job(
     return job
 
 
-def wait_for_end(job_id: str, timeout: float) -> str | None:
-    """Block until the job is terminal or ``timeout`` seconds pass; its status then.
+class EndWatch:
+    """A job's end, watched from before the caller reads the job (``dalston.jobevents``).
 
-    None when the job is gone. The job's end wakes the wait at once
-    (``dalston.jobevents``); watching starts before the first read, so an end between a
-    read and the wait is not missed. Each read is of the status alone, in a fresh session
-    (it sees the workers' commits); the job itself is read once, by the caller.
+    Read the job inside the ``with`` block, then :meth:`wait`: an end between that read and
+    the wait still wakes it.
     """
-    deadline = time.monotonic() + timeout
-    events = jobevents.hub(services().settings.broker_url)
-    with events.watch(job_id) as ended:
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        self._events = jobevents.hub(services().settings.broker_url)
+        self._watch = self._events.watch(job_id)
+
+    def __enter__(self) -> "EndWatch":
+        self._ended = self._watch.__enter__()
+        self._since = self._events.epoch()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._watch.__exit__(*exc)
+
+    def wait(self, timeout: float) -> None:
+        """Return once the job has ended (or is gone), or after ``timeout`` seconds.
+
+        The notification ends the wait without a read; only while it may have been missed
+        (see ``jobevents``) is the job's status read now and then, alone, in a fresh session
+        that sees the workers' commits.
+        """
+        deadline = time.monotonic() + timeout
         while True:
-            ended.clear()
-            session = services().sessions()
-            try:
-                status = queries.job_status(session, job_id)
-            finally:
-                session.close()
-            if status is None or JobStatus(status).terminal or time.monotonic() >= deadline:
-                return status
-            ended.wait(min(jobevents.FALLBACK_POLL, max(0.0, deadline - time.monotonic())))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            interval = self._events.poll_interval(self._since)
+            if self._ended.wait(min(interval, left)):
+                return
+            if time.monotonic() < deadline and self._ended_by_status():
+                return
+
+    def _ended_by_status(self) -> bool:
+        session = services().sessions()
+        try:
+            status = queries.job_status(session, self.job_id)
+        finally:
+            session.close()
+        return status is None or JobStatus(status).terminal
 
 
 def wait_for_job(job_id: str, timeout: float) -> Job | None:
-    """:func:`wait_for_end`, then the job as it is (detached from any session).
+    """The job once it has ended, or as it is after ``timeout`` s (detached from any session).
 
-    Synchronous answers (ElevenLabs, OpenAI) wait here while the pipeline runs.
+    Synchronous answers (ElevenLabs, OpenAI) wait here while the pipeline runs: the job is
+    read when the wait starts and when it ends, not in between (:class:`EndWatch`).
     """
-    wait_for_end(job_id, timeout)
-    session = services().sessions()
-    try:
-        job = queries.get_job(session, job_id)
-        if job is not None:
-            session.expunge(job)
-        return job
-    finally:
-        session.close()
+
+    def read() -> Job | None:
+        session = services().sessions()
+        try:
+            job = queries.get_job(session, job_id)
+            if job is not None:
+                session.expunge(job)
+            return job
+        finally:
+            session.close()
+
+    with EndWatch(job_id) as watch:
+        job = read()
+        if job is None or JobStatus(job.status).terminal:
+            return job
+        watch.wait(timeout)
+    return read()
 
 
 def job_failure(job: Job) -> ApiError:

@@ -184,12 +184,15 @@ def get_job(job_id: str):
     once instead of polling; the request's transaction is closed while it waits.
     """
     args = load_or_422(job_get_query_schema, request.args.to_dict())
-    job = get_job_or_404(job_id)
-    if args["wait"] > 0 and not JobStatus(job.status).terminal:
-        db().rollback()
-        submission.wait_for_end(job.id, args["wait"])
-        db().expire_all()  # read the job again, not the identity map's copy
+    if args["wait"] <= 0:
+        return jsonify(job_schema.dump(job_view(get_job_or_404(job_id))))
+    with submission.EndWatch(job_id) as watch:
         job = get_job_or_404(job_id)
+        if not JobStatus(job.status).terminal:
+            db().rollback()  # no transaction held open while waiting
+            watch.wait(args["wait"])
+            db().expire_all()  # read the job again, not the identity map's copy
+            job = get_job_or_404(job_id)
     return jsonify(job_schema.dump(job_view(job)))
 
 

@@ -1,8 +1,11 @@
-"""merge: stitch the chunk transcripts into the final transcript and render the exports.
+"""merge: stitch the chunk transcripts into the final transcript.
 
 Chunks never overlap (prepare cuts at silences), so stitching is ordering by time. The
-result is one document — written to the job row and to ``jobs/<id>/merge/`` — so a merge
-that runs twice replaces its output instead of duplicating segments.
+result is one document — written to the job row and to ``jobs/<id>/merge/transcript.json`` —
+so a merge that runs twice replaces its output instead of duplicating segments. The exports
+(txt, srt, vtt, the ElevenLabs formats) are rendered by the API from the job row when asked
+(``dalston.exports``), never stored: an object per format per job would cost storage writes
+on every job for files most jobs never fetch.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import collections
 import json
 
-from dalston import exports
 from dalston.contracts import ChunkTranscript, PreparedAudio, Transcript
 from dalston.stages import align
 from dalston.stages.context import Report, StageJob
@@ -21,7 +23,7 @@ from dalston.storage.base import ArtifactStore
 
 
 def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Transcript:
-    """Stitch the job's chunks, assign speakers and store the transcript and its exports.
+    """Stitch the job's chunks, assign speakers and store the transcript.
 
     The task's entry point. Unlike the other stages it returns the transcript itself: the
     task writes it to the job row when it completes the job.
@@ -37,7 +39,7 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Tr
     transcript = stitch(
         manifest, chunks, options.language, word_level=options.word_timestamps, turns=turns
     )
-    write_outputs(job.id, store, transcript)
+    write_transcript(job.id, store, transcript)
     return transcript
 
 
@@ -219,11 +221,8 @@ def channel_turns(manifest: PreparedAudio, chunks: list[ChunkTranscript]) -> lis
     return turns
 
 
-def write_outputs(job_id: str, store: ArtifactStore, transcript: Transcript) -> list[str]:
-    """Store the transcript and its txt/srt/vtt renderings; returns the keys written."""
-    items = [(keys.transcript(job_id, "json"), json.dumps(transcript).encode(), "application/json")]
-    for fmt in ("txt", "srt", "vtt"):
-        body, mimetype = exports.render(transcript, fmt)
-        items.append((keys.transcript(job_id, fmt), body.encode("utf-8"), mimetype))
-    batch.put_all(store, items)
-    return [key for key, _data, _type in items]
+def write_transcript(job_id: str, store: ArtifactStore, transcript: Transcript) -> str:
+    """Store the transcript beside the job's other artifacts; returns its key."""
+    key = keys.transcript(job_id)
+    store.put_bytes(key, json.dumps(transcript).encode(), "application/json")
+    return key

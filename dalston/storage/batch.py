@@ -1,7 +1,6 @@
-"""Many objects at once: a stage's reads (or writes) overlap their round trips.
+"""Many objects at once: a stage's reads overlap their round trips.
 
-Merge reads every chunk's transcript and writes four renderings; one after another, each
-costs a storage round trip (milliseconds on S3), which added up to a tail of hundreds of
+Merge reads every chunk's transcript; one after another, each costs a storage round trip (milliseconds on S3), which added up to a tail of hundreds of
 milliseconds on a many-chunk job. Any store works: S3's client is thread-safe, and the
 local store writes atomically.
 """
@@ -22,14 +21,3 @@ def get_all(store: ArtifactStore, keys: list[str]) -> list[bytes]:
         return [store.get_bytes(key) for key in keys]
     with ThreadPoolExecutor(min(PARALLEL, len(keys)), thread_name_prefix="store-get") as pool:
         return list(pool.map(store.get_bytes, keys))
-
-
-def put_all(store: ArtifactStore, items: list[tuple[str, bytes, str]]) -> None:
-    """Write ``(key, data, content_type)`` items; raises the first failure after all ran."""
-    if len(items) <= 1:
-        for key, data, content_type in items:
-            store.put_bytes(key, data, content_type)
-        return
-    with ThreadPoolExecutor(min(PARALLEL, len(items)), thread_name_prefix="store-put") as pool:
-        for future in [pool.submit(store.put_bytes, *item) for item in items]:
-            future.result()

@@ -16,7 +16,6 @@ key                                        written by / holds
 ``jobs/<id>/align/chunk_<nnnn>.json``     align: that chunk with refined word times
 ``jobs/<id>/diarize/turns.json``          diarize: speaker turns
 ``jobs/<id>/merge/transcript.json``        merge: the final transcript
-``jobs/<id>/merge/transcript.<fmt>``       merge: txt, srt and vtt renderings
 =========================================  ==========================================
 """
 
@@ -57,5 +56,5 @@ def turns(job_id: str) -> str:
     return f"jobs/{job_id}/diarize/turns.json"
 
 
-def transcript(job_id: str, fmt: str = "json") -> str:
-    return f"jobs/{job_id}/merge/transcript.{fmt}"
+def transcript(job_id: str) -> str:
+    return f"jobs/{job_id}/merge/transcript.json"

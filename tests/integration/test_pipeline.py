@@ -58,9 +58,6 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
         f"jobs/{job_id}/prepare/manifest.json",
         f"jobs/{job_id}/prepare/audio.wav",
         f"jobs/{job_id}/merge/transcript.json",
-        f"jobs/{job_id}/merge/transcript.txt",
-        f"jobs/{job_id}/merge/transcript.srt",
-        f"jobs/{job_id}/merge/transcript.vtt",
     }
     keys = set(s3(f"jobs/{job_id}/"))
     assert expected <= keys, expected - keys

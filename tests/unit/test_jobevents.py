@@ -1,6 +1,7 @@
 """Job-ended notifications (``dalston.jobevents``): a publish wakes the waiters of that job."""
 
 import threading
+import time
 import uuid
 
 from dalston import jobevents
@@ -46,3 +47,38 @@ def test_a_publish_through_redis_reaches_another_hub(redis_url):
 def test_publish_survives_redis_being_down():
     hub_ = jobevents.RedisHub("redis://127.0.0.1:1/0")
     hub_.publish("x")  # logged, not raised: waiters fall back to reading the job
+
+
+def _until(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_waiters_poll_rarely_only_while_the_subscription_has_held(tmp_path):
+    """Confirmed subscription: a waiter may sleep SAFETY_POLL; once Redis went away (its
+    notifications may be lost), FALLBACK_POLL, even after the subscription is back."""
+    from tests.servers import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        hub_ = jobevents.RedisHub(server.url)
+        with hub_.watch("warm-up"):
+            pass  # starts the listener
+        assert _until(lambda: hub_.epoch() is not None)
+        since = hub_.epoch()
+        assert hub_.poll_interval(since) == jobevents.SAFETY_POLL
+        assert hub_.poll_interval(None) == jobevents.FALLBACK_POLL
+        server.kill()
+        assert _until(lambda: hub_.epoch() is None)
+        assert hub_.poll_interval(since) == jobevents.FALLBACK_POLL
+        server.start()  # same port: the listener resubscribes, a new epoch
+        assert _until(lambda: hub_.epoch() is not None, timeout=60)
+        assert hub_.epoch() != since
+        assert hub_.poll_interval(since) == jobevents.FALLBACK_POLL
+    finally:
+        server.kill()

@@ -55,7 +55,8 @@ def test_batch_reads_keep_order_and_missing_keys_raise(store):
     from dalston.storage import batch
 
     names = [f"jobs/b/{i}.json" for i in range(20)]
-    batch.put_all(store, [(k, k.encode(), "application/json") for k in names])
+    for name in names:
+        store.put_bytes(name, name.encode(), "application/json")
     assert batch.get_all(store, names) == [k.encode() for k in names]
     assert batch.get_all(store, names[:1]) == [names[0].encode()]
     with pytest.raises(FileNotFoundError):
