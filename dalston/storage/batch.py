@@ -1,8 +1,8 @@
 """Many objects at once: a stage's reads overlap their round trips.
 
-Merge reads every chunk's transcript; one after another, each costs a storage round trip (milliseconds on S3), which added up to a tail of hundreds of
-milliseconds on a many-chunk job. Any store works: S3's client is thread-safe, and the
-local store writes atomically.
+Merge reads every chunk's transcript; one after another, each costs a storage round trip
+(milliseconds on S3), which added up to a tail of hundreds of milliseconds on a many-chunk
+job. Any store works: S3's client is thread-safe.
 """
 
 from __future__ import annotations
