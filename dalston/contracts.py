@@ -116,7 +116,7 @@ class Segment(TypedDict, total=False):
 
 
 class ChunkTranscript(TypedDict):
-    """``jobs/<id>/transcribe/chunk_<n>.json``: one chunk's transcript on the job's timeline."""
+    """One chunk's transcript on the job's timeline (its transcribe row's ``output``)."""
 
     index: int
     channel: int | None

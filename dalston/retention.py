@@ -6,7 +6,8 @@ stored on the row when it is submitted. When the job ends (completed, failed, ca
 is already in the database), ``-1`` never. The purge (:func:`purge_due`: the beat task
 ``dalston.retention.purge``, every ``DALSTON_RETENTION_INTERVAL_SECONDS``, and a timer in
 embedded mode) removes every stored object under ``jobs/<id>/`` — the upload, the prepared
-audio, chunks, intermediate results and the export files — and sets ``purged_at``.
+audio, chunks and intermediate results — clears the chunk transcripts on its stage rows,
+and sets ``purged_at``.
 
 What stays: the job row, its metadata, its stage rows, its delivery log and its transcript
 (the ``result`` column), so ``GET`` still shows the job ``completed`` with its text and the
@@ -24,7 +25,7 @@ from celery import shared_task
 from sqlalchemy.orm import Session
 
 from dalston.config import Settings, get_settings
-from dalston.db.models import Job, JobStatus, utcnow
+from dalston.db.models import Job, JobStatus, StageRun, utcnow
 from dalston.db.session import session_scope
 from dalston.storage import keys, make_store
 
@@ -65,6 +66,8 @@ def schedule(
 def purge_job(session: Session, store, job_id: str) -> int:
     """Remove a job's stored objects and mark it purged; the objects removed."""
     removed = store.delete_prefix(keys.job_prefix(job_id))
+    # The chunks' transcripts on the stage rows are intermediate results too.
+    session.execute(sa.update(StageRun).where(StageRun.job_id == job_id).values(output=None))
     session.execute(sa.update(Job).where(Job.id == job_id).values(purged_at=utcnow()))
     log.info("retention: purged job %s (%d objects)", job_id, removed)
     return removed

@@ -1,7 +1,9 @@
 """``StageTask``: what every stage task shares, so each task in ``dalston.tasks`` is a thin view.
 
-A stage task loads ids → ``begin`` (mark its stage row running, counting attempts) → calls
-its stage module's ``run(job, store, engine, report)`` → ``finish`` (mark the row done).
+A stage task loads ids → ``begin`` (mark its stage row running, counting attempts, and load
+the outputs the stage reads: its module's ``reads``) → calls its stage module's
+``run(job, store, engine, report)`` → ``finish`` (mark the row done, with the stage's
+output when it returned a ``StageResult``).
 Failures end the job ``failed`` with a reason (``on_failure``); transient infrastructure
 errors (database, storage, network) are retried with exponential backoff until
 ``DALSTON_DB_RETRY_DEADLINE`` seconds have passed, so a database outage of minutes is waited
@@ -36,7 +38,7 @@ from dalston.errors import JobCancelled, StageError
 from dalston.options import JobOptions
 from dalston.pipeline import dispatch
 from dalston.pipeline.stages import BY_NAME, StageSpec, spec_for_task, time_limits
-from dalston.stages.context import StageJob
+from dalston.stages.context import StageJob, StageResult
 from dalston.storage import keys, make_store
 
 log = get_task_logger(__name__)
@@ -55,6 +57,9 @@ RETRY = dict(autoretry_for=TRANSIENT, retry_backoff=False)
 #: The first retry's delay and the longest one, in seconds (doubling in between).
 RETRY_FIRST = 1.0
 RETRY_LONGEST = 30.0
+#: A stage module's ``reads(options, part)``: the stage whose outputs it reads, and the part
+#: (None: every part), or None when it reads none.
+Reads = Callable[[JobOptions, int], "tuple[str, int | None] | None"]
 #: The task that writes a failure the stage could not (``dalston.tasks.record_failure``).
 RECORD_FAILURE = "dalston.record_failure"
 
@@ -125,11 +130,13 @@ class StageTask(Task):
     def session(self):
         return session_scope(self.settings.database_url)
 
-    def begin(self, job_id: str, part: int = 0) -> StageJob | None:
+    def begin(self, job_id: str, part: int = 0, reads: Reads | None = None) -> StageJob | None:
         """Mark the stage running and load the job as its stage sees it, in one transaction.
 
         None when the job is gone, finished, or out of attempts. (The job row that
         ``begin_stage`` locks is the one the stage reads: one transaction, not two.)
+        ``reads(options, part)``: which stage's outputs the stage reads, ``(stage, part)``
+        or ``(stage, None)`` for every part; they come as ``StageJob.inputs``.
         """
         stage = self.spec.name
         with self.session() as session:
@@ -156,13 +163,16 @@ class StageTask(Task):
                 )
                 return None
             job = queries.get_job(session, job_id)  # in the session already: no query
+            options = JobOptions.from_dict(job.options)
+            source = reads(options, part) if reads is not None else None
             loaded = StageJob(
                 id=job_id,
                 part=part,
-                options=JobOptions.from_dict(job.options),
+                options=options,
                 settings=self.settings,
                 source_url=job.source_url,
                 audio_duration=job.audio_duration,
+                inputs=queries.stage_outputs(session, job_id, *source) if source else {},
             )
         self.fault(f"{stage}.after_begin")
         return loaded
@@ -172,15 +182,17 @@ class StageTask(Task):
         kind = self.spec.engine
         return get_engine(kind, job.options.engine_for(kind), self.settings) if kind else None
 
-    def finish(self, job_id: str, part: int = 0, job: StageJob | None = None) -> bool:
+    def finish(
+        self, job_id: str, part: int = 0, job: StageJob | None = None, output: dict | None = None
+    ) -> bool:
         """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too.
 
         One statement: the row's update finds nothing when the job (and with it its stage
-        rows) was deleted while the stage ran. ``job``: the stage's view of it, for the
-        metrics' engine label and audio length.
+        rows) was deleted while the stage ran; it writes the stage's ``output`` with it.
+        ``job``: the stage's view of it, for the metrics' engine label and audio length.
         """
         with self.session() as session:
-            run = queries.finish_stage(session, job_id, self.spec.name, part)
+            run = queries.finish_stage(session, job_id, self.spec.name, part, output)
         if run is None:
             self.store.delete_prefix(keys.job_prefix(job_id))
             return False
@@ -228,7 +240,7 @@ class StageTask(Task):
         after it has sent what comes next (prepare); its answer is the task's.
         """
         ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
-        job = self.begin(job_id, part)
+        job = self.begin(job_id, part, getattr(stage, "reads", None))
         if job is None:
             return {**ids, "skipped": True}
         try:
@@ -237,9 +249,12 @@ class StageTask(Task):
             log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
             self.clean_up_if_deleted(job_id)
             return {**ids, "cancelled": True}
+        output = None
+        if isinstance(summary, StageResult):
+            summary, output = summary.summary, summary.output
         if then is not None:
             return then(job, {**ids, **summary})
-        if not self.finish(job_id, part, job):
+        if not self.finish(job_id, part, job, output):
             return {**ids, "deleted": True}
         return {**ids, **summary}
 

@@ -98,7 +98,7 @@ def whisperx_full(self: StageTask, job_id: str):
 def merge(self: StageTask, job_id: str):
     """Stitch the chunks, store the transcript, complete the job."""
     self.wait_for_header(job_id)
-    job = self.begin(job_id)
+    job = self.begin(job_id, reads=merge_stage.reads)
     if job is None:
         return {"job_id": job_id, "skipped": True}
     transcript = merge_stage.run(job, self.store, None, no_report)

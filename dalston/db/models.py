@@ -116,6 +116,9 @@ class StageRun(Base):
     #: Seconds of audio this stage covers (weights chunk progress).
     audio_seconds: Mapped[float | None] = mapped_column(sa.Float)
     error: Mapped[str | None] = mapped_column(sa.Text)
+    #: What the stage produced, for the stages that read it (a chunk's transcript): written
+    #: by the statement that marks the row done, so a done row always has it.
+    output: Mapped[dict | None] = mapped_column(sa.JSON, deferred=True)
 
     job: Mapped[Job] = relationship(back_populates="stages")
 

@@ -162,16 +162,36 @@ class FinishedStage(NamedTuple):
     audio_seconds: float | None
 
 
-def finish_stage(session: Session, job_id: str, stage: str, part: int = 0) -> FinishedStage | None:
-    """Mark a stage done; its times, or None when the row is gone (the job was deleted)."""
+def finish_stage(
+    session: Session, job_id: str, stage: str, part: int = 0, output: dict | None = None
+) -> FinishedStage | None:
+    """Mark a stage done, with its ``output`` if it has one; its times, or None when the
+    row is gone (the job was deleted)."""
+    values = dict(
+        status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None
+    )
+    if output is not None:
+        values["output"] = output
     row = session.execute(
         sa.update(StageRun)
         .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
-        .values(status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None)
+        .values(**values)
         .returning(StageRun.started_at, StageRun.completed_at, StageRun.audio_seconds)
         .execution_options(synchronize_session=False)
     ).first()
     return FinishedStage(*row) if row is not None else None
+
+
+def stage_outputs(
+    session: Session, job_id: str, stage: str, part: int | None = None
+) -> dict[int, dict | None]:
+    """The outputs of a job's rows of ``stage`` (one ``part``, or all), by part."""
+    query = sa.select(StageRun.part, StageRun.output).where(
+        StageRun.job_id == job_id, StageRun.stage == stage
+    )
+    if part is not None:
+        query = query.where(StageRun.part == part)
+    return {p: output for p, output in session.execute(query)}
 
 
 def fail_job(

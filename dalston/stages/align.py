@@ -7,34 +7,39 @@ engine does not). A chunk in a language the aligner does not cover keeps Whisper
 timings, and so does a word the aligner cannot place. So does a translated chunk
 (``task: "translate"``): its English words were never spoken in the audio, so aligning them
 would pin them to the wrong sounds. Each word says which method timed it, and leaves with
-characters timed inside it. The output has the chunk transcript's shape, under
-``jobs/<id>/align/``.
+characters timed inside it. The output has the chunk transcript's shape; the task writes it
+on the chunk's align row, where merge reads it.
 """
 
 from __future__ import annotations
-
-import json
 
 from dalston import audio
 from dalston.characters import with_characters
 from dalston.contracts import ChunkTranscript
 from dalston.engines.base import Aligner
-from dalston.stages.context import Report, StageJob
+from dalston.stages.context import Report, StageJob, StageResult, stage_input
 from dalston.stages.prepare import load_manifest
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def run(job: StageJob, store: ArtifactStore, engine: Aligner, report: Report) -> dict:
+def reads(options, part: int) -> tuple[str, int]:
+    """Its chunk's transcript (``StageTask.begin`` loads it into ``job.inputs``)."""
+    return ("transcribe", part)
+
+
+def run(job: StageJob, store: ArtifactStore, engine: Aligner, report: Report) -> StageResult:
     """Align chunk ``job.part`` (the task's entry point)."""
+    chunk = stage_input(job, job.part, store, keys.chunk_transcript(job.id, job.part))
     result = align_chunk(
-        job.id, job.part, store, engine, characters=job.options.character_timestamps
+        job.id, job.part, chunk, store, engine, characters=job.options.character_timestamps
     )
     words = [w for s in result["segments"] for w in s.get("words", [])]
-    return {
+    summary = {
         "aligned": sum(w.get("timing", "whisper") != "whisper" for w in words),
         "words": len(words),
     }
+    return StageResult(summary, result)
 
 
 def _aligns(aligner: Aligner | None, chunk: dict) -> bool:
@@ -82,16 +87,16 @@ def whisper_timed(chunk: ChunkTranscript) -> ChunkTranscript:
 def align_chunk(
     job_id: str,
     index: int,
+    chunk: ChunkTranscript,
     store: ArtifactStore,
     aligner: Aligner | None,
     *,
     characters: bool = False,
-) -> dict:
-    """Store and return chunk ``index``'s transcript with its words re-timed (if covered).
+) -> ChunkTranscript:
+    """Chunk ``index``'s transcript ``chunk`` with its words re-timed (if covered).
 
     ``characters``: the request asked for character times (the aligner's phone pass).
     """
-    chunk = json.loads(store.get_bytes(keys.chunk_transcript(job_id, index)))
     if _aligns(aligner, chunk):
         plan = {c["index"]: c for c in load_manifest(job_id, store, cached=True)["chunks"]}[index]
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
@@ -115,7 +120,4 @@ def align_chunk(
         chunk = with_valid_characters(chunk)
     else:
         chunk = whisper_timed(chunk)
-    store.put_bytes(
-        keys.aligned_chunk(job_id, index), json.dumps(chunk).encode(), "application/json"
-    )
     return chunk

@@ -15,10 +15,10 @@ import json
 
 from dalston.contracts import ChunkTranscript, PreparedAudio, Transcript
 from dalston.stages import align
-from dalston.stages.context import Report, StageJob
+from dalston.stages.context import Report, StageJob, stage_input
 from dalston.stages.diarize import load_turns
 from dalston.stages.prepare import load_manifest
-from dalston.storage import batch, keys
+from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
@@ -30,7 +30,7 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Tr
     """
     options = job.options
     manifest = load_manifest(job.id, store)
-    chunks = load_chunks(job.id, store, manifest, aligned=options.merges_aligned)
+    chunks = load_chunks(job, store, manifest)
     if options.word_timestamps and not options.merges_aligned:
         chunks = [align.whisper_timed(c) for c in chunks]  # align_engine=whisper: no align task
     turns = load_turns(job.id, store) if options.needs_diarize else None
@@ -43,13 +43,29 @@ def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> Tr
     return transcript
 
 
+def chunk_stage(options) -> str:
+    """The stage whose outputs are the chunks merge stitches."""
+    if options.whole_file_engine:
+        return "whisperx_full"
+    return "align" if options.needs_align else "transcribe"
+
+
+def reads(options, part: int) -> tuple[str, None]:
+    """Every chunk's output (``StageTask.begin`` loads them into ``job.inputs``)."""
+    return (chunk_stage(options), None)
+
+
 def load_chunks(
-    job_id: str, store: ArtifactStore, manifest: PreparedAudio, aligned: bool = False
+    job: StageJob, store: ArtifactStore, manifest: PreparedAudio
 ) -> list[ChunkTranscript]:
-    """The chunk transcripts, from the align stage's output when the job was aligned."""
-    key = keys.aligned_chunk if aligned else keys.chunk_transcript
-    bodies = batch.get_all(store, [key(job_id, c["index"]) for c in manifest["chunks"]])
-    return [json.loads(body) for body in bodies]
+    """The chunk transcripts, in plan order, from the stage rows merge read with the job.
+
+    (From storage only for rows finished before outputs moved onto the rows.)
+    """
+    legacy = keys.aligned_chunk if job.options.merges_aligned else keys.chunk_transcript
+    return [
+        stage_input(job, c["index"], store, legacy(job.id, c["index"])) for c in manifest["chunks"]
+    ]
 
 
 def stitch(

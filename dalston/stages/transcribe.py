@@ -1,9 +1,14 @@
-"""transcribe: one chunk of prepared audio → that chunk's transcript on the job's timeline."""
+"""transcribe: one chunk of prepared audio → that chunk's transcript on the job's timeline.
+
+The transcript is the stage's output (a ``StageResult``): the task writes it on the chunk's
+stage row as it marks it done, where align and merge read it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
+import time
 from typing import Callable
 
 from dalston import audio
@@ -12,10 +17,11 @@ from dalston.contracts import ChunkTranscript, check_segments
 from dalston.engines.base import ModelSpec, TranscribeOptions, Transcriber
 from dalston.errors import StageError
 from dalston.options import JobOptions
-from dalston.stages.context import Report, StageJob
+from dalston.stages.context import Report, StageJob, StageResult
 from dalston.stages.prepare import load_manifest
-from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
+
+log = logging.getLogger(__name__)
 
 
 def model_spec(options: JobOptions, settings: Settings) -> ModelSpec:
@@ -46,7 +52,7 @@ def engine_options(options: JobOptions, settings: Settings) -> TranscribeOptions
     )
 
 
-def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report) -> dict:
+def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report) -> StageResult:
     """Transcribe chunk ``job.part`` (the task's entry point)."""
     result = transcribe_chunk(
         job.id,
@@ -56,7 +62,8 @@ def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report
         engine_options(job.options, job.settings),
         on_progress=report,
     )
-    return {"segments": len(result["segments"]), "language": result["language"]}
+    summary = {"segments": len(result["segments"]), "language": result["language"]}
+    return StageResult(summary, result)
 
 
 def chunk_speech(chunk: dict, n_samples: int) -> tuple[tuple[float, float], ...]:
@@ -79,11 +86,12 @@ def transcribe_chunk(
     options: TranscribeOptions,
     on_progress: Callable[[float], None] | None = None,
 ) -> ChunkTranscript:
-    """Transcribe chunk ``index`` of the job and store ``jobs/<id>/transcribe/chunk_<n>.json``.
+    """Transcribe chunk ``index`` of the job; its transcript (the caller stores it).
 
     The chunk transcript records its ``task``: the align stage must know that a translated
     chunk's English words were not spoken in its audio.
     """
+    started = time.perf_counter()
     manifest = load_manifest(job_id, store, cached=True)
     chunks = {c["index"]: c for c in manifest["chunks"]}
     if index not in chunks:
@@ -92,9 +100,11 @@ def transcribe_chunk(
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
     if "speech" in chunk:  # one VAD pass: prepare's regions, on the chunk's own clock
         options = dataclasses.replace(options, speech=chunk_speech(chunk, len(samples)))
+    loaded = time.perf_counter()
     segments, language, probability = transcriber.transcribe(
         samples, options, offset=chunk["start"], on_progress=on_progress
     )
+    decoded = time.perf_counter()
     check_segments(segments, "transcribe")
     result = ChunkTranscript(
         index=index,
@@ -104,9 +114,11 @@ def transcribe_chunk(
         segments=segments,
         task=options.task or "transcribe",
     )
-    store.put_bytes(
-        keys.chunk_transcript(job_id, index),
-        json.dumps(result).encode(),
-        "application/json",
+    log.info(
+        "job %s chunk %d: audio read in %.1f ms, transcribed in %.1f ms",
+        job_id,
+        index,
+        1000 * (loaded - started),
+        1000 * (decoded - loaded),
     )
     return result

@@ -1,10 +1,10 @@
 """whisperx_full: transcribe, align and diarize the whole prepared audio in one task.
 
 For ``transcribe_engine=whisperx-full``. prepare plans a single chunk covering the file for
-these jobs, and this stage writes its output in the shapes merge already reads: that chunk's
-aligned transcript (``jobs/<id>/align/chunk_0000.json``) and, when the job is diarized, the
-speaker turns (``jobs/<id>/diarize/turns.json``). merge then stitches, assigns speakers and
-renders exports exactly as for the chunked pipeline.
+these jobs, and this stage gives its output in the shapes merge already reads: that chunk's
+aligned transcript (its output, on its stage row) and, when the job is diarized, the
+speaker turns (``jobs/<id>/diarize/turns.json``). merge then stitches and assigns speakers
+exactly as for the chunked pipeline.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dalston import audio
 from dalston.contracts import ChunkTranscript, check_segments
 from dalston.engines.base import FullPipeline, PipelineOptions
 from dalston.errors import StageError
-from dalston.stages.context import Report, StageJob
+from dalston.stages.context import Report, StageJob, StageResult
 from dalston.stages.diarize import speaker_options
 from dalston.stages.prepare import load_manifest
 from dalston.stages.transcribe import model_spec
@@ -24,7 +24,7 @@ from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
 
-def run(job: StageJob, store: ArtifactStore, engine: FullPipeline, report: Report) -> dict:
+def run(job: StageJob, store: ArtifactStore, engine: FullPipeline, report: Report) -> StageResult:
     """Transcribe, align and diarize the whole file (the task's entry point)."""
     options = PipelineOptions(
         model=model_spec(job.options, job.settings),
@@ -33,10 +33,11 @@ def run(job: StageJob, store: ArtifactStore, engine: FullPipeline, report: Repor
         speakers=speaker_options(job.options),
     )
     transcript, turns = run_pipeline(job.id, store, engine, options, on_progress=report)
-    return {
+    summary = {
         "segments": len(transcript["segments"]),
         "speakers": len({t["speaker"] for t in turns}),
     }
+    return StageResult(summary, transcript)
 
 
 def run_pipeline(
@@ -46,7 +47,10 @@ def run_pipeline(
     options: PipelineOptions,
     on_progress: Callable[[float], None] | None = None,
 ) -> tuple[ChunkTranscript, list[dict]]:
-    """Run the full-pipeline ``engine`` on the prepared audio; returns (transcript, turns)."""
+    """Run the full-pipeline ``engine`` on the prepared audio; returns (transcript, turns).
+
+    The turns are stored (diarized jobs); the transcript is the caller's to store.
+    """
     manifest = load_manifest(job_id, store)
     if len(manifest["chunks"]) != 1:
         raise StageError(
@@ -64,11 +68,6 @@ def run_pipeline(
         language=result["language"],
         language_probability=result["language_probability"],
         segments=result["segments"],
-    )
-    store.put_bytes(
-        keys.aligned_chunk(job_id, chunk["index"]),
-        json.dumps(transcript).encode(),
-        "application/json",
     )
     turns = result["turns"]
     if options.diarize:

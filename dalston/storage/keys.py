@@ -12,11 +12,13 @@ key                                        written by / holds
 ``jobs/<id>/prepare/audio.wav``            prepare: 16 kHz mono PCM16 of the whole file
 ``jobs/<id>/prepare/channel_<c>.wav``      prepare: 16 kHz PCM16 of original channel c
 ``jobs/<id>/prepare/chunks/<nnnn>.wav``    prepare: one chunk of audio to transcribe
-``jobs/<id>/transcribe/chunk_<nnnn>.json`` transcribe: that chunk's transcript
-``jobs/<id>/align/chunk_<nnnn>.json``     align: that chunk with refined word times
 ``jobs/<id>/diarize/turns.json``          diarize: speaker turns
 ``jobs/<id>/merge/transcript.json``        merge: the final transcript
 =========================================  ==========================================
+
+Chunk transcripts (transcribe's, align's, the whole-file engine's) are not objects: they
+are their stage rows' ``output`` in PostgreSQL. Their old keys remain for reading the
+chunks of a job that was in flight when that changed.
 """
 
 
@@ -45,10 +47,12 @@ def chunk_audio(job_id: str, index: int) -> str:
 
 
 def chunk_transcript(job_id: str, index: int) -> str:
+    """Where transcribe stored a chunk's transcript before it went onto its stage row."""
     return f"jobs/{job_id}/transcribe/chunk_{index:04d}.json"
 
 
 def aligned_chunk(job_id: str, index: int) -> str:
+    """Where align (and whisperx_full) stored a chunk before it went onto the stage row."""
     return f"jobs/{job_id}/align/chunk_{index:04d}.json"
 
 

@@ -96,6 +96,15 @@ HYSTERESIS = 0.15
 #: for audio that starts mid-speech (trn06), which the decoder drops: those words align to
 #: no audio (``decoder._drop_unaligned``).
 NO_PROMPT = " "
+#: A decode whose words skip speech is decoded again without the earlier text: Whisper,
+#: prompted with a phrase cut mid-way (a forced commit), may continue the phrase from the
+#: prompt and drop what the audio says ("can do for" + "you, ask what you can do for your
+#: country" heard as "your country."). Its tell: a word stretched over the skipped audio,
+#: or too few words for the window. These bounds are far outside speech's (a word of
+#: ~0.3 s, ~2.5 words a second).
+SKIP_WORD_SECONDS = 1.2
+SKIP_WORDS_PER_SECOND = 0.8
+SKIP_MIN_WINDOW = 2.0
 #: A decode (``_tail_start``) has at least this much audio before its end when
 #: the utterance has it: on a second or two Whisper invents an ending ("Thank you.").
 TAIL_SECONDS = 4.0
@@ -171,6 +180,7 @@ class StreamingTranscriber:
         self._last_took = 0.0  # seconds the last decode took, waiting for the model included
         #: Commits and partials served by the last decode instead of a new one.
         self.cache_hits = 0
+        self.prompt_retries = 0  # decodes redone without the earlier text (_skips_speech)
         self._reset_utterance(0)
 
     # -- public -------------------------------------------------------------------------
@@ -380,6 +390,18 @@ class StreamingTranscriber:
             )
             if out is None:
                 return None
+            if prompt is not None and _skips_speech(out.words, window.size / SR):
+                again = self.decoder.decode(
+                    window,
+                    prompt=NO_PROMPT,
+                    language=self.language,
+                    hotwords=hotwords,
+                    beam_size=self.config.beam_size,
+                    urgent=urgent,
+                )
+                if again is not None and len(again.words) > len(out.words):
+                    self.prompt_retries += 1
+                    out = again
             self._last_took = time.perf_counter() - began
             self.decode_stats.append((window.size / SR, self._last_took))
             self.decode_utterance.append((end - self._utt_start) / SR)
@@ -558,3 +580,12 @@ class StreamingTranscriber:
         if keep > self._base:
             self._audio = self._audio[keep - self._base :]
             self._base = keep
+
+
+def _skips_speech(words: list[dict], seconds: float) -> bool:
+    """Whether a decode of ``seconds`` of audio looks like it skipped some (see SKIP_*)."""
+    if seconds < SKIP_MIN_WINDOW:
+        return False
+    if len(words) < SKIP_WORDS_PER_SECOND * seconds:
+        return True
+    return any(w["end"] - w["start"] > SKIP_WORD_SECONDS for w in words[:-1])

@@ -13,6 +13,7 @@ import requests
 import sqlalchemy as sa
 
 import celeryconfig
+from dalston.db import queries
 from dalston.db.models import Job, StageRun
 from dalston.db.session import session_scope
 from tests.audio_helpers import JFK_TEXT, encode, load, silence, wer, write_wav
@@ -62,9 +63,12 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
     keys = set(s3(f"jobs/{job_id}/"))
     assert expected <= keys, expected - keys
     chunks = [k for k in keys if "/prepare/chunks/" in k]
-    transcribed = [k for k in keys if "/transcribe/" in k]
+    assert not [k for k in keys if "/transcribe/" in k or "/align/" in k]  # rows hold them
     n_chunks = len([s for s in stages if s[0] == "transcribe"])
-    assert len(transcribed) == n_chunks
+    with session_scope(postgres_url) as session:
+        outputs = queries.stage_outputs(session, job_id, "transcribe")
+    assert sorted(outputs) == list(range(n_chunks))
+    assert all(o["index"] == part and "segments" in o for part, o in outputs.items())
     # One chunk that is the whole file is the prepared audio itself, not a copy of it.
     assert len(chunks) == (n_chunks if n_chunks > 1 else 0)
     return job
@@ -158,7 +162,9 @@ def test_audio_url_to_a_loopback_address_is_refused(cluster, http_server):
 
 
 def test_cancel_running_job_then_delete_it(cluster, s3, jfk, tmp_path):
-    long = np.concatenate([np.concatenate([jfk, silence(1.0)]) for _ in range(12)])
+    # Eight minutes: long enough that it is still running when cancelled on a fast machine
+    # (two and a half minutes once finished between the status read and the cancel).
+    long = np.concatenate([np.concatenate([jfk, silence(1.0)]) for _ in range(40)])
     job_id = cluster.submit(write_wav(long, tmp_path / "long.wav"))
     cluster.wait(job_id, until=("running",) + ("completed", "failed", "cancelled"))
     resp = requests.delete(cluster.url(f"/v1/audio/transcriptions/{job_id}"), timeout=30)

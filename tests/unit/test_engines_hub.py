@@ -25,9 +25,11 @@ from dalston.engines import whisperx as whisperx_engine
 from dalston.engines.base import ModelSpec, PipelineOptions, SpeakerOptions
 from dalston.engines.whisper_timing import WhisperTimings
 from dalston.errors import ModelNotAvailable
+from dalston.options import JobOptions
 from dalston.stages import align as align_stage
 from dalston.stages import merge as merge_stage
 from dalston.stages import whisperx_full as whisperx_full_stage
+from dalston.stages.context import StageJob
 from dalston.storage import keys
 from dalston.storage.local import LocalStore
 from tests.fakes import FakeFullPipeline
@@ -309,7 +311,7 @@ def test_unreachable_align_weights_name_the_setting(wx, tmp_path):
 # -- the align stage and the request's align engine -----------------------------------------
 
 
-def _chunk_store(tmp_path, language: str, offset: float = 5.0) -> LocalStore:
+def _chunk_store(tmp_path, language: str, offset: float = 5.0) -> tuple[LocalStore, dict]:
     store = LocalStore(tmp_path / "store")
     key = keys.chunk_audio("job", 0)
     store.put_bytes(key, audio.to_wav_bytes(np.zeros(3 * SR, dtype=np.float32)))
@@ -322,23 +324,21 @@ def _chunk_store(tmp_path, language: str, offset: float = 5.0) -> LocalStore:
         "language_probability": 0.9,
         "segments": [whisper_segment(offset)],
     }
-    store.put_bytes(keys.chunk_transcript("job", 0), json.dumps(chunk).encode())
-    return store
+    return store, chunk
 
 
 def test_align_stage_passes_the_chunk_language_to_whisperx(wx, tmp_path):
-    store = _chunk_store(tmp_path, "fr")
+    store, chunk = _chunk_store(tmp_path, "fr")
     aligner = whisperx_engine.WhisperXAligner(device="cpu", model_dir=tmp_path)
-    out = align_stage.align_chunk("job", 0, store, aligner)
+    out = align_stage.align_chunk("job", 0, chunk, store, aligner)
     assert wx.calls[0][:2] == ("load_align_model", "fr")
     assert {w["timing"] for s in out["segments"] for w in s["words"]} == {"wav2vec2"}
-    assert json.loads(store.get_bytes(keys.aligned_chunk("job", 0))) == out
 
 
 def test_whisper_align_engine_keeps_whispers_timings_without_reading_audio(tmp_path):
-    store = _chunk_store(tmp_path, "en")
+    store, chunk = _chunk_store(tmp_path, "en")
     store.delete(keys.chunk_audio("job", 0))  # nothing but the transcript is needed
-    out = align_stage.align_chunk("job", 0, store, get_engine("aligner", "whisper"))
+    out = align_stage.align_chunk("job", 0, chunk, store, get_engine("aligner", "whisper"))
     words = [w for s in out["segments"] for w in s["words"]]
     assert isinstance(get_engine("aligner", "whisper"), WhisperTimings)
     assert [w["start"] for w in words] == [5.5, 5.9, 6.3]
@@ -561,7 +561,7 @@ def test_whisperx_full_missing_library_or_weights_name_the_settings(
 
 
 def test_whisperx_full_stage_writes_what_merge_reads(tmp_path):
-    """The stand-in engine's output goes where merge looks; merge assigns its speakers."""
+    """The stand-in engine's output is what merge reads (its row's); merge assigns speakers."""
     store = LocalStore(tmp_path / "store")
     store.put_bytes(keys.prepared_audio("job"), audio.to_wav_bytes(np.zeros(4 * SR, "float32")))
     manifest = {
@@ -575,7 +575,15 @@ def test_whisperx_full_stage_writes_what_merge_reads(tmp_path):
     transcript, turns = whisperx_full_stage.run_pipeline(
         "job", store, FakeFullPipeline(), PipelineOptions(ModelSpec("fake", tmp_path), diarize=True)
     )
-    chunks = merge_stage.load_chunks("job", store, manifest, aligned=True)
+    job = StageJob(
+        id="job",
+        part=0,
+        options=JobOptions(model="tiny.en", transcribe_engine="whisperx-full"),
+        settings=Settings.from_env(),
+        inputs={0: transcript},
+    )
+    assert merge_stage.reads(job.options, 0) == ("whisperx_full", None)
+    chunks = merge_stage.load_chunks(job, store, manifest)
     assert chunks == [transcript]
     final = merge_stage.stitch(
         manifest, chunks, None, turns=json.loads(store.get_bytes(keys.turns("job")))

@@ -51,18 +51,6 @@ def test_local_store_refuses_keys_outside_its_root(tmp_path):
         LocalStore(tmp_path / "store").put_bytes("../escape", b"x")
 
 
-def test_batch_reads_keep_order_and_missing_keys_raise(store):
-    from dalston.storage import batch
-
-    names = [f"jobs/b/{i}.json" for i in range(20)]
-    for name in names:
-        store.put_bytes(name, name.encode(), "application/json")
-    assert batch.get_all(store, names) == [k.encode() for k in names]
-    assert batch.get_all(store, names[:1]) == [names[0].encode()]
-    with pytest.raises(FileNotFoundError):
-        batch.get_all(store, names + ["jobs/b/missing.json"])
-
-
 def test_s3_threads_share_one_client_and_a_forked_child_makes_its_own(s3_endpoint, make_bucket):
     """One client per store (creating one costs tens of ms); a child's pool is its own."""
     import os

@@ -279,3 +279,17 @@ def test_words_aligned_to_no_audio_are_dropped(decoder, fixtures_dir):
     assert [w["text"] for w in kept] == ["a", "b", "c"]  # one alone is kept
     run = [dict(zero, text=t) for t in "xyz"] + [dict(real, text="b")]
     assert [w["text"] for w in _drop_unaligned(run)] == ["b"]
+
+
+def test_a_decode_that_skips_speech_is_told_apart():
+    """A word stretched over seconds, or too few words for the window: decoded again."""
+    from dalston.streaming.engine import _skips_speech
+
+    def words(*spans):
+        return [{"text": "w", "start": a, "end": b} for a, b in spans]
+
+    speech = words(*[(0.3 * i, 0.3 * i + 0.28) for i in range(9)])
+    assert not _skips_speech(speech, 3.0)
+    assert _skips_speech(words((0.0, 1.42), (1.42, 3.0)), 3.0)  # "your country." over 3 s
+    assert _skips_speech(words((0.0, 0.3), (0.4, 1.8), (1.8, 2.0), (2.0, 2.2)), 3.0)
+    assert not _skips_speech(words((0.0, 0.5)), 1.5)  # short windows are left alone
