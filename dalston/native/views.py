@@ -306,16 +306,19 @@ def job_audio(job_id: str):
             f"(retention={job.retention_days} days); its metadata and transcript remain",
         )
     store = services().store
-    for key, mimetype in ((keys.prepared_audio(job.id), "audio/wav"), (keys.source(job.id), None)):
+    # The source when prepare kept no copy: it was the prepared WAV already, or prepare has
+    # not run yet.
+    for key in (keys.prepared_audio(job.id), keys.source(job.id)):
         try:
             data = store.get_bytes(key)
         except FileNotFoundError:
             continue
+        wav = key == keys.prepared_audio(job.id) or (data[:4] == b"RIFF" and data[8:12] == b"WAVE")
         return send_file(
             io.BytesIO(data),
-            mimetype=mimetype or "application/octet-stream",
+            mimetype="audio/wav" if wav else "application/octet-stream",
             conditional=True,
-            download_name=f"{job.id}.wav" if mimetype else job.id,
+            download_name=f"{job.id}.wav" if wav else job.id,
             max_age=0,
         )
     raise ApiError(

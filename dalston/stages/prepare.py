@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import filecmp
 import json
 import logging
 import tempfile
@@ -101,6 +102,9 @@ def decode_and_plan(
 ) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
 
+    The prepared audio (``manifest["audio_key"]``) is ``prepare/audio.wav``, or the source
+    itself when it is byte for byte what prepare would write.
+
     Decoding streams (:class:`audio.BlockDecoder`): each block is written to the WAV files
     on local disk and fed to the VAD (:class:`vad.SpeechDetector`), then dropped, so
     memory does not grow with the file's length; chunks are read back from those files.
@@ -120,8 +124,14 @@ def decode_and_plan(
         work = Path(tmp)
         src = store.download_to(keys.source(job_id), work / "source")
         decoded = _decode_to_files(src, work, per_channel, on_progress, max_seconds)
+        if filecmp.cmp(src, decoded.mono_path, shallow=False):
+            # The upload is the prepared audio already (16 kHz mono PCM16 WAV with the
+            # canonical header, as an ElevenLabs pcm_s16le_16 upload becomes): no copy.
+            audio_key = keys.source(job_id)
+        else:
+            audio_key = keys.prepared_audio(job_id)
+            store.put_file(audio_key, decoded.mono_path, "audio/wav")
         src.unlink()
-        store.put_file(keys.prepared_audio(job_id), decoded.mono_path, "audio/wav")
         channel_keys = []
         if decoded.channels > 1:
             for c, path in enumerate(decoded.channel_paths):
@@ -143,7 +153,7 @@ def decode_and_plan(
                 index = len(chunks)
                 if channel is None and start == 0.0 and end == decoded.duration:
                     # One chunk that is the whole file: the prepared audio, not a copy.
-                    key = keys.prepared_audio(job_id)
+                    key = audio_key
                 else:
                     key = keys.chunk_audio(job_id, index)
                     a, b = round(start * audio.SAMPLE_RATE), round(end * audio.SAMPLE_RATE)
@@ -170,7 +180,7 @@ def decode_and_plan(
         channels=decoded.channels,
         codec=decoded.probe.codec,
         container=decoded.probe.container,
-        audio_key=keys.prepared_audio(job_id),
+        audio_key=audio_key,
         channel_keys=channel_keys,
         speech=decoded.speech,
         chunks=chunks,

@@ -91,6 +91,10 @@ def test_job_audio_prefers_the_prepared_wav_and_answers_ranges(app, client, post
     store.put_bytes(f"jobs/{job_id}/input/source", b"ID3 an mp3, as sent")
     resp = client.get(f"{URL}/{job_id}/audio")
     assert resp.status_code == 200 and resp.data == b"ID3 an mp3, as sent"
+    assert resp.mimetype == "application/octet-stream"
+    source_wav = b"RIFF\x00\x00\x00\x00WAVEfmt "  # a WAV upload prepare kept as it was
+    store.put_bytes(f"jobs/{job_id}/input/source", source_wav)
+    assert client.get(f"{URL}/{job_id}/audio").mimetype == "audio/wav"
     wav = b"RIFF" + bytes(range(256)) * 40
     store.put_bytes(f"jobs/{job_id}/prepare/audio.wav", wav)
     resp = client.get(f"{URL}/{job_id}/audio")

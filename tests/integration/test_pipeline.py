@@ -4,6 +4,7 @@ the API over HTTP, the real tiny.en model."""
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 
@@ -40,6 +41,13 @@ def _rows(postgres_url, job_id):
         ]
 
 
+def _object(cluster, key: str) -> bytes:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=cluster.s3_endpoint, region_name="us-east-1")
+    return client.get_object(Bucket=cluster.bucket, Key=key)["Body"].read()
+
+
 def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=0.10):
     job = cluster.wait(job_id)
     assert job["status"] == "completed", job
@@ -57,11 +65,16 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
     expected = {
         f"jobs/{job_id}/input/source",
         f"jobs/{job_id}/prepare/manifest.json",
-        f"jobs/{job_id}/prepare/audio.wav",
         f"jobs/{job_id}/merge/transcript.json",
     }
     keys = set(s3(f"jobs/{job_id}/"))
     assert expected <= keys, expected - keys
+    # The prepared audio: prepare/audio.wav, or the source when it was that WAV already.
+    audio_key = json.loads(_object(cluster, f"jobs/{job_id}/prepare/manifest.json"))["audio_key"]
+    assert audio_key in keys and audio_key in (
+        f"jobs/{job_id}/prepare/audio.wav",
+        f"jobs/{job_id}/input/source",
+    )
     chunks = [k for k in keys if "/prepare/chunks/" in k]
     assert not [k for k in keys if "/transcribe/" in k or "/align/" in k]  # rows hold them
     n_chunks = len([s for s in stages if s[0] == "transcribe"])

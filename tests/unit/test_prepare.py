@@ -178,10 +178,25 @@ def test_per_channel_refuses_mono(jfk, tmp_path):
 
 def test_a_single_chunk_is_the_prepared_audio_not_a_copy(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
-    store.put_bytes(keys.source("j1c"), audio.to_wav_bytes(jfk))
+    store.put_bytes(keys.source("j1c"), encode(jfk, tmp_path / "jfk.flac", "flac").read_bytes())
     manifest = prepare.decode_and_plan("j1c", store, chunk_seconds=120)
     (chunk,) = manifest["chunks"]
     assert chunk["key"] == manifest["audio_key"] == keys.prepared_audio("j1c")
     assert not [k for k in store.list_keys("jobs/j1c/") if "/prepare/chunks/" in k]
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
     assert abs(len(samples) / 16000 - (chunk["end"] - chunk["start"])) < 0.01
+
+
+def test_a_source_that_is_the_prepared_wav_already_is_not_copied(jfk, tmp_path):
+    """16 kHz mono PCM16 WAV with the canonical header (an ElevenLabs pcm_s16le_16 upload)."""
+    store = LocalStore(tmp_path / "store")
+    store.put_bytes(keys.source("j1w"), audio.to_wav_bytes(jfk))
+    manifest = prepare.decode_and_plan("j1w", store, chunk_seconds=120)
+    (chunk,) = manifest["chunks"]
+    assert chunk["key"] == manifest["audio_key"] == keys.source("j1w")
+    assert not store.exists(keys.prepared_audio("j1w"))
+    assert audio.read_wav_bytes(store.get_bytes(chunk["key"])).size == len(jfk)
+    # A WAV at another rate is decoded and stored as the prepared audio.
+    store.put_bytes(keys.source("j2w"), audio.to_wav_bytes(jfk, sample_rate=8000))
+    other = prepare.decode_and_plan("j2w", store, chunk_seconds=120)
+    assert other["audio_key"] == keys.prepared_audio("j2w") and store.exists(other["audio_key"])
