@@ -254,7 +254,14 @@ class StreamingTranscriber:
         """Commit everything since the last commit (a manual commit, or the end of a session)."""
         events: list[dict] = []
         if self._in_speech:
-            self._pending.extend(self._flush(self.samples_in))
+            if self._temp_end is not None:
+                # The VAD hears silence since _temp_end (too short yet to end the speech):
+                # as at the end of speech, keep less of it than Whisper would fill.
+                words = self._flush(min(self._temp_end + self._tail(), self.samples_in))
+                words = [w for w in words if w["start"] < self._temp_end / SR - 0.1]
+            else:
+                words = self._flush(self.samples_in)
+            self._pending.extend(words)
             self._reset_utterance(self.samples_in)
         events.append(self._final(self._pending, reason))
         self._pending = []

@@ -220,7 +220,10 @@ def test_a_commit_decodes_only_what_is_not_confirmed(decoder, jfk):
     engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
     for i in range(0, len(speech), PIECE):
         engine.feed(speech[i : i + PIECE])
-    engine.feed(np.zeros(PIECE, dtype="float32"))  # new audio: the commit must decode
+    # New audio, speech (after silence the commit keeps only a little of it and may reuse
+    # the last decode): the commit must decode.
+    engine.feed(speech[16000 : 16000 + PIECE])
+    assert engine._temp_end is None
     confirmed = list(engine._confirmed)
     assert len(confirmed) >= 4, confirmed
     utterance = (engine.samples_in - engine._utt_start) / 16000
@@ -293,3 +296,19 @@ def test_a_decode_that_skips_speech_is_told_apart():
     assert _skips_speech(words((0.0, 1.42), (1.42, 3.0)), 3.0)  # "your country." over 3 s
     assert _skips_speech(words((0.0, 0.3), (0.4, 1.8), (1.8, 2.0), (2.0, 2.2)), 3.0)
     assert not _skips_speech(words((0.0, 0.5)), 1.5)  # short windows are left alone
+
+
+def test_a_commit_in_a_pause_keeps_no_words_from_the_silence(decoder, jfk):
+    """Committed while the VAD hears silence too short to end the speech: like an end of
+    speech, only a little of the silence is decoded and no word may start in it."""
+    speech = np.concatenate([jfk[int(a * 16000) : int(b * 16000)] for a, b in _speech(jfk)])
+    engine = StreamingTranscriber(decoder, StreamConfig(commit_on_vad=False))
+    for i in range(0, len(speech), PIECE):
+        engine.feed(speech[i : i + PIECE])
+    for _ in range(3):  # 0.3 s more silence: still under min_silence_ms
+        engine.feed(np.zeros(PIECE, dtype="float32"))
+    assert engine._in_speech and engine._temp_end is not None
+    silence_from = engine._temp_end / 16000
+    final = engine.commit()[0]
+    assert final["words"] and all(w["start"] < silence_from for w in final["words"])
+    assert wer(JFK, final["text"]) <= 0.2, final["text"]
