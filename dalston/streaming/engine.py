@@ -97,8 +97,8 @@ HYSTERESIS = 0.15
 #: no audio (``decoder._drop_unaligned``).
 NO_PROMPT = " "
 #: A decode after a forced commit whose words skip speech is decoded again without the
-#: earlier text: Whisper, prompted with a phrase cut mid-way (a forced commit), may continue the phrase from the
-#: prompt and drop what the audio says ("can do for" + "you, ask what you can do for your
+#: earlier text: Whisper, prompted with a phrase cut mid-way, may continue the phrase from
+#: the prompt and drop what the audio says ("can do for" + "you, ask what you can do for your
 #: country" heard as "your country."). Its tell: a word stretched over the skipped audio,
 #: or too few words for the window. These bounds are far outside speech's (a word of
 #: ~0.3 s, ~2.5 words a second).
