@@ -62,7 +62,9 @@ def load_chunks(
 
     (From storage only for rows finished before outputs moved onto the rows.)
     """
-    legacy = keys.aligned_chunk if job.options.merges_aligned else keys.chunk_transcript
+    legacy = (
+        keys.chunk_transcript if chunk_stage(job.options) == "transcribe" else keys.aligned_chunk
+    )
     return [
         stage_input(job, c["index"], store, legacy(job.id, c["index"])) for c in manifest["chunks"]
     ]
