@@ -11,8 +11,8 @@ ElevenLabs webhook tasks are routed).
 ``task_routes`` maps each stage task (``dalston.<stage>``) to its queue and
 ``task_create_missing_queues`` is off, so a misspelt queue raises instead of silently
 creating a queue nobody consumes. Celery's own
-bookkeeping tasks (none with the Redis result backend; ``celery.chord_unlock`` with others)
-go to the ``merge`` queue, which is cheap CPU work.
+bookkeeping tasks, if any, go to the ``merge`` queue, which is cheap CPU work (the pipeline
+uses no chords: merge is sent by a join on the stage rows, ``dalston.pipeline.builder``).
 
 Settings that matter for minutes-long GPU tasks (see design.md §3):
 
@@ -93,9 +93,6 @@ if broker_url.startswith("memory://"):
     # Embedded mode: Celery's in-memory transport has no priorities; this one serves the
     # most urgent message of every queue the worker consumes (dalston.membroker).
     broker_transport = "dalston.membroker:Transport"
-    # Its result backend (cache+memory) has no native chord join: ``celery.chord_unlock``
-    # polls for the header, by default every second; merge follows within 0.1 s instead.
-    result_chord_retry_interval = 0.1
 result_backend_transport_options = {
     "visibility_timeout": broker_transport_options["visibility_timeout"]
 }

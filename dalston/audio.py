@@ -219,18 +219,46 @@ def pcm16(samples: np.ndarray) -> bytes:
 class WavWriter:
     """A mono PCM16 WAV written block by block to ``path`` (the header is fixed on close)."""
 
+    #: The header ``wave`` writes before the samples of a PCM file (RIFF, fmt, data).
+    HEADER_BYTES = 44
+
     def __init__(self, path: Path, sample_rate: int = SAMPLE_RATE):
         self.path = path
-        self._out = wave.open(str(path), "wb")
+        self._file = open(path, "wb")
+        self._out = wave.open(self._file, "wb")
         self._out.setnchannels(1)
         self._out.setsampwidth(2)
         self._out.setframerate(sample_rate)
+        self.samples = 0
 
     def write(self, samples: np.ndarray) -> None:
         self._out.writeframesraw(pcm16(samples))
+        self.samples += len(samples)
+
+    def copy_range(self, start: int, end: int, dest: Path) -> Path:
+        """Samples ``[start, end)`` written so far as a WAV of their own, while writing goes on.
+
+        The same bytes :func:`copy_wav_range` would give from the finished file.
+        """
+        end = min(end, self.samples)
+        self._file.flush()
+        with open(self.path, "rb") as src, wave.open(str(dest), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(self._out.getframerate())
+            src.seek(self.HEADER_BYTES + 2 * start)
+            left = 2 * max(0, end - start)
+            while left > 0:
+                data = src.read(min(2 * BLOCK_SAMPLES, left))
+                if not data:
+                    break
+                out.writeframesraw(data)
+                left -= len(data)
+        return dest
 
     def close(self) -> None:
-        self._out.close()
+        self._out.close()  # fixes the header; the file is ours to close
+        self._file.close()
 
 
 def copy_wav_range(src: Path, dest: Path, start: int, end: int, block: int = BLOCK_SAMPLES):

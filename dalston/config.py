@@ -184,8 +184,7 @@ class Settings:
             elevenlabs_models=env.get("DALSTON_ELEVENLABS_MODELS", ""),
             api_key=env.get("DALSTON_API_KEY") or None,
             broker_url=env.get("DALSTON_BROKER_URL") or REDIS_DEFAULT,
-            # Redis as the result backend lets chords count completions atomically instead
-            # of polling with ``celery.chord_unlock``.
+            # Task results and progress (Flower, ``AsyncResult.info``) in Redis.
             result_backend=env.get("DALSTON_RESULT_BACKEND")
             or env.get("DALSTON_BROKER_URL")
             or REDIS_DEFAULT,

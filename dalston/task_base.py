@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import random
 import time
+import uuid
 from types import ModuleType
 from typing import Callable
 
@@ -36,8 +37,8 @@ from dalston.db.session import session_scope
 from dalston.engines import default_name, get_engine
 from dalston.errors import JobCancelled, StageError
 from dalston.options import JobOptions
-from dalston.pipeline import dispatch
-from dalston.pipeline.stages import BY_NAME, StageSpec, spec_for_task, time_limits
+from dalston.pipeline import builder
+from dalston.pipeline.stages import StageSpec, spec_for_task, time_limits
 from dalston.stages.context import StageJob, StageResult
 from dalston.storage import keys, make_store
 
@@ -84,10 +85,6 @@ def is_transient(exc: BaseException) -> bool:
 
 #: Seconds between progress writes (and cancellation checks) of a running stage.
 PROGRESS_INTERVAL = 1.0
-#: How long merge waits for chunks still running when the chord fired early.
-MERGE_WAIT_SECONDS = 2.0
-#: The stages a merge waits for (a chord's header, or the whole-file stage).
-HEADER = ("transcribe", "align", "diarize", "whisperx_full")
 
 
 class StageTask(Task):
@@ -185,19 +182,38 @@ class StageTask(Task):
     def finish(
         self, job_id: str, part: int = 0, job: StageJob | None = None, output: dict | None = None
     ) -> bool:
-        """Mark the stage done. False if the job was deleted meanwhile: then its outputs go too.
+        """Mark the stage done; send merge if it was the last. False if the job was deleted.
 
-        One statement: the row's update finds nothing when the job (and with it its stage
-        rows) was deleted while the stage ran; it writes the stage's ``output`` with it.
+        One transaction: the job row locked, the stage row marked done with the stage's
+        ``output`` (the update finds nothing when the job, and with it its stage rows, was
+        deleted while the stage ran: then its outputs go too), and the join
+        (``queries.claim_merge``: whether this was the last row before merge). Merge is sent
+        after the commit; if that send is lost the reconciler sends merge again.
         ``job``: the stage's view of it, for the metrics' engine label and audio length.
         """
+        merge_id = str(uuid.uuid4())
         with self.session() as session:
+            status = queries.lock_job(session, job_id)
             run = queries.finish_stage(session, job_id, self.spec.name, part, output)
+            joined = (
+                run is not None
+                and status in queries.ACTIVE
+                and queries.claim_merge(session, job_id, merge_id)
+            )
         if run is None:
             self.store.delete_prefix(keys.job_prefix(job_id))
             return False
         self.observe(run, job)
+        if joined:
+            self.send_merge(job_id, merge_id)
         return True
+
+    def send_merge(self, job_id: str, task_id: str) -> None:
+        """Send merge for a job whose other stages are all done (after the join's commit)."""
+        try:
+            builder.merge(self.app, job_id, task_id).apply_async()
+        except Exception:  # the broker is down: its merge row is the record, resent later
+            log.exception("could not send merge for job %s; the reconciler will", job_id)
 
     def observe(self, run: queries.FinishedStage, job: StageJob | None) -> None:
         """The finished stage's duration and real-time factor (``dalston.metrics``)."""
@@ -233,18 +249,23 @@ class StageTask(Task):
         part: int = 0,
         *,
         then: Callable[[StageJob, dict], dict] | None = None,
+        **hooks: Callable,
     ) -> dict:
-        """begin → ``stage.run(job, store, engine, report)`` → finish; the task's summary.
+        """begin → ``stage.run(job, store, engine, report, **hooks)`` → finish; the summary.
 
         ``then(job, summary)``: called instead of finishing, to mark the stage done itself
-        after it has sent what comes next (prepare); its answer is the task's.
+        after it has sent what comes next (prepare); its answer is the task's. ``hooks``:
+        callbacks the stage module's ``run`` takes beside ``report`` (prepare's
+        ``on_first_chunk``), each called with the job first.
         """
         ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
         job = self.begin(job_id, part, getattr(stage, "reads", None))
         if job is None:
             return {**ids, "skipped": True}
         try:
-            summary = stage.run(job, self.store, self.engine_for(job), self.reporter(job_id, part))
+            bound = {name: functools.partial(hook, job) for name, hook in hooks.items()}
+            report = self.reporter(job_id, part)
+            summary = stage.run(job, self.store, self.engine_for(job), report, **bound)
         except JobCancelled:
             log.info("job %s was cancelled during %s[%s]", job_id, self.name, part)
             self.clean_up_if_deleted(job_id)
@@ -289,27 +310,6 @@ class StageTask(Task):
             )
 
         return report
-
-    def wait_for_header(self, job_id: str) -> None:
-        """Retry (merge) while the job's chunks or diarization are still running.
-
-        A chunk delivered twice (its worker died, or it outlived the visibility timeout)
-        counts twice in the chord, which can then fire before every chunk is done.
-        """
-        with self.session() as session:
-            active = queries.job_status(session, job_id) in queries.ACTIVE
-            pending = dispatch.parts_pending(session, job_id)
-        if active and pending:
-            log.info("job %s: merge waits for chunks %s", job_id, pending)
-            # (``max_retries=None`` would mean the task's default: a bound it would reach.)
-            # As long as the slowest header stage may run; the chunks' own failures end the
-            # job sooner, and then this merge finds it inactive.
-            longest = max(
-                time_limits(BY_NAME[s], self.settings.stage_time_limits)[1] for s in HEADER
-            )
-            raise self.retry(
-                countdown=MERGE_WAIT_SECONDS, max_retries=int(longest / MERGE_WAIT_SECONDS) + 1
-            )
 
     def complete(self, job: StageJob, transcript: dict) -> bool:
         """Complete the job (once) and mark merge done in one transaction; tell whoever asked.

@@ -1,13 +1,15 @@
 """Celery tasks: thin views over the stage modules in ``dalston.stages``.
 
 Each task is ``StageTask.run_stage`` (begin → ``stage.run(job, store, engine, report)`` →
-finish) plus what only that task does to the canvas: prepare replaces itself with the rest
-of the canvas, merge completes the job. See ``dalston.task_base`` for the bookkeeping.
+finish) plus what only that task does to the canvas: prepare sends the first chunk's work
+as soon as it is cut and the rest once the file is planned, merge completes the job. See
+``dalston.task_base`` for the bookkeeping.
 
 No crash window: a stage's "done" is written only after what makes the next step happen.
-Prepare records the rest of the plan, sends it (``Task.replace``), and only then marks
-itself done: a crash before that leaves prepare undone, so its redelivered message runs it
-again and sends the rest again (a duplicate the stages skip). Merge completes the job and
+Prepare records the rest of the plan, sends it, and only then marks itself done: a crash
+before that leaves prepare undone, so its redelivered message runs it again and sends the
+rest again (a duplicate the stages skip). The last stage before merge sends merge in the
+commit that marks it done (the join, ``StageTask.finish``). Merge completes the job and
 marks itself done in one commit (``StageTask.complete``). Whatever slips past (a message
 lost with the broker) the reconciler (``dalston.pipeline.reconcile``) sends again.
 """
@@ -17,10 +19,10 @@ from __future__ import annotations
 import dataclasses
 
 from celery import shared_task
-from celery.exceptions import Ignore
 from celery.utils.log import get_task_logger
 
 from dalston.config import get_settings
+from dalston.contracts import Chunk
 from dalston.db.session import session_scope
 from dalston.pipeline import dispatch
 from dalston.pipeline import reconcile as reconciler
@@ -43,31 +45,47 @@ def _stage_task(stage: Stage):
 
 @_stage_task(Stage.PREPARE)
 def prepare(self: StageTask, job_id: str):
-    """Decode and cut the audio, send the rest of the canvas, then mark prepare done."""
+    """Decode and cut the audio, sending the first chunk's work as soon as it is cut and the
+    rest when the whole file is planned; then mark prepare done."""
+    sent: set[int] = set()
+
+    def send_first(job: StageJob, chunk: Chunk) -> None:
+        with self.session() as session:
+            plan = dispatch.plan_first_chunk(self.app, session, job_id, job.options, chunk)
+        if plan is not None:
+            plan.signature.apply_async()
+            sent.add(chunk["index"])
+            log.info("job %s: chunk %d sent while prepare decodes on", job_id, chunk["index"])
+
     return self.run_stage(
-        prepare_stage, job_id, then=lambda job, summary: _send_rest(self, job, summary)
+        prepare_stage,
+        job_id,
+        then=lambda job, summary: _send_rest(self, job, summary, frozenset(sent)),
+        on_first_chunk=send_first,
     )
 
 
-def _send_rest(self: StageTask, job: StageJob, summary: dict) -> dict:
-    """Prepare's end: record and send the rest of the canvas, and only then mark it done."""
+def _send_rest(self: StageTask, job: StageJob, summary: dict, sent: frozenset[int]) -> dict:
+    """Prepare's end: record and send the rest of the work, and only then mark it done.
+
+    Marking prepare done is also the join's last chance (``StageTask.finish``): a job with
+    no speech, or whose chunks all finished while prepare still ran, gets merge from it.
+    """
     job_id = job.id
     self.fault("prepare.before_dispatch")
     manifest = prepare_stage.load_manifest(job_id, self.store, cached=True)  # just written
     with self.session() as session:
-        plan = dispatch.plan_after_prepare(self.app, session, job_id, manifest)
+        plan = dispatch.plan_after_prepare(self.app, session, job_id, manifest, sent)
     if plan is None:  # cancelled meanwhile, or deleted: then what prepare wrote goes too
         self.clean_up_if_deleted(job_id)
         return {"job_id": job_id, "cancelled": True}
     log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
-    try:
-        self.replace(plan.signature)  # sends the rest, then raises Ignore
-    except Ignore:
-        self.fault("prepare.after_dispatch")
-        self.finish(job_id, 0, dataclasses.replace(job, audio_duration=manifest["duration"]))
-        self.fault("prepare.after_done")
-        raise
-    return summary
+    if plan.signature is not None:
+        plan.signature.apply_async()
+    self.fault("prepare.after_dispatch")
+    self.finish(job_id, 0, dataclasses.replace(job, audio_duration=manifest["duration"]))
+    self.fault("prepare.after_done")
+    return {**summary, "sent_early": sorted(sent)}
 
 
 @_stage_task(Stage.TRANSCRIBE)
@@ -96,8 +114,7 @@ def whisperx_full(self: StageTask, job_id: str):
 
 @_stage_task(Stage.MERGE)
 def merge(self: StageTask, job_id: str):
-    """Stitch the chunks, store the transcript, complete the job."""
-    self.wait_for_header(job_id)
+    """Stitch the chunks, store the transcript, complete the job (sent by the join)."""
     job = self.begin(job_id, reads=merge_stage.reads)
     if job is None:
         return {"job_id": job_id, "skipped": True}

@@ -115,6 +115,31 @@ class SpeechDetector:
         )
         self._probs.append(np.asarray(out).reshape(-1))
 
+    def settled(self) -> list[SpeechRegion]:
+        """The regions of the audio scored so far that more audio can no longer change.
+
+        Silero's endpointing is causal: a region, once closed, stays as it is. Only the last
+        region may still be open (it grows, or closes too short to count, with more audio),
+        and a region's padding depends on its neighbours' starts, so the last two are left
+        out. The rest are exactly the first regions :meth:`finish` will give
+        (``tests/unit/test_vad_stream.py`` checks); prepare uses them to cut the first chunk
+        while it is still decoding.
+        """
+        whole = self._held // VAD_FRAME * VAD_FRAME
+        if whole:  # score what is held (the probabilities do not depend on the batch)
+            data = np.concatenate(self._pending)
+            self._run(data[:whole])
+            rest = data[whole:]
+            self._pending, self._held = ([rest] if len(rest) else []), len(rest)
+        if not self._probs:
+            return []
+        probs = np.concatenate(self._probs)
+        regions = speech_timestamps(probs, len(probs) * VAD_FRAME, vad_options())
+        return [
+            SpeechRegion(start=s["start"] / audio.SAMPLE_RATE, end=s["end"] / audio.SAMPLE_RATE)
+            for s in regions[:-2]
+        ]
+
     def finish(self) -> list[SpeechRegion]:
         """The speech regions of everything fed (seconds)."""
         if self.samples == 0:

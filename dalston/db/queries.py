@@ -182,6 +182,52 @@ def finish_stage(
     return FinishedStage(*row) if row is not None else None
 
 
+def lock_job(session: Session, job_id: str) -> str | None:
+    """Lock the job's row until the transaction ends; its status (None: it is gone).
+
+    Every transaction that changes a job's stage rows and then the job (``begin_stage``) or
+    decides from them what comes next (:func:`claim_merge`) takes this lock first, so they
+    see each other's rows in one order and never deadlock on them.
+    """
+    query = sa.select(Job.status).where(Job.id == job_id)
+    if session.bind.dialect.name != "sqlite":
+        query = query.with_for_update()
+    return session.scalar(query)
+
+
+def claim_merge(session: Session, job_id: str, task_id: str) -> bool:
+    """The join: if every stage row of the job but merge is done, give merge ``task_id``.
+
+    True once per job: for the caller that finds the rest done while merge's row has no
+    task id yet; that caller sends merge with ``task_id`` after committing. Called with the
+    job row locked (:func:`lock_job`), after the caller marked its own row done, so two
+    stages finishing at once are serialised and the second sees the first's row.
+    """
+    unfinished = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(StageRun)
+        .where(
+            StageRun.job_id == job_id,
+            StageRun.stage != "merge",
+            StageRun.status != StageStatus.COMPLETED.value,
+        )
+    )
+    if unfinished:
+        return False
+    claimed = session.execute(
+        sa.update(StageRun)
+        .where(
+            StageRun.job_id == job_id,
+            StageRun.stage == "merge",
+            StageRun.status == StageStatus.PENDING.value,
+            StageRun.task_id.is_(None),
+        )
+        .values(task_id=task_id)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.rowcount > 0
+
+
 def stage_outputs(
     session: Session, job_id: str, stage: str, part: int | None = None
 ) -> dict[int, dict | None]:
@@ -260,20 +306,6 @@ def cancel_job(session: Session, job_id: str) -> list[str]:
         run.status = StageStatus.CANCELLED.value
         run.completed_at = utcnow()
     return task_ids
-
-
-def unfinished_stage_rows(session: Session, job_id: str, stages: tuple[str, ...]) -> dict[str, int]:
-    """How many of the job's rows of ``stages`` are pending or running, by status (one query)."""
-    rows = session.execute(
-        sa.select(StageRun.status, sa.func.count())
-        .where(
-            StageRun.job_id == job_id,
-            StageRun.stage.in_(stages),
-            StageRun.status.in_((StageStatus.PENDING.value, StageStatus.RUNNING.value)),
-        )
-        .group_by(StageRun.status)
-    ).all()
-    return {status: count for status, count in rows}
 
 
 def reset_stages(session: Session, job_id: str) -> None:

@@ -12,7 +12,7 @@ import logging
 from celery import Celery
 from sqlalchemy.orm import Session
 
-from dalston.contracts import PreparedAudio
+from dalston.contracts import Chunk, PreparedAudio
 from dalston.db import queries
 from dalston.db.models import Job
 from dalston.errors import BrokerUnavailable
@@ -27,46 +27,63 @@ def record_plan(
     session: Session,
     job_id: str,
     plan: builder.Plan,
-    manifest: PreparedAudio | None = None,
+    chunks: list[Chunk] = (),
+    duration: float | None = None,
 ) -> None:
     """A pending ``stage_runs`` row per planned task, with its task id and audio seconds.
 
-    Per-chunk stages weigh progress by their chunk's seconds, whole-file stages by the file's.
+    Per-chunk stages weigh progress by their chunk's seconds, whole-file stages by the
+    file's ``duration``.
     """
-    seconds = {
-        c["index"]: round(c["end"] - c["start"], 3) for c in (manifest or {}).get("chunks", [])
-    }
-    planned = []
+    seconds = {c["index"]: round(c["end"] - c["start"], 3) for c in chunks}
+    # merge's row has no task id until the join sends it (``queries.claim_merge``).
+    planned = [queries.PlannedStage(Stage.MERGE.value, 0)] if plan.merge else []
     for (stage, part), task_id in plan.task_ids.items():
         spec = Stage(stage).spec
-        if spec.name == Stage.MERGE.value:
-            # Task.replace gives the chord's body another id; merge records it on start.
-            planned.append(queries.PlannedStage(stage, part))
-            continue
         if spec.per_chunk:
             audio_seconds = seconds.get(part)
-        elif spec.engine == "pipeline" and manifest is not None:
-            audio_seconds = manifest["duration"]
+        elif spec.engine == "pipeline":
+            audio_seconds = duration
         else:
             audio_seconds = None
         planned.append(queries.PlannedStage(stage, part, task_id, audio_seconds))
     queries.ensure_stages(session, job_id, planned)
 
 
-def plan_after_prepare(
-    app: Celery, session: Session, job_id: str, manifest: PreparedAudio
+def plan_first_chunk(
+    app: Celery, session: Session, job_id: str, options: JobOptions, chunk: Chunk
 ) -> builder.Plan | None:
-    """The rest of the canvas once prepare has cut the audio, with its rows recorded.
+    """The work of the chunk prepare sends while it still decodes, with its rows recorded.
 
     None when the job stopped being active meanwhile (cancelled, failed, deleted).
+    """
+    plan = builder.first_chunk(app, job_id, options, chunk["index"])
+    record_plan(session, job_id, plan, [chunk])
+    if queries.job_status(session, job_id) not in queries.ACTIVE:
+        return None
+    return plan
+
+
+def plan_after_prepare(
+    app: Celery,
+    session: Session,
+    job_id: str,
+    manifest: PreparedAudio,
+    sent: frozenset[int] = frozenset(),
+) -> builder.Plan | None:
+    """The rest of the work once prepare has cut the audio, with its rows recorded.
+
+    ``sent``: the chunks whose work prepare sent already (:func:`plan_first_chunk`). None
+    when the job stopped being active meanwhile (cancelled, failed, deleted).
     """
     job = queries.get_job(session, job_id)
     if job is None:
         return None
     options = JobOptions.from_dict(job.options)
-    plan = builder.after_prepare(app, job_id, options, [c["index"] for c in manifest["chunks"]])
+    chunks = [c["index"] for c in manifest["chunks"]]
+    plan = builder.after_prepare(app, job_id, options, chunks, sent)
     queries.set_duration(session, job_id, manifest["duration"])
-    record_plan(session, job_id, plan, manifest)
+    record_plan(session, job_id, plan, manifest["chunks"], manifest["duration"])
     if queries.job_status(session, job_id) not in queries.ACTIVE:
         return None
     return plan
@@ -111,9 +128,3 @@ def resubmit_unfinished(app: Celery, session: Session, limits: tuple = ()) -> in
     harmless.
     """
     return len(reconcile.run(app, session, grace=0.0, limits=limits, snapshot=frozenset()))
-
-
-def parts_pending(session: Session, job_id: str) -> dict[str, int]:
-    """Rows of the job's header stages (everything before merge) not yet done, by status."""
-    header = tuple(s.value for s in Stage if s not in (Stage.PREPARE, Stage.MERGE))
-    return queries.unfinished_stage_rows(session, job_id, header)

@@ -1,9 +1,9 @@
 """The reconciler: PostgreSQL's record of stages says what must still run; send what is lost.
 
 The broker is not the record of a job: the documented deployment runs Redis without
-persistence, so a Redis restart loses every queued message, the unacknowledged ones, and
-the chord counters of the result backend (a chord whose header finished then never fires
-merge). The stage rows are the record. A pass (the ``dalston.reconcile`` beat task every
+persistence, so a Redis restart loses every queued message and the unacknowledged ones.
+The stage rows are the record (merge, too, is sent from them: the join in
+``dalston.pipeline.builder``). A pass (the ``dalston.reconcile`` beat task every
 ``DALSTON_RECONCILE_INTERVAL`` seconds, and embedded mode at start-up) reads them and
 resends each stage that is *ready* (everything before it is done), not done, and *lost*:
 
@@ -13,10 +13,10 @@ resends each stage that is *ready* (everything before it is done), not done, and
 * it has been running longer than its hard time limit plus the grace (a task that hangs
   where Celery cannot kill it).
 
-A lost chord header part is resent as a new chord of the lost parts and merge, so a new
-counter exists; a chord whose header is all done while merge never started gets merge
-alone. The chord state is therefore not kept anywhere durable: the reconciler makes its
-loss harmless. Every resend may duplicate a task that was not lost after all: stages are
+Lost parts before merge are resent as a group (a lost transcription with its align); the
+last of them to finish sends merge, as the join does for any stage. A job whose stages are
+all done while merge is lost (the join's send failed, or the broker lost it) gets merge
+alone. Every resend may duplicate a task that was not lost after all: stages are
 idempotent (a finished stage's second delivery is skipped by ``begin_stage``, merge
 completes the job once), so a duplicate costs time, never a second transcript.
 
@@ -36,7 +36,7 @@ import uuid
 from typing import Iterable
 
 import sqlalchemy as sa
-from celery import Celery, chain, chord
+from celery import Celery, chain, group
 from celery.canvas import Signature
 from sqlalchemy.orm import Session
 
@@ -67,8 +67,8 @@ class Row:
 
 @dataclasses.dataclass(frozen=True)
 class Resend:
-    """What a pass sends for one job: ``kind`` is prepare, chord (``parts`` + merge),
-    whisperx (whisperx_full → merge) or merge."""
+    """What a pass sends for one job: ``kind`` is prepare, parts (the lost ``parts``),
+    whisperx (whisperx_full) or merge."""
 
     job_id: str
     kind: str
@@ -156,7 +156,7 @@ def plan_job(
             if row.stage == Stage.TRANSCRIBE.value and (Stage.ALIGN.value, row.part) in by_key:
                 parts.append((Stage.ALIGN.value, row.part))  # its chain: align follows
     if parts:
-        return Resend(job_id, "chord", tuple(sorted(set(parts))), "; ".join(reasons))
+        return Resend(job_id, "parts", tuple(sorted(set(parts))), "; ".join(reasons))
     if merge is None or any(not _done(r) for r in header):
         return None
     ready_at = max((r.completed_at for r in header if r.completed_at), default=prepare.completed_at)
@@ -279,14 +279,10 @@ def signature_for(app: Celery, resend: Resend) -> tuple[Signature, dict]:
     job_id = resend.job_id
     if resend.kind == "prepare":
         return _sig(app, Stage.PREPARE.value, job_id, None, ids), ids
-    merge = _sig(app, Stage.MERGE.value, job_id, None, ids)
     if resend.kind == "merge":
-        return merge, ids
+        return _sig(app, Stage.MERGE.value, job_id, None, ids), ids
     if resend.kind == "whisperx":
-        return (
-            chain(_sig(app, Stage.WHISPERX_FULL.value, job_id, None, ids), merge),
-            ids,
-        )
+        return _sig(app, Stage.WHISPERX_FULL.value, job_id, None, ids), ids
     aligned = {part for stage, part in resend.parts if stage == Stage.ALIGN.value}
     header = []
     for stage, part in resend.parts:
@@ -302,19 +298,17 @@ def signature_for(app: Celery, resend: Resend) -> tuple[Signature, dict]:
     for stage, part in resend.parts:
         if stage == Stage.ALIGN.value and (Stage.TRANSCRIBE.value, part) not in resend.parts:
             header.append(_sig(app, stage, job_id, part, ids))
-    return chord(header, merge), ids
+    return group(header), ids
 
 
 def redispatched(resend: Resend) -> None:
     """Called once per resend: the log line and ``dalston_reconciler_redispatches_total``
-    (one per stage sent again, merge included: it is sent with a chord or whisperx_full)."""
+    (one per stage sent again)."""
     log.warning("reconciler: job %s: resending %s (%s)", resend.job_id, resend.kind, resend.reason)
-    if resend.kind == "prepare":
-        stages = [Stage.PREPARE.value]
-    elif resend.kind == "whisperx":
-        stages = [Stage.WHISPERX_FULL.value, Stage.MERGE.value]
+    if resend.kind == "parts":
+        stages = [stage for stage, _ in resend.parts]
     else:
-        stages = [stage for stage, _ in resend.parts] + [Stage.MERGE.value]
+        stages = [{"whisperx": Stage.WHISPERX_FULL.value}.get(resend.kind, resend.kind)]
     for stage in stages:
         metrics.RECONCILER_REDISPATCHES.labels(stage=stage).inc()
 
@@ -351,8 +345,7 @@ def run(
     for resend in resends:
         signature, ids = signature_for(app, resend)
         for (stage, part), task_id in ids.items():
-            if stage != Stage.MERGE.value:  # (merge records the chord body's id on start)
-                queries.ensure_stage(session, resend.job_id, stage, part, task_id=task_id)
+            queries.ensure_stage(session, resend.job_id, stage, part, task_id=task_id)
         signature.apply_async()
         redispatched(resend)
     session.commit()  # the new task ids (for revocation on cancel); releases the lock

@@ -18,7 +18,7 @@ from dalston.characters import with_characters
 from dalston.contracts import ChunkTranscript
 from dalston.engines.base import Aligner
 from dalston.stages.context import Report, StageJob, StageResult, stage_input
-from dalston.stages.prepare import load_manifest
+from dalston.stages.prepare import load_chunk
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
@@ -98,7 +98,7 @@ def align_chunk(
     ``characters``: the request asked for character times (the aligner's phone pass).
     """
     if _aligns(aligner, chunk):
-        plan = {c["index"]: c for c in load_manifest(job_id, store, cached=True)["chunks"]}[index]
+        plan = load_chunk(job_id, index, store)
         samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
         # Each segment is aligned in its own language, or keeps Whisper's times if the
         # aligner does not cover it.

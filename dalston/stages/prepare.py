@@ -15,6 +15,7 @@ import logging
 import tempfile
 import threading
 from pathlib import Path
+from typing import Callable
 
 from dalston import audio, fetch
 from dalston.config import Settings
@@ -34,6 +35,13 @@ from dalston.vad import (  # noqa: F401  (prepare.find_speech: used by the diari
 log = logging.getLogger(__name__)
 
 
+def _cut_between(previous: list[SpeechRegion], following: list[SpeechRegion]) -> float:
+    """The cut between two decoding windows: the middle of the pause, on a VAD frame."""
+    middle = (previous[-1]["end"] + following[0]["start"]) / 2
+    frame = int(middle * audio.SAMPLE_RATE) // VAD_FRAME * VAD_FRAME
+    return round(frame / audio.SAMPLE_RATE, 6)
+
+
 def plan_chunks(
     speech: list[SpeechRegion], duration: float, target: float
 ) -> list[tuple[float, float]]:
@@ -50,27 +58,50 @@ def plan_chunks(
     cuts = [0.0]
     for previous, following in zip(groups, groups[1:]):
         if following[-1]["end"] - cuts[-1] > target:
-            middle = (previous[-1]["end"] + following[0]["start"]) / 2
-            frame = int(middle * audio.SAMPLE_RATE) // VAD_FRAME * VAD_FRAME
-            cuts.append(frame / audio.SAMPLE_RATE)
+            cuts.append(_cut_between(previous, following))
     ends = cuts[1:] + [duration]
     return [(round(a, 6), round(b, 6)) for a, b in zip(cuts, ends)]
 
 
-def run(job: StageJob, store: ArtifactStore, engine: None, report: Report) -> dict:
+def first_cut(settled: list[SpeechRegion], target: float) -> float | None:
+    """Where :func:`plan_chunks` will end the first chunk, if ``settled`` regions decide it.
+
+    ``settled``: the regions of a prefix of the audio that more audio cannot change
+    (``SpeechDetector.settled``). Windows are grouped causally, so more regions only
+    lengthen the last group; the first cut is the pause before the first window whose
+    speech reaches beyond ``target``, and once a window's end does, it stays so. That is
+    the cut the whole file's plan makes; None while the prefix does not decide it.
+    """
+    groups = group_speech(settled)
+    for previous, following in zip(groups, groups[1:]):
+        if following[-1]["end"] > target:
+            return _cut_between(previous, following)
+    return None
+
+
+def run(
+    job: StageJob,
+    store: ArtifactStore,
+    engine: None,
+    report: Report,
+    on_first_chunk: Callable[[Chunk], None] | None = None,
+) -> dict:
     """Fetch the audio if it came as a URL, then decode and plan it (the task's entry point).
 
     Whole-file engines (whisperx-full) take the file in one task: one chunk, however long.
+    ``on_first_chunk``: see :func:`decode_and_plan`.
     """
     if job.source_url and not store.exists(keys.source(job.id)):
         fetch_source(job.id, job.source_url, store, job.settings)
+    whole_file = job.options.whole_file_engine
     manifest = decode_and_plan(
         job.id,
         store,
-        float("inf") if job.options.whole_file_engine else job.settings.chunk_seconds,
+        float("inf") if whole_file else job.settings.chunk_seconds,
         per_channel=job.options.per_channel,
         on_progress=report,
         max_seconds=job.settings.max_audio_seconds,
+        on_first_chunk=None if whole_file else on_first_chunk,
     )
     return {"chunks": len(manifest["chunks"]), "duration": manifest["duration"]}
 
@@ -99,6 +130,7 @@ def decode_and_plan(
     per_channel: bool = False,
     on_progress: Report = no_report,
     max_seconds: float | None = None,
+    on_first_chunk: Callable[[Chunk], None] | None = None,
 ) -> PreparedAudio:
     """Decode ``jobs/<id>/input/source`` and write the manifest, the audio and the chunks.
 
@@ -116,6 +148,12 @@ def decode_and_plan(
     ``on_progress`` is called between the steps; it raises ``JobCancelled`` to stop a
     prepare whose job was cancelled or deleted meanwhile.
 
+    ``on_first_chunk(chunk)``: called with chunk 0 as soon as its end is certain
+    (:func:`first_cut` on the VAD's settled regions), its audio and its plan
+    (``prepare/first_chunk.json``) stored, while the rest of the file is still being
+    decoded, so its transcription need not wait for the whole file. Only for a mono plan of
+    more than one chunk; the manifest then holds that same chunk.
+
     Raises:
         InvalidAudio: the input cannot be decoded, or per-channel audio has one channel or
             more than MAX_CHANNELS.
@@ -123,7 +161,9 @@ def decode_and_plan(
     with tempfile.TemporaryDirectory(prefix="dalston-prepare-") as tmp:
         work = Path(tmp)
         src = store.download_to(keys.source(job_id), work / "source")
-        decoded = _decode_to_files(src, work, per_channel, on_progress, max_seconds)
+        early = _FirstChunk(job_id, store, chunk_seconds, work, on_first_chunk)
+        watch = early.watch if on_first_chunk is not None and not per_channel else None
+        decoded = _decode_to_files(src, work, per_channel, on_progress, max_seconds, watch)
         if filecmp.cmp(src, decoded.mono_path, shallow=False):
             # The upload is the prepared audio already (16 kHz mono PCM16 WAV with the
             # canonical header, as an ElevenLabs pcm_s16le_16 upload becomes): no copy.
@@ -149,8 +189,14 @@ def decode_and_plan(
         )
         chunks: list[Chunk] = []
         for channel, path, regions in sources:
-            for start, end in plan_chunks(regions, decoded.duration, chunk_seconds):
+            planned = plan_chunks(regions, decoded.duration, chunk_seconds)
+            if early.chunk is not None:
+                planned = early.keep_first(planned)
+            for start, end in planned:
                 index = len(chunks)
+                if early.chunk is not None and index == 0:
+                    chunks.append(early.chunk)  # stored and sent already
+                    continue
                 if channel is None and start == 0.0 and end == decoded.duration:
                     # One chunk that is the whole file: the prepared audio, not a copy.
                     key = audio_key
@@ -213,8 +259,12 @@ def _decode_to_files(
     per_channel: bool,
     on_progress: Report,
     max_seconds: float | None,
+    watch: Callable[[audio.WavWriter, SpeechDetector], None] | None = None,
 ) -> _Decoded:
-    """One pass: decode in blocks, write the mono (and per-channel) WAVs, run the VAD."""
+    """One pass: decode in blocks, write the mono (and per-channel) WAVs, run the VAD.
+
+    ``watch(mono_wav, mono_vad)`` is called after each block (the first chunk's early cut).
+    """
     limit = None if max_seconds is None else int(max_seconds * audio.SAMPLE_RATE)
     try:
         decoder = audio.BlockDecoder(src, max_samples=limit)
@@ -248,6 +298,8 @@ def _decode_to_files(
                 writer.write(block[c])
             for c, detector in enumerate(channel_vads):
                 detector.feed(block[c])
+            if watch is not None:
+                watch(mono_wav, mono_vad)
             if declared:
                 on_progress(min(0.8, 0.8 * decoder.samples / (declared * audio.SAMPLE_RATE)))
     except ValueError as exc:
@@ -282,6 +334,71 @@ def _decode_to_files(
         channel_speech=[d.finish() for d in channel_vads],
         warnings=warnings,
     )
+
+
+class _FirstChunk:
+    """Chunk 0, cut and stored while prepare still decodes the file, then handed on."""
+
+    def __init__(self, job_id, store, target, work, on_first_chunk):
+        self.job_id, self.store, self.target, self.work = job_id, store, target, work
+        self.on_first_chunk = on_first_chunk
+        self.chunk: Chunk | None = None
+
+    def watch(self, wav: audio.WavWriter, vad: SpeechDetector) -> None:
+        if self.chunk is not None or vad.samples <= self.target * audio.SAMPLE_RATE:
+            return
+        settled = vad.settled()
+        cut = first_cut(settled, self.target)
+        if cut is None:
+            return
+        key = keys.chunk_audio(self.job_id, 0)
+        piece = wav.copy_range(0, round(cut * audio.SAMPLE_RATE), self.work / "chunk.wav")
+        self.store.put_file(key, piece, "audio/wav")
+        inside = [r for r in settled if r["start"] < cut]
+        chunk = Chunk(index=0, start=0.0, end=cut, channel=None, key=key, speech=inside)
+        self.store.put_bytes(
+            keys.first_chunk(self.job_id), json.dumps(chunk).encode(), "application/json"
+        )
+        self.chunk = chunk
+        self.on_first_chunk(chunk)
+
+    def keep_first(self, planned: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """The whole file's plan, which starts with the chunk already sent.
+
+        It always does (:func:`first_cut`); were it ever not so, the sent chunk stands and
+        the plan's next cuts follow it, rather than transcribing its audio twice.
+        """
+        cut = self.chunk["end"]
+        if planned and planned[0] == (0.0, cut):
+            return planned
+        log.error("job %s: first chunk sent as (0, %s), planned %s", self.job_id, cut, planned[:1])
+        rest = [(a, b) for a, b in planned if a >= cut]
+        end = rest[0][0] if rest else planned[-1][1]
+        return [(0.0, cut)] + ([(cut, end)] if end > cut else []) + rest
+
+
+def load_chunk(job_id: str, index: int, store: ArtifactStore) -> Chunk:
+    """Chunk ``index`` of the job's plan, for the per-chunk stages.
+
+    From the manifest (cached: see :func:`load_manifest`), or for a first chunk that
+    prepare sent before it wrote the manifest, from ``prepare/first_chunk.json``.
+
+    Raises:
+        StageError: the chunk is in neither (``internal_error``).
+    """
+    try:
+        manifest = load_manifest(job_id, store, cached=True)
+    except FileNotFoundError:
+        manifest = None
+    for chunk in (manifest or {}).get("chunks", []):
+        if chunk["index"] == index:
+            return chunk
+    if index == 0 and manifest is None:
+        try:
+            return json.loads(store.get_bytes(keys.first_chunk(job_id)))
+        except FileNotFoundError:
+            pass
+    raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")
 
 
 #: Manifests kept per process for the per-chunk stages (a few jobs' worth: chunks of one

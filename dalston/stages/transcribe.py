@@ -15,10 +15,9 @@ from dalston import audio
 from dalston.config import Settings
 from dalston.contracts import ChunkTranscript, check_segments
 from dalston.engines.base import ModelSpec, TranscribeOptions, Transcriber
-from dalston.errors import StageError
 from dalston.options import JobOptions
 from dalston.stages.context import Report, StageJob, StageResult
-from dalston.stages.prepare import load_manifest
+from dalston.stages.prepare import load_chunk
 from dalston.storage.base import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -92,11 +91,7 @@ def transcribe_chunk(
     chunk's English words were not spoken in its audio.
     """
     started = time.perf_counter()
-    manifest = load_manifest(job_id, store, cached=True)
-    chunks = {c["index"]: c for c in manifest["chunks"]}
-    if index not in chunks:
-        raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")
-    chunk = chunks[index]
+    chunk = load_chunk(job_id, index, store)
     samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
     if "speech" in chunk:  # one VAD pass: prepare's regions, on the chunk's own clock
         options = dataclasses.replace(options, speech=chunk_speech(chunk, len(samples)))

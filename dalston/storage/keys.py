@@ -12,6 +12,7 @@ key                                        written by / holds
 ``jobs/<id>/prepare/audio.wav``            prepare: 16 kHz mono PCM16 of the whole file
 ``jobs/<id>/prepare/channel_<c>.wav``      prepare: 16 kHz PCM16 of original channel c
 ``jobs/<id>/prepare/chunks/<nnnn>.wav``    prepare: one chunk of audio to transcribe
+``jobs/<id>/prepare/first_chunk.json``     prepare: chunk 0's plan, when it was sent early
 ``jobs/<id>/diarize/turns.json``          diarize: speaker turns
 ``jobs/<id>/merge/transcript.json``        merge: the final transcript
 =========================================  ==========================================
@@ -44,6 +45,11 @@ def channel_audio(job_id: str, channel: int) -> str:
 
 def chunk_audio(job_id: str, index: int) -> str:
     return f"jobs/{job_id}/prepare/chunks/{index:04d}.wav"
+
+
+def first_chunk(job_id: str) -> str:
+    """Chunk 0's plan, written when prepare sends it before the manifest exists."""
+    return f"jobs/{job_id}/prepare/first_chunk.json"
 
 
 def chunk_transcript(job_id: str, index: int) -> str:

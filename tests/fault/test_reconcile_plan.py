@@ -43,7 +43,7 @@ def test_without_a_broker_snapshot_only_deadlines_count():
     )
 
 
-def test_lost_header_parts_are_resent_as_a_chord_with_merge():
+def test_lost_parts_are_resent_as_a_group_without_merge():
     rows = [
         done("prepare"),
         done("transcribe", 0),
@@ -55,13 +55,13 @@ def test_lost_header_parts_are_resent_as_a_chord_with_merge():
     ]
     snapshot = frozenset({("diarize", JOB, 0)})
     resend = plan(rows, snapshot)
-    assert resend.kind == "chord"
+    assert resend.kind == "parts"  # the last of them to finish sends merge (the join)
     # align 1 is not ready (its transcription is not done): it is resent chained to
     # transcribe 1, so it runs once its transcription is done
     assert resend.parts == (("align", 0), ("align", 1), ("transcribe", 1))
 
 
-def test_a_chord_that_never_fired_gets_merge():
+def test_a_lost_merge_is_resent_once_the_rest_is_done():
     rows = [done("prepare"), done("transcribe", 0), done("diarize"), row("merge")]
     assert plan(rows).kind == "merge"
     assert plan(rows, snapshot=frozenset({("merge", JOB, 0)})) is None
@@ -72,7 +72,7 @@ def test_merge_waits_while_the_header_is_queued():
     assert plan(rows, snapshot=frozenset({("transcribe", JOB, 0)})) is None
 
 
-def test_whole_file_jobs_resend_their_chain():
+def test_whole_file_jobs_resend_their_stage_then_merge():
     assert plan([done("prepare"), row("whisperx_full"), row("merge")]).kind == "whisperx"
     assert plan([done("prepare"), done("whisperx_full"), row("merge")]).kind == "merge"
 

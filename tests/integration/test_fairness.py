@@ -101,7 +101,12 @@ def _chunk(job: dict, part: int) -> dict | None:
 
 def check_short_job_goes_first(api: Api, long: Path, short: Path) -> None:
     long_id = api.submit(long)
-    job = api.wait_for(long_id, lambda j: (_chunk(j, 0) or {}).get("status") == "running")
+    # Chunk 0 starts while prepare still decodes; the others are queued once it is done.
+    job = api.wait_for(
+        long_id,
+        lambda j: (_chunk(j, 0) or {}).get("status") == "running"
+        and any(s["stage"] == "prepare" and s["status"] == "completed" for s in j["stages"]),
+    )
     chunks = [s for s in job["stages"] if s["stage"] == "transcribe"]
     assert len(chunks) >= 10, "the long job has its chunks queued"
     short_id = api.submit(short)

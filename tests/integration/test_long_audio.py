@@ -60,6 +60,13 @@ def test_ten_minutes_on_two_transcribe_workers(cluster, ten_minutes, one_shot_te
         and b["started_at"] < a["completed_at"]
     ]
     assert overlapping, "chunks ran on the two workers at the same time"
+    rows = {(s["stage"], s["part"]): s for s in job["stages"]}
+    assert (
+        rows[("transcribe", 0)]["started_at"] < rows[("prepare", 0)]["completed_at"]
+    ), "the first chunk is transcribed while prepare still decodes the rest"
+    assert rows[("merge", 0)]["started_at"] >= max(
+        s["completed_at"] for s in job["stages"] if s["stage"] != "merge"
+    ), "merge starts once every other stage is done (the join)"
     error = wer(one_shot_text, job["text"])
     print(
         f"10-minute file: {len(chunks)} chunks on {sorted(workers)}; "

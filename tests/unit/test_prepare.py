@@ -127,6 +127,43 @@ def test_run_writes_manifest_audio_and_chunks(jfk, tmp_path):
     assert audio.read_wav_bytes(store.get_bytes(manifest["audio_key"])).size == len(long)
 
 
+def test_the_first_chunk_is_handed_on_while_the_rest_is_decoded(jfk, tmp_path, monkeypatch):
+    """On a long file chunk 0 is stored and handed to ``on_first_chunk`` mid-decode: the
+    same chunk, the same bytes, as the plan made without it."""
+    long = np.concatenate([np.concatenate([jfk, silence(2.0)]) for _ in range(12)])
+    src = write_wav(long, tmp_path / "in.wav")
+    plain, early = LocalStore(tmp_path / "plain"), LocalStore(tmp_path / "early")
+    for store in (plain, early):
+        store.put_file(keys.source("j"), src)
+    expected = prepare.decode_and_plan("j", plain, chunk_seconds=30)
+    decoded_when_sent = []
+    blocks = audio.BlockDecoder.blocks
+
+    def counted(self):
+        for block in blocks(self):
+            counted.samples = self.samples
+            yield block
+
+    counted.samples = 0
+    monkeypatch.setattr(audio.BlockDecoder, "blocks", counted)
+
+    def on_first_chunk(chunk):
+        assert not early.exists(keys.manifest("j")), "handed on before the plan is written"
+        assert json.loads(early.get_bytes(keys.first_chunk("j"))) == chunk
+        decoded_when_sent.append(counted.samples)
+        sent.append((chunk, early.get_bytes(chunk["key"])))
+
+    sent = []
+    manifest = prepare.decode_and_plan("j", early, chunk_seconds=30, on_first_chunk=on_first_chunk)
+    assert len(sent) == 1 and len(manifest["chunks"]) >= 4
+    chunk, data = sent[0]
+    assert manifest == expected
+    assert chunk == expected["chunks"][0]
+    assert data == plain.get_bytes(expected["chunks"][0]["key"])
+    assert decoded_when_sent[0] < len(long) / 2, "sent with most of the file still to decode"
+    assert prepare.load_chunk("j", 0, early) == chunk
+
+
 def test_run_stores_each_channel_of_multichannel_audio(jfk, tmp_path):
     store = LocalStore(tmp_path / "store")
     src = write_multichannel_wav([jfk, silence(11.0), jfk[::-1].copy()], tmp_path / "three.wav")

@@ -60,6 +60,60 @@ def test_streamed_probabilities_are_faster_whispers(jfk):
     assert np.array_equal(np.concatenate(detector._probs), expected)
 
 
+def _prefix_views(samples: np.ndarray, step: int):
+    """The detector after each ``step`` samples, and the whole file's regions."""
+    whole = vad.find_speech(samples)
+    detector = vad.SpeechDetector()
+    views = []
+    for i in range(0, len(samples), step):
+        detector.feed(samples[i : i + step])
+        views.append(detector.settled())
+    return views, whole
+
+
+@pytest.mark.parametrize("name", ["jfk-long", "trn03.wav", "trn06.wav"])
+def test_settled_regions_are_the_whole_files_first_regions(jfk, fixtures_dir, name):
+    """What prepare cuts the first chunk from while it decodes is final: every prefix's
+    settled regions begin the whole file's regions, and they grow to all but the last few."""
+    if name == "jfk-long":
+        samples = _long(jfk, 16000 * 200 + 77)
+    else:
+        one = audio.decode(fixtures_dir / name).mono
+        samples = np.concatenate([one, one[::-1]] * 3)  # more turns and pauses
+    views, whole = _prefix_views(samples, 16000 * 3 + 123)
+    for settled in views:
+        assert settled == whole[: len(settled)]
+    early = [r for r in whole if r["end"] < len(samples) / 16000 - 15]
+    assert len(views[-1]) >= len(early) > 5
+
+
+@pytest.mark.parametrize("target", [10.0, 25.0, 60.0])
+def test_the_early_first_cut_is_the_plans(jfk, target):
+    from dalston.stages.prepare import first_cut, plan_chunks
+
+    samples = _long(jfk, 16000 * 200 + 77)
+    views, whole = _prefix_views(samples, 16000 * 5)
+    plan = plan_chunks(whole, len(samples) / 16000, target)
+    cuts = [first_cut(settled, target) for settled in views]
+    found = [c for c in cuts if c is not None]
+    assert found and set(found) == {plan[0][1]}
+    # known long before the file ends: the first chunk need not wait for the rest
+    assert (cuts.index(found[0]) + 1) * 5 <= plan[0][1] + 30
+
+
+def test_a_wav_still_being_written_gives_the_finished_files_ranges(jfk, tmp_path):
+    writer = audio.WavWriter(tmp_path / "growing.wav")
+    writer.write(jfk[:100_000])
+    early = writer.copy_range(16000, 90_001, tmp_path / "early.wav").read_bytes()
+    writer.write(jfk[100_000:])
+    writer.close()
+    late = audio.copy_wav_range(tmp_path / "growing.wav", tmp_path / "late.wav", 16000, 90_001)
+    assert early == late.read_bytes()
+    assert (tmp_path / "growing.wav").read_bytes() == audio.to_wav_bytes(
+        audio.read_wav_bytes(audio.to_wav_bytes(jfk))
+    )
+
+
 def test_no_audio_no_speech():
     assert vad.SpeechDetector().finish() == []
 

@@ -1,0 +1,86 @@
+"""The join that sends merge (``queries.claim_merge``): once, by whichever stage finishes last,
+also when the last two finish at the same moment (real PostgreSQL, two transactions)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+from dalston.db import queries
+from dalston.db.models import Job, StageRun
+from dalston.db.session import session_scope
+
+
+def _job(url: str, rows: dict[tuple[str, int], str]) -> str:
+    job_id = str(uuid.uuid4())
+    with session_scope(url) as session:
+        session.add(Job(id=job_id, status="running", model="tiny.en", options={}))
+        session.flush()
+        for (stage, part), status in rows.items():
+            session.add(StageRun(job_id=job_id, stage=stage, part=part, status=status))
+    return job_id
+
+
+def _finish(url: str, job_id: str, stage: str, part: int, hold: float = 0.0) -> bool:
+    """What ``StageTask.finish`` does in its transaction; ``hold`` keeps it open."""
+    with session_scope(url) as session:
+        assert queries.lock_job(session, job_id) == "running"
+        assert queries.finish_stage(session, job_id, stage, part) is not None
+        time.sleep(hold)
+        return queries.claim_merge(session, job_id, f"merge-of-{stage}-{part}")
+
+
+def test_the_last_stage_to_finish_claims_merge_once(postgres_url):
+    job_id = _job(
+        postgres_url,
+        {
+            ("prepare", 0): "completed",
+            ("transcribe", 0): "running",
+            ("transcribe", 1): "running",
+            ("align", 0): "pending",
+            ("merge", 0): "pending",
+        },
+    )
+    assert not _finish(postgres_url, job_id, "transcribe", 0)  # align 0 and chunk 1 remain
+    assert not _finish(postgres_url, job_id, "align", 0)
+    assert _finish(postgres_url, job_id, "transcribe", 1)
+    assert not _finish(postgres_url, job_id, "transcribe", 1)  # a second delivery: no merge
+    with session_scope(postgres_url) as session:
+        assert queries.get_stage(session, job_id, "merge").task_id == "merge-of-transcribe-1"
+
+
+def test_two_stages_finishing_together_send_merge_once(postgres_url):
+    """Without the job row's lock both would see the other's row still running (no merge)."""
+    for _ in range(3):
+        job_id = _job(
+            postgres_url,
+            {
+                ("prepare", 0): "completed",
+                ("transcribe", 0): "running",
+                ("diarize", 0): "running",
+                ("merge", 0): "pending",
+            },
+        )
+        claims = []
+        threads = [
+            threading.Thread(
+                target=lambda s=s: claims.append(_finish(postgres_url, job_id, s, 0, hold=0.3))
+            )
+            for s in ("transcribe", "diarize")
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(claims) == [False, True]
+
+
+def test_prepare_still_running_holds_merge_back(postgres_url):
+    """The first chunk, sent while prepare decodes, may finish first: merge waits for
+    prepare, which claims it when it is marked done."""
+    job_id = _job(postgres_url, {("prepare", 0): "running", ("transcribe", 0): "running"})
+    assert not _finish(postgres_url, job_id, "transcribe", 0)
+    with session_scope(postgres_url) as session:  # prepare records the rest, merge included
+        session.add(StageRun(job_id=job_id, stage="merge", part=0, status="pending"))
+    assert _finish(postgres_url, job_id, "prepare", 0)
