@@ -554,7 +554,9 @@ def figure_long(
         runs.append(
             {
                 "plain_s": base["wall_s"],
+                "plain_cpu_s": base["cpu_s"],
                 "wall_s": round(wall, 2),
+                "cpu_s": round(m.cpu, 1),  # the deployment's: API, workers, backends, clients
                 "ratio": round(wall / base["wall_s"], 3),
                 "others_cpu_s": round(m.others, 1),
                 "disturbed": m.disturbed,
@@ -567,7 +569,10 @@ def figure_long(
         "wall_s": middle["wall_s"],
         "plain_s": middle["plain_s"],
         "ratio": middle["ratio"],
-        "pairs": [{k: r[k] for k in ("plain_s", "wall_s", "ratio", "disturbed")} for r in runs],
+        "pairs": [
+            {k: r[k] for k in ("plain_s", "wall_s", "ratio", "plain_cpu_s", "cpu_s", "disturbed")}
+            for r in runs
+        ],
         "others_cpu_s": middle["others_cpu_s"],
         "disturbed": any(r["disturbed"] for r in runs),
         "align_cpu_s": middle["align_cpu_s"],
