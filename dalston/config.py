@@ -76,7 +76,6 @@ class Settings:
     # Workers
     log_level: str
     worker_args: str
-    worker_nice: int | None  # None: the stage's own (StageSpec.nice)
     # Engines: the worker's defaults when a request names none, and where weights are
     transcribe_engine: str
     align_engine: str
@@ -194,7 +193,6 @@ class Settings:
             restore_throttle=int(env.get("DALSTON_RESTORE_THROTTLE", 6)),
             log_level=env.get("DALSTON_LOG_LEVEL", "INFO"),
             worker_args=env.get("DALSTON_WORKER_ARGS", ""),
-            worker_nice=int(env["DALSTON_WORKER_NICE"]) if env.get("DALSTON_WORKER_NICE") else None,
             transcribe_engine=env.get("DALSTON_TRANSCRIBE_ENGINE") or "faster_whisper",
             align_engine=env.get("DALSTON_ALIGN_ENGINE") or "pocketsphinx",
             diarize_engine=env.get("DALSTON_DIARIZE_ENGINE") or "neural",

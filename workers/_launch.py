@@ -4,13 +4,11 @@ The defaults come from the stage table (``dalston.pipeline.stages.STAGES``; queu
 are not stages, such as ``webhooks``, from ``SERVICE_QUEUES``). Extra
 command-line arguments are passed to ``celery worker`` and win over the defaults, e.g.
 ``python -m workers.transcribe --concurrency 2 --pool prefork``. ``DALSTON_WORKER_ARGS``
-adds arguments from the environment (compose, Kubernetes). The worker takes its stage's
-niceness (``StageSpec.nice``; ``DALSTON_WORKER_NICE`` wins) before it starts.
+adds arguments from the environment (compose, Kubernetes).
 """
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 
@@ -45,18 +43,6 @@ def worker_argv(queue: str, extra: list[str]) -> list[str]:
     return argv + shlex.split(settings.worker_args) + extra
 
 
-def niceness(queue: str) -> int:
-    """The niceness the queue's worker runs at: ``DALSTON_WORKER_NICE``, else its stage's."""
-    settings = get_settings()
-    if settings.worker_nice is not None:
-        return settings.worker_nice
-    return BY_NAME[queue].nice if queue in BY_NAME else 0
-
-
 def main(queue: str) -> None:
-    settings = get_settings()
-    logging_setup.install_celery(settings)
-    wanted = niceness(queue)
-    if wanted > os.nice(0):
-        os.nice(wanted - os.nice(0))  # only lower our priority: raising it needs privileges
+    logging_setup.install_celery(get_settings())
     app.worker_main(worker_argv(queue, sys.argv[1:]))

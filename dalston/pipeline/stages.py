@@ -36,11 +36,6 @@ class StageSpec:
             job then fails with ``stage_time_limit``) and killed; ``DALSTON_STAGE_TIME_LIMITS``
             overrides them. The reconciler treats a row running longer than ``time_limit``
             as lost. Generous: they bound a stuck task, not a slow machine.
-        nice: the niceness its worker process starts with (``DALSTON_WORKER_NICE`` wins).
-            align is 19: on a machine it shares with a transcriber it runs on the cores
-            the transcriber leaves idle (the decoder's single-threaded moments) instead of
-            taking a share of the transcriber's threads, which wait for each other, so one
-            slowed thread slows the decode; alone on a machine it runs at full speed.
     """
 
     name: str
@@ -53,7 +48,6 @@ class StageSpec:
     worker_args: tuple[str, ...] = ()
     soft_time_limit: float = 6 * 3600.0
     time_limit: float = 6 * 3600.0 + 300
-    nice: int = 0
 
     @property
     def task_name(self) -> str:
@@ -76,7 +70,7 @@ STAGES: tuple[StageSpec, ...] = (
         time_limit=3900.0,
     ),
     StageSpec("transcribe", "solo", 1, 80.0, per_chunk=True, engine="transcriber", gpu=True),
-    StageSpec("align", "solo", 1, 5.0, per_chunk=True, engine="aligner", gpu=True, nice=19),
+    StageSpec("align", "solo", 1, 5.0, per_chunk=True, engine="aligner", gpu=True),
     StageSpec("diarize", "solo", 1, 5.0, engine="diarizer", gpu=True),
     #: transcribe + align + diarize of the whole file in one task (whisperx-full).
     StageSpec("whisperx_full", "solo", 1, 90.0, engine="pipeline", gpu=True),

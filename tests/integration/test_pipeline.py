@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
 import time
 
@@ -86,18 +85,6 @@ def _check_completed(cluster, s3, postgres_url, job_id, reference=None, max_wer=
     # One chunk that is the whole file is the prepared audio itself, not a copy of it.
     assert len(chunks) == (n_chunks if n_chunks > 1 else 0)
     return job
-
-
-def test_the_align_worker_yields_the_cpu_to_the_transcriber(cluster):
-    """Stage workers start at their stage's niceness (``StageSpec.nice``): align at 19, so
-    on a shared machine it runs on the cores the transcriber leaves idle."""
-    nice = {
-        name.split("@")[0]: os.getpriority(os.PRIO_PROCESS, proc.pid)
-        for name, proc in cluster.workers.items()
-    }
-    base = os.nice(0)
-    assert nice["align"] == max(base, 19)
-    assert nice["transcribe"] == nice["prepare"] == nice["merge"] == base
 
 
 def test_flac_upload(cluster, s3, postgres_url, fixtures_dir):
