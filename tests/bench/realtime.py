@@ -1,7 +1,7 @@
 """Realtime benchmark (``make bench-realtime``): Dalston's live sessions and WhisperLive's, one run.
 
-Everything streams real speech (jfk.flac and two 30 s AMI meeting excerpts from
-``shared/fixtures/audio``) at real-time pace in 100 ms frames, through the real API
+Everything streams speech (jfk.flac and two 30 s AMI meeting excerpts from
+``shared/fixtures/audio``, and 60 s of espeak-ng reading known text) at real-time pace in 100 ms frames, through the real API
 (werkzeug, flask-sock), the Redis relay (in-memory if no Redis) and a realtime worker
 thread on tiny.en int8 (``DALSTON_CPU_THREADS=2``). Figures:
 
@@ -18,8 +18,8 @@ thread on tiny.en int8 (``DALSTON_CPU_THREADS=2``). Figures:
   ``LAG_WARNING`` s behind the audio; the ramp stops at the first count that lags.
 * **WER** of the committed text against a batch transcription of the same audio with the
   same model (faster-whisper, beam 5, Silero VAD filter); and, where the fixtures have a
-  reference text (jfk.flac only: the AMI excerpts come with speaker turns, not words),
-  the WER of both against it (``wer_vs_reference``).
+  reference text (jfk.flac, and the synthetic speech's script: the AMI excerpts come with
+  speaker turns, not words), the WER of both against it (``wer_vs_reference``).
 * **WhisperLive 0.10** (faster-whisper backend, the same tiny.en directory, int8, 2
   threads, its VAD on) on the same files and pace: first partial, end of the last word →
   its segment marked ``completed``, WER of the completed text against the same batch run.
