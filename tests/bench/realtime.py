@@ -1,7 +1,8 @@
 """Realtime benchmark (``make bench-realtime``): Dalston's live sessions and WhisperLive's, one run.
 
 Everything streams speech (jfk.flac and two 30 s AMI meeting excerpts from
-``shared/fixtures/audio``, and 60 s of espeak-ng reading known text) at real-time pace in 100 ms frames, through the real API
+``shared/fixtures/audio``, and 60 s of espeak-ng reading known text) at real-time pace in
+100 ms frames, through the real API
 (werkzeug, flask-sock), the Redis relay (in-memory if no Redis) and a realtime worker
 thread on tiny.en int8 (``DALSTON_CPU_THREADS=2``). Figures:
 
