@@ -24,6 +24,7 @@ from celery.utils.log import get_task_logger
 from dalston.config import get_settings
 from dalston.contracts import Chunk
 from dalston.db.session import session_scope
+from dalston.errors import JobCancelled
 from dalston.pipeline import dispatch
 from dalston.pipeline import reconcile as reconciler
 from dalston.pipeline.stages import Stage
@@ -52,10 +53,11 @@ def prepare(self: StageTask, job_id: str):
     def send_first(job: StageJob, chunk: Chunk) -> None:
         with self.session() as session:
             plan = dispatch.plan_first_chunk(self.app, session, job_id, job.options, chunk)
-        if plan is not None:
-            plan.signature.apply_async()
-            sent.add(chunk["index"])
-            log.info("job %s: chunk %d sent while prepare decodes on", job_id, chunk["index"])
+        if plan is None:  # cancelled or deleted meanwhile: stop decoding (run_stage cleans up)
+            raise JobCancelled(job_id)
+        plan.signature.apply_async()
+        sent.add(chunk["index"])
+        log.info("job %s: chunk %d sent while prepare decodes on", job_id, chunk["index"])
 
     return self.run_stage(
         prepare_stage,

@@ -57,10 +57,10 @@ def plan_first_chunk(
 
     None when the job stopped being active meanwhile (cancelled, failed, deleted).
     """
+    if queries.lock_job(session, job_id) not in queries.ACTIVE:  # and a delete waits
+        return None
     plan = builder.first_chunk(app, job_id, options, chunk["index"])
     record_plan(session, job_id, plan, [chunk])
-    if queries.job_status(session, job_id) not in queries.ACTIVE:
-        return None
     return plan
 
 
