@@ -25,6 +25,8 @@ from types import ModuleType
 from typing import Callable
 
 import botocore.exceptions
+import kombu.exceptions
+import redis.exceptions
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -49,6 +51,8 @@ TRANSIENT = (
     sqlalchemy.exc.InterfaceError,
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectionClosedError,
+    kombu.exceptions.OperationalError,  # the broker, while a stage sends what comes next
+    redis.exceptions.ConnectionError,
     ConnectionError,
     TimeoutError,
 )

@@ -40,6 +40,19 @@ from dalston.task_base import RECORD_FAILURE, RETRY, FailureRecorder, StageTask
 log = get_task_logger(__name__)
 
 
+#: How prepare sends the work it plans: a broker restart (seconds) is waited out rather than
+#: failing the job; past this the error is transient (``task_base.TRANSIENT``) and retried.
+SEND = dict(
+    retry=True,
+    retry_policy={
+        "max_retries": 10,
+        "interval_start": 0.5,
+        "interval_step": 0.5,
+        "interval_max": 2,
+    },
+)
+
+
 def _stage_task(stage: Stage):
     return shared_task(bind=True, base=StageTask, name=stage.task_name, **RETRY)
 
@@ -55,7 +68,7 @@ def prepare(self: StageTask, job_id: str):
             plan = dispatch.plan_first_chunk(self.app, session, job_id, job.options, chunk)
         if plan is None:  # cancelled or deleted meanwhile: stop decoding (run_stage cleans up)
             raise JobCancelled(job_id)
-        plan.signature.apply_async()
+        plan.signature.apply_async(**SEND)
         sent.add(chunk["index"])
         log.info("job %s: chunk %d sent while prepare decodes on", job_id, chunk["index"])
 
@@ -83,7 +96,7 @@ def _send_rest(self: StageTask, job: StageJob, summary: dict, sent: frozenset[in
         return {"job_id": job_id, "cancelled": True}
     log.info("job %s: %d chunks to transcribe", job_id, len(manifest["chunks"]))
     if plan.signature is not None:
-        plan.signature.apply_async()
+        plan.signature.apply_async(**SEND)
     self.fault("prepare.after_dispatch")
     self.finish(job_id, 0, dataclasses.replace(job, audio_duration=manifest["duration"]))
     self.fault("prepare.after_done")
