@@ -76,16 +76,13 @@ def plan_after_prepare(
     ``sent``: the chunks whose work prepare sent already (:func:`plan_first_chunk`). None
     when the job stopped being active meanwhile (cancelled, failed, deleted).
     """
-    job = queries.get_job(session, job_id)
-    if job is None:
+    if queries.lock_job(session, job_id) not in queries.ACTIVE:  # and a delete waits
         return None
-    options = JobOptions.from_dict(job.options)
+    options = JobOptions.from_dict(queries.get_job(session, job_id).options)
     chunks = [c["index"] for c in manifest["chunks"]]
     plan = builder.after_prepare(app, job_id, options, chunks, sent)
     queries.set_duration(session, job_id, manifest["duration"])
     record_plan(session, job_id, plan, manifest["chunks"], manifest["duration"])
-    if queries.job_status(session, job_id) not in queries.ACTIVE:
-        return None
     return plan
 
 
