@@ -74,8 +74,12 @@ worker_prefetch_multiplier = 1
 # A running stage is in its stage row (status, progress) and in Flower (task-started
 # events); a STARTED state in the result backend too would be one more write per task.
 task_track_started = False
-task_send_sent_event = True
-worker_send_task_events = True
+# Task events (received, started, succeeded…) cost a Redis publish each, per task, for a
+# monitor that may not be running: off unless DALSTON_TASK_EVENTS says so. Flower needs
+# none of this: it broadcasts ``enable_events`` to the workers every few seconds while it
+# runs (its ``--enable_events``, on by default), so its dashboard fills all the same.
+task_send_sent_event = _settings.task_events
+worker_send_task_events = _settings.task_events
 
 broker_transport_options = {
     # Longer than the slowest stage (a multi-hour file on a slow CPU worker).

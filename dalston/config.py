@@ -73,6 +73,7 @@ class Settings:
     visibility_timeout: int
     restore_interval: int
     restore_throttle: int
+    task_events: bool
     # Workers
     log_level: str
     worker_args: str
@@ -191,6 +192,8 @@ class Settings:
             visibility_timeout=int(env.get("DALSTON_VISIBILITY_TIMEOUT", 6 * 3600)),
             restore_interval=int(env.get("DALSTON_RESTORE_INTERVAL", 10)),
             restore_throttle=int(env.get("DALSTON_RESTORE_THROTTLE", 6)),
+            # Off: each event is a Redis publish per task; Flower turns them on itself.
+            task_events=_bool(env.get("DALSTON_TASK_EVENTS")),
             log_level=env.get("DALSTON_LOG_LEVEL", "INFO"),
             worker_args=env.get("DALSTON_WORKER_ARGS", ""),
             transcribe_engine=env.get("DALSTON_TRANSCRIBE_ENGINE") or "faster_whisper",

@@ -94,6 +94,11 @@ PROGRESS_INTERVAL = 1.0
 class StageTask(Task):
     """Base of every stage task: settings, store and database access, failure bookkeeping."""
 
+    #: What a stage did is in its stage row (and its outputs in storage); nobody reads a
+    #: stage task's return value, so it is not written to the result backend (a Redis write
+    #: per task saved). Progress still is (``update_state``, for Flower and AsyncResult.info).
+    ignore_result = True
+
     @property
     def settings(self):
         return get_settings()

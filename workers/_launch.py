@@ -37,7 +37,6 @@ def worker_argv(queue: str, extra: list[str]) -> list[str]:
         str(concurrency),
         "--loglevel",
         settings.log_level,
-        "-E",
         *args,
     ]
     return argv + shlex.split(settings.worker_args) + extra

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.audio_helpers import silence, write_wav
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 CREDENTIALS = ("operator", "flower-test-password")
@@ -131,6 +133,24 @@ def test_make_flower_refuses_unauthenticated_api_calls_and_lists_workers(cluster
         assert {"prepare", "transcribe", "align", "diarize", "merge"} <= queues
         tasks = requests.get(f"{base}/api/task/types", auth=CREDENTIALS, timeout=10)
         assert tasks.status_code == 200
+
+        # The workers send no task events of their own (DALSTON_TASK_EVENTS is off): Flower
+        # switches them on (its enable_events broadcast, every 5 s), so the tasks of a job
+        # run while it watches show up in it.
+        clip = write_wav(silence(1.0), tmp_path / "silence.wav")
+        seen: set = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not {"dalston.prepare", "dalston.merge"} <= seen:
+            job_id = cluster.submit(clip)
+            assert cluster.wait(job_id)["status"] == "completed"
+            time.sleep(1.0)  # the task-succeeded events on their way
+            listed = requests.get(f"{base}/api/tasks", auth=CREDENTIALS, timeout=10).json()
+            seen = {
+                t["name"]
+                for t in listed.values()
+                if job_id in (t.get("args") or "") and t.get("state") == "SUCCESS"
+            }
+        assert {"dalston.prepare", "dalston.merge"} <= seen, seen
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
