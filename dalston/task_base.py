@@ -146,7 +146,7 @@ class StageTask(Task):
         """
         stage = self.spec.name
         with self.session() as session:
-            run = queries.begin_stage(
+            begun = queries.begin_stage(
                 session,
                 job_id,
                 stage,
@@ -154,9 +154,10 @@ class StageTask(Task):
                 task_id=self.request.id,
                 worker=self.request.hostname,
             )
-            if run is None:
+            if begun is None:
                 log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
                 return None
+            job, run = begun
             if run.attempts > self.settings.max_stage_attempts:
                 queries.fail_job(
                     session,
@@ -168,7 +169,6 @@ class StageTask(Task):
                     part=part,
                 )
                 return None
-            job = queries.get_job(session, job_id)  # in the session already: no query
             options = JobOptions.from_dict(job.options)
             source = reads(options, part) if reads is not None else None
             loaded = StageJob(

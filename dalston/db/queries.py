@@ -119,8 +119,12 @@ def ensure_stages(session: Session, job_id: str, planned: list[PlannedStage]) ->
 
 def begin_stage(
     session: Session, job_id: str, stage: str, part: int, *, task_id: str | None, worker: str | None
-) -> StageRun | None:
-    """Mark a stage running and its job running. ``None`` if the job is gone or finished."""
+) -> tuple[Job, StageRun] | None:
+    """Mark a stage running and its job running: the job (locked) and the stage row.
+
+    ``None`` if the job is gone or finished. The job is returned rather than looked up
+    again: a second ``session.get`` of a row loaded ``FOR UPDATE`` reads it once more.
+    """
     job = session.get(Job, job_id, with_for_update=session.bind.dialect.name != "sqlite")
     if job is None or job.status not in ACTIVE:
         return None
@@ -143,7 +147,7 @@ def begin_stage(
     run.progress = 0.0
     run.error = None
     session.flush()
-    return run
+    return job, run
 
 
 def set_progress(session: Session, job_id: str, stage: str, part: int, fraction: float) -> None:
