@@ -27,14 +27,47 @@ class Probe:
     duration: float | None  # as declared by the container, if it declares one
 
 
-def probe(path: Path) -> Probe:
-    """Open ``path`` and check it holds decodable audio.
+class AudioTooLong(Exception):
+    """The container declares more audio than allowed (``probe``'s ``max_seconds``)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"{seconds:.0f} s of audio")
+        self.seconds = seconds
+
+
+def declared_seconds(container) -> float | None:
+    """The longest audio stream's duration as an open container declares it (None: it does
+    not), from its metadata alone.
+
+    The edge refuses a file longer than ``DALSTON_MAX_AUDIO_SECONDS`` from this before
+    decoding or storing anything: a few MB of compressed silence can hold days of audio,
+    and decoding it to measure it is the cost the limit exists to avoid. A header can lie;
+    prepare enforces the limit again on the samples it actually decodes.
+    """
+    best = None
+    for stream in container.streams.audio:
+        if stream.duration is not None and stream.time_base is not None:
+            seconds = float(stream.duration * stream.time_base)
+            best = seconds if best is None else max(best, seconds)
+    if best is None and container.duration is not None:
+        best = container.duration / av.time_base
+    return best
+
+
+def probe(path: Path, max_seconds: float | None = None) -> Probe:
+    """Open ``path`` and check it holds decodable audio (one open of the container).
 
     Raises:
+        AudioTooLong: its header declares more than ``max_seconds`` (checked before a
+            frame is decoded).
         ValueError: the file is not audio PyAV can decode (with a reason for a person).
     """
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
+            if max_seconds is not None:
+                declared = declared_seconds(container)
+                if declared is not None and declared > max_seconds:
+                    raise AudioTooLong(declared)
             streams = container.streams.audio
             if not streams:
                 raise ValueError("the file has no audio stream")

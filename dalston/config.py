@@ -130,7 +130,7 @@ class Settings:
     metrics_dir: str | None  # PROMETHEUS_MULTIPROC_DIR: metrics shared by processes
     log_format: str  # text or json
     worker_metrics_port: int  # a worker serves /metrics here (0: it does not)
-    # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.probe)
+    # Reliability (dalston.pipeline.reconcile, dalston.task_base, dalston.faults, dalston.audio)
     # the longest audio a job may have: refused at the edge from the container's metadata
     # (413 audio_too_long), and prepare stops decoding there whatever the header said
     max_audio_seconds: float = 36000.0  # ElevenLabs' limit: 10 hours

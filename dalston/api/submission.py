@@ -23,7 +23,7 @@ from typing import Callable
 from flask import g
 from sqlalchemy.orm import Session
 
-from dalston import audio, fetch, jobevents, lifecycle, limits, metrics, probe, retention
+from dalston import audio, fetch, jobevents, lifecycle, limits, metrics, retention
 from dalston.api import db, services
 from dalston.auth import current_tenant
 from dalston.db import queries
@@ -76,9 +76,17 @@ def store_upload(
             raise ApiError(400, "empty_file", f"the uploaded file {name!r} is empty", "file")
         if raw_pcm:
             path.write_bytes(pcm_to_wav(path.read_bytes()))
-        check_duration(path, name)
+        limit = services().settings.max_audio_seconds
         try:
-            info = audio.probe(path)
+            info = audio.probe(path, max_seconds=limit)
+        except audio.AudioTooLong as exc:
+            raise ApiError(
+                413,
+                "audio_too_long",
+                f"{name!r} holds {exc.seconds / 3600:.1f} hours of audio; the limit is "
+                f"{limit / 3600:g} hours (DALSTON_MAX_AUDIO_SECONDS)",
+                "file",
+            ) from exc
         except ValueError as exc:
             raise ApiError(
                 415,
@@ -103,26 +111,6 @@ def store_upload(
             )
         services().store.put_file(keys.source(job_id), path)
     return name
-
-
-def check_duration(path: Path, name: str) -> None:
-    """413 ``audio_too_long`` when the container says the audio is over the limit.
-
-    From the header alone (``dalston.probe``): checked before anything is decoded or stored.
-    """
-    limit = services().settings.max_audio_seconds
-    try:
-        seconds = probe.duration_seconds(path)
-    except ValueError:
-        return  # not a container PyAV opens: audio.probe says why
-    if seconds is not None and seconds > limit:
-        raise ApiError(
-            413,
-            "audio_too_long",
-            f"{name!r} holds {seconds / 3600:.1f} hours of audio; the limit is "
-            f"{limit / 3600:g} hours (DALSTON_MAX_AUDIO_SECONDS)",
-            "file",
-        )
 
 
 def check_url(url: str, field: str) -> None:

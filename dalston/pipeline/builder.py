@@ -71,23 +71,41 @@ def chunk_priority(index: int) -> int:
     return min(index, LOWEST_PRIORITY)
 
 
-def _sig(
-    app: Celery, stage: Stage, job_id: str, part: int | None, ids: dict, task_id: str | None = None
+def signature(
+    app: Celery,
+    stage: Stage | str,
+    job_id: str,
+    part: int | None,
+    ids: dict | None,
+    task_id: str | None = None,
 ) -> Signature:
+    """One stage task's signature: its task id (recorded in ``ids``) and its priority.
+
+    ``ignore_result``: nobody waits on a stage task's result (the stage rows are the
+    record), so sending one does not subscribe to its result channel, which the Redis
+    result backend otherwise does for every task sent (a round trip, and another to
+    unsubscribe when the ``AsyncResult`` goes).
+    """
+    stage = Stage(stage)
     task_id = task_id or str(uuid.uuid4())
     if ids is not None:
         ids[(stage.value, part or 0)] = task_id
     args = (job_id,) if part is None else (job_id, part)
     priority = 0 if part is None else chunk_priority(part)
     return app.signature(
-        stage.task_name, args=args, immutable=True, task_id=task_id, priority=priority
+        stage.task_name,
+        args=args,
+        immutable=True,
+        task_id=task_id,
+        priority=priority,
+        ignore_result=True,
     )
 
 
 def initial(app: Celery, job_id: str) -> Plan:
     """What the API dispatches: prepare, which sends the rest once it knows the chunks."""
     ids: dict = {}
-    return Plan(_sig(app, Stage.PREPARE, job_id, None, ids), ids)
+    return Plan(signature(app, Stage.PREPARE, job_id, None, ids), ids)
 
 
 def _chunk_work(app: Celery, job_id: str, options: JobOptions, index: int, ids: dict) -> Signature:
@@ -96,10 +114,10 @@ def _chunk_work(app: Celery, job_id: str, options: JobOptions, index: int, ids: 
     Each chunk is aligned as soon as it is transcribed, on an align worker, while other
     chunks are still being transcribed.
     """
-    transcribe = _sig(app, Stage.TRANSCRIBE, job_id, index, ids)
+    transcribe = signature(app, Stage.TRANSCRIBE, job_id, index, ids)
     if not options.needs_align:
         return transcribe
-    return chain(transcribe, _sig(app, Stage.ALIGN, job_id, index, ids))
+    return chain(transcribe, signature(app, Stage.ALIGN, job_id, index, ids))
 
 
 def first_chunk(app: Celery, job_id: str, options: JobOptions, index: int) -> Plan:
@@ -124,10 +142,10 @@ def after_prepare(
     if not chunk_indexes:
         return Plan(None, ids, merge=True)
     if options.whole_file_engine:
-        return Plan(_sig(app, Stage.WHISPERX_FULL, job_id, None, ids), ids, merge=True)
+        return Plan(signature(app, Stage.WHISPERX_FULL, job_id, None, ids), ids, merge=True)
     header = [_chunk_work(app, job_id, options, i, ids) for i in chunk_indexes if i not in sent]
     if options.needs_diarize:
-        header.append(_sig(app, Stage.DIARIZE, job_id, None, ids))
+        header.append(signature(app, Stage.DIARIZE, job_id, None, ids))
     if not header:
         return Plan(None, ids, merge=True)
     return Plan(group(header), ids, merge=True)
@@ -135,7 +153,7 @@ def after_prepare(
 
 def merge(app: Celery, job_id: str, task_id: str) -> Signature:
     """Merge, with the task id the join gave it (``queries.claim_merge``)."""
-    return _sig(app, Stage.MERGE, job_id, None, None, task_id)
+    return signature(app, Stage.MERGE, job_id, None, None, task_id)
 
 
 def planned_stages(options: JobOptions) -> list[Stage]:

@@ -32,7 +32,6 @@ import dataclasses
 import datetime as dt
 import json
 import logging
-import uuid
 from typing import Iterable
 
 import sqlalchemy as sa
@@ -43,6 +42,7 @@ from sqlalchemy.orm import Session
 from dalston import metrics
 from dalston.db import queries
 from dalston.db.models import Job, StageRun, StageStatus, utcnow
+from dalston.pipeline import builder
 from dalston.pipeline.stages import BY_NAME, Stage, time_limits
 
 log = logging.getLogger(__name__)
@@ -266,38 +266,31 @@ def broker_snapshot(broker_url: str, queues: Iterable[str]) -> Snapshot | None:
 # -- sending -----------------------------------------------------------------------------
 
 
-def _sig(app: Celery, stage: str, job_id: str, part: int | None, ids: dict) -> Signature:
-    task_id = str(uuid.uuid4())
-    ids[(stage, part or 0)] = task_id
-    args = (job_id,) if part is None else (job_id, part)
-    return app.signature(BY_NAME[stage].task_name, args=args, immutable=True, task_id=task_id)
-
-
 def signature_for(app: Celery, resend: Resend) -> tuple[Signature, dict]:
     """The canvas that sends ``resend`` again, and its task ids by ``(stage, part)``."""
     ids: dict = {}
     job_id = resend.job_id
     if resend.kind == "prepare":
-        return _sig(app, Stage.PREPARE.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.PREPARE.value, job_id, None, ids), ids
     if resend.kind == "merge":
-        return _sig(app, Stage.MERGE.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.MERGE.value, job_id, None, ids), ids
     if resend.kind == "whisperx":
-        return _sig(app, Stage.WHISPERX_FULL.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.WHISPERX_FULL.value, job_id, None, ids), ids
     aligned = {part for stage, part in resend.parts if stage == Stage.ALIGN.value}
     header = []
     for stage, part in resend.parts:
         if stage == Stage.TRANSCRIBE.value:
-            sig = _sig(app, stage, job_id, part, ids)
+            sig = builder.signature(app, stage, job_id, part, ids)
             if part in aligned:
-                sig = chain(sig, _sig(app, Stage.ALIGN.value, job_id, part, ids))
+                sig = chain(sig, builder.signature(app, Stage.ALIGN.value, job_id, part, ids))
             header.append(sig)
         elif stage == Stage.ALIGN.value:
             continue  # sent after its transcription, or alone below
         else:
-            header.append(_sig(app, stage, job_id, None, ids))
+            header.append(builder.signature(app, stage, job_id, None, ids))
     for stage, part in resend.parts:
         if stage == Stage.ALIGN.value and (Stage.TRANSCRIBE.value, part) not in resend.parts:
-            header.append(_sig(app, stage, job_id, part, ids))
+            header.append(builder.signature(app, stage, job_id, part, ids))
     return group(header), ids
 
 

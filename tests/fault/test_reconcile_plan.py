@@ -59,6 +59,19 @@ def test_lost_parts_are_resent_as_a_group_without_merge():
     # align 1 is not ready (its transcription is not done): it is resent chained to
     # transcribe 1, so it runs once its transcription is done
     assert resend.parts == (("align", 0), ("align", 1), ("transcribe", 1))
+    # Sent again as the builder sends them: each chunk at its own priority, no result kept.
+    from dalston.celery_app import app
+    from dalston.pipeline.reconcile import signature_for
+
+    canvas, ids = signature_for(app, resend)
+    sent = {}
+    for sig in canvas.tasks:
+        for task in getattr(sig, "tasks", [sig]):
+            sent[(task.task, task.args)] = task.options
+    assert set(ids) == {("align", 0), ("align", 1), ("transcribe", 1)}
+    assert sent[("dalston.transcribe", (JOB, 1))]["priority"] == 1
+    assert sent[("dalston.align", (JOB, 0))]["priority"] == 0
+    assert all(options["ignore_result"] for options in sent.values())
 
 
 def test_a_lost_merge_is_resent_once_the_rest_is_done():

@@ -59,6 +59,8 @@ def test_after_prepare_fans_out_one_transcribe_task_per_chunk():
         "merge-id",
     )
     assert merge.immutable and merge.options["priority"] == 0
+    # Nobody waits on a stage's result: sending one subscribes to nothing.
+    assert merge.options["ignore_result"] and all(t.options["ignore_result"] for t in header)
     for t in header:
         assert app.amqp.router.route(t.options, t.task, t.args)["queue"].name == "transcribe"
 
