@@ -271,18 +271,18 @@ def signature_for(app: Celery, resend: Resend) -> tuple[Signature, dict]:
     ids: dict = {}
     job_id = resend.job_id
     if resend.kind == "prepare":
-        return builder.signature(app, Stage.PREPARE.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.PREPARE, job_id, None, ids), ids
     if resend.kind == "merge":
-        return builder.signature(app, Stage.MERGE.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.MERGE, job_id, None, ids), ids
     if resend.kind == "whisperx":
-        return builder.signature(app, Stage.WHISPERX_FULL.value, job_id, None, ids), ids
+        return builder.signature(app, Stage.WHISPERX_FULL, job_id, None, ids), ids
     aligned = {part for stage, part in resend.parts if stage == Stage.ALIGN.value}
     header = []
     for stage, part in resend.parts:
         if stage == Stage.TRANSCRIBE.value:
             sig = builder.signature(app, stage, job_id, part, ids)
             if part in aligned:
-                sig = chain(sig, builder.signature(app, Stage.ALIGN.value, job_id, part, ids))
+                sig = chain(sig, builder.signature(app, Stage.ALIGN, job_id, part, ids))
             header.append(sig)
         elif stage == Stage.ALIGN.value:
             continue  # sent after its transcription, or alone below
