@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dalston.engines.faster_whisper import FasterWhisperTranscriber
-from dalston.engines.forced_align import PocketsphinxAligner, spell_number, tokens_for
+from dalston.engines.forced_align import PocketsphinxAligner, runs, spell_number, tokens_for
 from dalston.stages import align
 from dalston.storage.local import LocalStore
 from tests.audio_helpers import timed_words, timing_errors
@@ -44,6 +44,42 @@ def test_forced_alignment_is_within_50_ms(timed, whisper_segments):
     assert start < whisper_start and end < whisper_end
     assert sum(w["timing"] == "forced_alignment" for w in words) >= 0.9 * len(words)
     assert all(a["start"] <= a["end"] for a in words)
+
+
+def test_a_long_segment_is_aligned_in_runs_as_well(timed, whisper_segments):
+    """One segment of every word, aligned in runs of about 16: as close to the truth."""
+    samples, truth = timed
+    words = [w for s in whisper_segments for w in s["words"]]
+    segment = dict(whisper_segments[0], end=whisper_segments[-1]["end"], words=words)
+    aligner = PocketsphinxAligner()
+    aligner.run_words = 16
+    decoded = []
+    decode = aligner._decode
+    aligner._decode = lambda text, *a: decoded.append(text) or decode(text, *a)
+    (out,) = aligner.align(samples, 0.0, [segment])
+    start, end, matched = timing_errors(out["words"], truth)
+    print(
+        f"in runs of 16: start {start * 1000:.0f} ms end {end * 1000:.0f} ms, {len(decoded)} runs"
+    )
+    assert len(decoded) >= len(words) // 12
+    assert matched >= 0.85 * len(truth) and start <= 0.050 and end <= 0.050
+    assert sum(w["timing"] == "forced_alignment" for w in out["words"]) >= 0.9 * len(words)
+
+
+def test_runs_cut_at_the_widest_gap():
+    gaps = [0.1] * 40
+    gaps[20] = 0.9  # the pause after word 20
+    words, t = [], 0.0
+    for gap in gaps:
+        words.append({"start": t, "end": t + 0.3})
+        t += 0.3 + gap
+    assert runs(words, 24) == [(0, 21), (21, 40)]
+    assert runs(words[:36], 24) == [(0, 36)]  # up to 1.5 × size stays whole
+    assert runs([], 24) == []
+    spans = runs(words * 5, 24)
+    assert spans[0][0] == 0 and spans[-1][1] == 200
+    assert all(a == b for (_, a), (b, _) in zip(spans, spans[1:]))
+    assert all(12 < last - first <= 36 for first, last in spans)
 
 
 def check_characters(word: dict) -> None:
