@@ -84,3 +84,26 @@ def test_prepare_still_running_holds_merge_back(postgres_url):
     with session_scope(postgres_url) as session:  # prepare records the rest, merge included
         session.add(StageRun(job_id=job_id, stage="merge", part=0, status="pending"))
     assert _finish(postgres_url, job_id, "prepare", 0)
+
+
+def _begin(url: str, job_id: str, stage: str, part: int, task_id: str | None):
+    with session_scope(url) as session:
+        begun = queries.begin_stage(session, job_id, stage, part, task_id=task_id, worker="w@h")
+        return None if begun is None else (begun[1].status, begun[1].attempts, begun[1].task_id)
+
+
+def test_begin_marks_the_planned_row_running_and_counts_attempts(postgres_url):
+    """The planned row in one statement; a redelivery counts one attempt more and keeps its
+    task id when the message names none; a completed row is not begun again; a row the plan
+    did not record is created."""
+    job_id = _job(postgres_url, {("transcribe", 0): "pending", ("align", 0): "completed"})
+    assert _begin(postgres_url, job_id, "transcribe", 0, "t-1") == ("running", 1, "t-1")
+    assert _begin(postgres_url, job_id, "transcribe", 0, None) == ("running", 2, "t-1")
+    assert _begin(postgres_url, job_id, "align", 0, "t-2") is None
+    assert _begin(postgres_url, job_id, "transcribe", 7, "t-3") == ("running", 1, "t-3")
+    with session_scope(postgres_url) as session:
+        job = session.get(Job, job_id)
+        assert (job.status, job.current_stage) == ("running", "transcribe")
+        row = queries.get_stage(session, job_id, "transcribe", 0)
+        assert (row.worker, row.completed_at, row.progress) == ("w@h", None, 0.0)
+        assert queries.get_stage(session, job_id, "align", 0).status == "completed"
