@@ -35,6 +35,7 @@ from celery.utils.log import get_task_logger
 from dalston import faults, lifecycle, metrics
 from dalston.config import get_settings
 from dalston.db import queries
+from dalston.db.models import StageStatus
 from dalston.db.session import session_scope
 from dalston.engines import default_name, get_engine
 from dalston.errors import JobCancelled, StageError
@@ -347,6 +348,20 @@ class StageTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         job_id, part = args[0], (args[1] if len(args) > 1 else 0)
         stage = self.spec.name
+        if is_transient(exc) and self.finished(job_id, part):
+            # The stage's work is done and recorded; what failed came after it: sending
+            # the next stage (Celery publishes a chain's link once the task has returned)
+            # while the broker was away. The reconciler resends a ready stage whose message
+            # is lost, so the job goes on instead of failing.
+            log.warning(
+                "%s[%s] of job %s finished, but what follows it was not sent (%s); "
+                "the reconciler will send it",
+                stage,
+                part,
+                job_id,
+                exc,
+            )
+            return
         if isinstance(exc, StageError):
             code, message = exc.code, exc.message
         elif isinstance(exc, SoftTimeLimitExceeded):
@@ -373,6 +388,15 @@ class StageTask(Task):
             self.app.send_task(
                 RECORD_FAILURE, args=(job_id, code, message, stage, part), queue="merge"
             )
+
+    def finished(self, job_id: str, part: int) -> bool:
+        """Whether this task's stage row is marked done (False when that cannot be read)."""
+        try:
+            with self.session() as session:
+                run = queries.get_stage(session, job_id, self.spec.name, part)
+        except Exception:  # the database is down too: the failure path decides
+            return False
+        return run is not None and run.status == StageStatus.COMPLETED.value
 
     def record_failure(self, job_id: str, code: str, message: str, stage: str, part: int) -> None:
         """Fail the job (once) and tell whoever asked."""
