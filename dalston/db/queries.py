@@ -132,17 +132,9 @@ def begin_stage(
     if job.status == JobStatus.PENDING.value:
         job.status = JobStatus.RUNNING.value
         job.started_at = now
-    running = dict(
-        status=StageStatus.RUNNING.value,
-        started_at=now,
-        completed_at=None,
-        worker=worker,
-        progress=0.0,
-        error=None,
-    )
     # The planned row, marked running in one statement (a chunk's bookkeeping is per-chunk
     # cost: figure 3 of ``make bench``); a completed row is left as it is.
-    run = session.scalar(
+    mark_running = (
         sa.update(StageRun)
         .where(
             StageRun.job_id == job_id,
@@ -151,23 +143,26 @@ def begin_stage(
             StageRun.status != StageStatus.COMPLETED.value,
         )
         .values(
-            **running,
+            status=StageStatus.RUNNING.value,
+            started_at=now,
+            completed_at=None,
+            worker=worker,
+            progress=0.0,
+            error=None,
             task_id=sa.func.coalesce(task_id, StageRun.task_id),
             attempts=sa.func.coalesce(StageRun.attempts, 0) + 1,
         )
-        .returning(StageRun),
-        execution_options={"synchronize_session": False},
+        .returning(StageRun)
     )
+    options = {"synchronize_session": False}
+    run = session.scalar(mark_running, execution_options=options)
     if run is None:
-        run = ensure_stage(session, job_id, stage, part)  # not planned: created pending
-        if run.status == StageStatus.COMPLETED.value:
+        if ensure_stage(session, job_id, stage, part).status == StageStatus.COMPLETED.value:
             # A second delivery of a finished stage (its message outlived the visibility
             # timeout): the outputs exist, nothing to redo.
             return None
-        for name, value in running.items():
-            setattr(run, name, value)
-        run.task_id = task_id or run.task_id
-        run.attempts = (run.attempts or 0) + 1
+        # A row the plan did not record, created pending just now.
+        run = session.scalar(mark_running, execution_options={**options, "populate_existing": True})
     job.current_stage = stage
     session.flush()
     return job, run
