@@ -86,13 +86,31 @@ def wait_for_workers(relay, count: int, timeout: float = 120.0) -> dict:
     raise TimeoutError(f"{count} realtime workers did not register within {timeout} s")
 
 
+def connect(url: str, headers: dict | None = None):
+    """A ``simple_websocket.Client`` on ``url``, reading the frames that came with the handshake.
+
+    A server that refuses a session answers the upgrade, sends its error and closes at
+    once; those frames can arrive in the same read as the handshake's response. The 1.1
+    client leaves them in ``wsproto``'s buffer and looks again only after its next read,
+    which a closed socket ends with nothing: the error is lost and the close reads 1005
+    (no status). This client takes them right after the handshake, as a browser does.
+    """
+    import simple_websocket
+
+    class Client(simple_websocket.Client):
+        def handshake(self):
+            super().handshake()
+            self._handle_events()  # may record the close (reason, message) …
+            self.connected = True  # … its reader thread then finds the socket closed
+
+    return Client.connect(url, headers=headers)
+
+
 class NativeClient:
     """A ``simple_websocket`` client of the native protocol that records every message."""
 
     def __init__(self, url: str, headers: dict | None = None):
-        import simple_websocket
-
-        self.ws = simple_websocket.Client.connect(url, headers=headers)
+        self.ws = connect(url, headers)
         self.messages: list = []
 
     def recv(self, timeout: float = 30.0):

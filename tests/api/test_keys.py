@@ -173,7 +173,9 @@ def _handshake(host: str, path: str, headers=None):
     """Open a WebSocket; its first message (None if it closed without one)."""
     import simple_websocket
 
-    ws = simple_websocket.Client.connect(f"ws://{host}{path}", headers=headers)
+    from tests.realtime_helpers import connect
+
+    ws = connect(f"ws://{host}{path}", headers)
     try:
         return ws.receive(timeout=30)
     except simple_websocket.ConnectionClosed:
