@@ -140,8 +140,8 @@ class StageTask(Task):
     def begin(self, job_id: str, part: int = 0, reads: Reads | None = None) -> StageJob | None:
         """Mark the stage running and load the job as its stage sees it, in one transaction.
 
-        None when the job is gone, finished, or out of attempts. (The job row that
-        ``begin_stage`` locks is the one the stage reads: one transaction, not two.)
+        None when the job is gone, finished, or out of attempts. (What ``begin_stage``
+        returns of the job row it locks is what the stage reads: one transaction, not two.)
         ``reads(options, part)``: which stage's outputs the stage reads, ``(stage, part)``
         or ``(stage, None)`` for every part; they come as ``StageJob.inputs``.
         """
@@ -158,27 +158,26 @@ class StageTask(Task):
             if begun is None:
                 log.info("job %s is not active; %s[%s] skipped", job_id, stage, part)
                 return None
-            job, run = begun
-            if run.attempts > self.settings.max_stage_attempts:
+            if begun.attempts > self.settings.max_stage_attempts:
                 queries.fail_job(
                     session,
                     job_id,
                     "stage_interrupted",
-                    f"the {stage} stage was started {run.attempts - 1} times without finishing "
-                    "(its worker stopped each time, e.g. out of memory); giving up",
+                    f"the {stage} stage was started {begun.attempts - 1} times without "
+                    "finishing (its worker stopped each time, e.g. out of memory); giving up",
                     stage=stage,
                     part=part,
                 )
                 return None
-            options = JobOptions.from_dict(job.options)
+            options = JobOptions.from_dict(begun.options)
             source = reads(options, part) if reads is not None else None
             loaded = StageJob(
                 id=job_id,
                 part=part,
                 options=options,
                 settings=self.settings,
-                source_url=job.source_url,
-                audio_duration=job.audio_duration,
+                source_url=begun.source_url,
+                audio_duration=begun.audio_duration,
                 inputs=queries.stage_outputs(session, job_id, *source) if source else {},
             )
         self.fault(f"{stage}.after_begin")
@@ -208,7 +207,7 @@ class StageTask(Task):
             joined = (
                 run is not None
                 and status in queries.ACTIVE
-                and queries.claim_merge(session, job_id, merge_id)
+                and queries.claim_merge(session, job_id, merge_id, run)
             )
         if run is None:
             self.store.delete_prefix(keys.job_prefix(job_id))

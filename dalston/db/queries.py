@@ -13,9 +13,10 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dalston.db import stage_statements as statements
 from dalston.db.models import Job, JobStatus, StageRun, StageStatus, utcnow
 
-ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
+ACTIVE = statements.ACTIVE
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
@@ -117,55 +118,46 @@ def ensure_stages(session: Session, job_id: str, planned: list[PlannedStage]) ->
     session.flush()
 
 
+class BegunStage(NamedTuple):
+    """What a stage task reads of its job as it begins, and the attempt it is on."""
+
+    options: dict
+    source_url: str | None
+    audio_duration: float | None
+    attempts: int
+    task_id: str | None
+
+
 def begin_stage(
     session: Session, job_id: str, stage: str, part: int, *, task_id: str | None, worker: str | None
-) -> tuple[Job, StageRun] | None:
-    """Mark a stage running and its job running: the job (locked) and the stage row.
+) -> BegunStage | None:
+    """Mark a stage running and its job running; what the stage reads of the job.
 
-    ``None`` if the job is gone or finished. The job is returned rather than looked up
-    again: a second ``session.get`` of a row loaded ``FOR UPDATE`` reads it once more.
+    ``None`` if the job is gone or finished, or the stage row is already done. Two
+    ``UPDATE … RETURNING`` statements (``dalston.db.stage_statements``): the job's, which
+    also takes its row lock (the job first, then its stage rows: see :func:`lock_job`), and
+    the stage row's.
     """
-    job = session.get(Job, job_id, with_for_update=session.bind.dialect.name != "sqlite")
-    if job is None or job.status not in ACTIVE:
+    params = _params(job_id, stage, part, task_id=task_id, worker=worker)
+    connection = session.connection()
+    job = connection.execute(statements.START_JOB, params).first()
+    if job is None:
         return None
-    now = utcnow()
-    if job.status == JobStatus.PENDING.value:
-        job.status = JobStatus.RUNNING.value
-        job.started_at = now
-    # The planned row, marked running in one statement (a chunk's bookkeeping is per-chunk
-    # cost: figure 3 of ``make bench``); a completed row is left as it is.
-    mark_running = (
-        sa.update(StageRun)
-        .where(
-            StageRun.job_id == job_id,
-            StageRun.stage == stage,
-            StageRun.part == part,
-            StageRun.status != StageStatus.COMPLETED.value,
-        )
-        .values(
-            status=StageStatus.RUNNING.value,
-            started_at=now,
-            completed_at=None,
-            worker=worker,
-            progress=0.0,
-            error=None,
-            task_id=sa.func.coalesce(task_id, StageRun.task_id),
-            attempts=sa.func.coalesce(StageRun.attempts, 0) + 1,
-        )
-        .returning(StageRun)
-    )
-    options = {"synchronize_session": False}
-    run = session.scalar(mark_running, execution_options=options)
+    run = connection.execute(statements.START_ROW, params).first()
     if run is None:
         if ensure_stage(session, job_id, stage, part).status == StageStatus.COMPLETED.value:
             # A second delivery of a finished stage (its message outlived the visibility
             # timeout): the outputs exist, nothing to redo.
             return None
         # A row the plan did not record, created pending just now.
-        run = session.scalar(mark_running, execution_options={**options, "populate_existing": True})
-    job.current_stage = stage
-    session.flush()
-    return job, run
+        run = connection.execute(statements.START_ROW, params).first()
+    return BegunStage(job.options or {}, job.source_url, job.audio_duration, *run)
+
+
+def _params(job_id: str, stage: str, part: int, **more) -> dict:
+    """The bound values of ``dalston.db.stage_statements`` for one stage row, now."""
+    values = {"b_job": job_id, "b_stage": stage, "b_part": part, "b_now": utcnow()}
+    return values | {f"b_{name}": value for name, value in more.items()}
 
 
 def set_progress(session: Session, job_id: str, stage: str, part: int, fraction: float) -> None:
@@ -177,89 +169,67 @@ def set_progress(session: Session, job_id: str, stage: str, part: int, fraction:
 
 
 class FinishedStage(NamedTuple):
-    """What the metrics want of a stage row that was just marked done."""
+    """What a stage row that was just marked done tells: its times for the metrics, and
+    how many of the job's other rows before merge are not done yet (the join's count)."""
 
     started_at: dt.datetime | None
     completed_at: dt.datetime | None
     audio_seconds: float | None
+    unfinished: int
 
 
 def finish_stage(
     session: Session, job_id: str, stage: str, part: int = 0, output: dict | None = None
 ) -> FinishedStage | None:
-    """Mark a stage done, with its ``output`` if it has one; its times, or None when the
-    row is gone (the job was deleted)."""
-    values = dict(
-        status=StageStatus.COMPLETED.value, completed_at=utcnow(), progress=1.0, error=None
-    )
-    if output is not None:
-        values["output"] = output
-    row = session.execute(
-        sa.update(StageRun)
-        .where(StageRun.job_id == job_id, StageRun.stage == stage, StageRun.part == part)
-        .values(**values)
-        .returning(StageRun.started_at, StageRun.completed_at, StageRun.audio_seconds)
-        .execution_options(synchronize_session=False)
-    ).first()
+    """Mark a stage done, with its ``output`` if it has one; None when the row is gone (the
+    job was deleted).
+
+    One statement: the join's count of the job's other unfinished rows (merge's aside)
+    comes back with the row. It reads the statement's snapshot, taken after the caller
+    locked the job (:func:`lock_job`), so it sees every row a stage that finished before
+    it marked; its own row is left out of it, done or not in that snapshot.
+    """
+    statement = statements.finish_row(output is not None)
+    params = _params(job_id, stage, part, output=output)
+    row = session.connection().execute(statement, params).first()
     return FinishedStage(*row) if row is not None else None
 
 
 def lock_job(session: Session, job_id: str) -> str | None:
     """Lock the job's row until the transaction ends; its status (None: it is gone).
 
-    Every transaction that changes a job's stage rows and then the job (``begin_stage``) or
-    decides from them what comes next (:func:`claim_merge`) takes this lock first, so they
-    see each other's rows in one order and never deadlock on them.
+    Every transaction that changes a job's stage rows or decides from them what comes next
+    (:func:`claim_merge`) takes the job's row lock first (this, or :func:`begin_stage`'s
+    update of the job), so they see each other's rows in one order and never deadlock on
+    them.
     """
-    query = sa.select(Job.status).where(Job.id == job_id)
-    if session.bind.dialect.name != "sqlite":
-        query = query.with_for_update()
-    return session.scalar(query)
+    dialect = session.bind.dialect.name
+    lock = statements.LOCK_JOB.get(dialect, statements.LOCK_JOB["default"])
+    return session.connection().execute(lock, {"b_job": job_id}).scalar()
 
 
-def claim_merge(session: Session, job_id: str, task_id: str) -> bool:
+def claim_merge(session: Session, job_id: str, task_id: str, finished: FinishedStage) -> bool:
     """The join: if every stage row of the job but merge is done, give merge ``task_id``.
 
-    True once per job: for the caller that finds the rest done while merge's row has no
-    task id yet; that caller sends merge with ``task_id`` after committing. Called with the
-    job row locked (:func:`lock_job`), after the caller marked its own row done, so two
-    stages finishing at once are serialised and the second sees the first's row.
+    True once per job: for the caller that finds the rest done (``finished.unfinished``,
+    counted as :func:`finish_stage` marked its own row) while merge's row has no task id
+    yet; that caller sends merge with ``task_id`` after committing. Called with the job row
+    locked (:func:`lock_job`) before that row was marked, so two stages finishing at once
+    are serialised and the second sees the first's row.
     """
-    unfinished = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(StageRun)
-        .where(
-            StageRun.job_id == job_id,
-            StageRun.stage != "merge",
-            StageRun.status != StageStatus.COMPLETED.value,
-        )
-    )
-    if unfinished:
+    if finished.unfinished:
         return False
-    claimed = session.execute(
-        sa.update(StageRun)
-        .where(
-            StageRun.job_id == job_id,
-            StageRun.stage == "merge",
-            StageRun.status == StageStatus.PENDING.value,
-            StageRun.task_id.is_(None),
-        )
-        .values(task_id=task_id)
-        .execution_options(synchronize_session=False)
-    )
-    return claimed.rowcount > 0
+    claim = {"b_job": job_id, "b_merge_task": task_id}
+    return session.connection().execute(statements.CLAIM_MERGE, claim).rowcount > 0
 
 
 def stage_outputs(
     session: Session, job_id: str, stage: str, part: int | None = None
 ) -> dict[int, dict | None]:
     """The outputs of a job's rows of ``stage`` (one ``part``, or all), by part."""
-    query = sa.select(StageRun.part, StageRun.output).where(
-        StageRun.job_id == job_id, StageRun.stage == stage
-    )
-    if part is not None:
-        query = query.where(StageRun.part == part)
-    return {p: output for p, output in session.execute(query)}
+    query = statements.outputs(part is not None)
+    rows = session.connection().execute(query, {"b_job": job_id, "b_stage": stage, "b_part": part})
+    return {p: output for p, output in rows}
 
 
 def fail_job(

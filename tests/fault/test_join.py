@@ -12,10 +12,13 @@ from dalston.db.models import Job, StageRun
 from dalston.db.session import session_scope
 
 
-def _job(url: str, rows: dict[tuple[str, int], str]) -> str:
+def _job(url: str, rows: dict[tuple[str, int], str], **fields) -> str:
+    """A job (running, unless ``fields`` say otherwise) with stage rows of these statuses."""
     job_id = str(uuid.uuid4())
     with session_scope(url) as session:
-        session.add(Job(id=job_id, status="running", model="tiny.en", options={}))
+        session.add(
+            Job(id=job_id, **{"status": "running", "model": "tiny.en", "options": {}, **fields})
+        )
         session.flush()
         for (stage, part), status in rows.items():
             session.add(StageRun(job_id=job_id, stage=stage, part=part, status=status))
@@ -26,9 +29,10 @@ def _finish(url: str, job_id: str, stage: str, part: int, hold: float = 0.0) -> 
     """What ``StageTask.finish`` does in its transaction; ``hold`` keeps it open."""
     with session_scope(url) as session:
         assert queries.lock_job(session, job_id) == "running"
-        assert queries.finish_stage(session, job_id, stage, part) is not None
+        finished = queries.finish_stage(session, job_id, stage, part)
+        assert finished is not None
         time.sleep(hold)
-        return queries.claim_merge(session, job_id, f"merge-of-{stage}-{part}")
+        return queries.claim_merge(session, job_id, f"merge-of-{stage}-{part}", finished)
 
 
 def test_the_last_stage_to_finish_claims_merge_once(postgres_url):
@@ -89,7 +93,11 @@ def test_prepare_still_running_holds_merge_back(postgres_url):
 def _begin(url: str, job_id: str, stage: str, part: int, task_id: str | None):
     with session_scope(url) as session:
         begun = queries.begin_stage(session, job_id, stage, part, task_id=task_id, worker="w@h")
-        return None if begun is None else (begun[1].status, begun[1].attempts, begun[1].task_id)
+    if begun is None:
+        return None
+    with session_scope(url) as session:
+        status = queries.get_stage(session, job_id, stage, part).status
+    return status, begun.attempts, begun.task_id
 
 
 def test_begin_marks_the_planned_row_running_and_counts_attempts(postgres_url):
@@ -107,3 +115,60 @@ def test_begin_marks_the_planned_row_running_and_counts_attempts(postgres_url):
         row = queries.get_stage(session, job_id, "transcribe", 0)
         assert (row.worker, row.completed_at, row.progress) == ("w@h", None, 0.0)
         assert queries.get_stage(session, job_id, "align", 0).status == "completed"
+
+
+def test_begin_starts_a_pending_job_once_and_reads_what_the_stage_needs(postgres_url):
+    """The first stage to begin starts the job (``started_at``), later ones leave that time;
+    the job's plan, source and length come back; an ended job begins nothing."""
+    job_id = _job(
+        postgres_url,
+        {("prepare", 0): "pending", ("transcribe", 0): "pending"},
+        status="pending",
+        options={"model": "tiny.en"},
+        source_url="s3://bucket/in.wav",
+        audio_duration=12.5,
+    )
+    with session_scope(postgres_url) as session:
+        begun = queries.begin_stage(session, job_id, "prepare", 0, task_id="t", worker="w")
+    assert (begun.options, begun.source_url, begun.audio_duration) == (
+        {"model": "tiny.en"},
+        "s3://bucket/in.wav",
+        12.5,
+    )
+    with session_scope(postgres_url) as session:
+        started = session.get(Job, job_id).started_at
+        assert started is not None and session.get(Job, job_id).status == "running"
+    time.sleep(0.01)
+    assert _begin(postgres_url, job_id, "transcribe", 0, "t-0") == ("running", 1, "t-0")
+    with session_scope(postgres_url) as session:
+        job = session.get(Job, job_id)
+        assert (job.started_at, job.current_stage) == (started, "transcribe")
+        job.status = "cancelled"
+    assert _begin(postgres_url, job_id, "transcribe", 1, "t-1") is None
+    with session_scope(postgres_url) as session:
+        job = session.get(Job, job_id)
+        assert (job.status, job.current_stage) == ("cancelled", "transcribe")
+        assert queries.get_stage(session, job_id, "transcribe", 1) is None
+
+
+def test_the_join_counts_the_same_on_sqlite(tmp_path):
+    """Embedded mode's database: the count that comes back with the marked row leaves that
+    row out, so it is the same whether SQLite's ``RETURNING`` sees the row done or not."""
+    from dalston.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'join.db'}"
+    upgrade(url)
+    job_id = _job(
+        url,
+        {
+            ("prepare", 0): "completed",
+            ("transcribe", 0): "running",
+            ("transcribe", 1): "running",
+            ("merge", 0): "pending",
+        },
+    )
+    assert not _finish(url, job_id, "transcribe", 0)
+    assert _finish(url, job_id, "transcribe", 1)
+    assert not _finish(url, job_id, "transcribe", 0)
+    with session_scope(url) as session:
+        assert queries.get_stage(session, job_id, "merge").task_id == "merge-of-transcribe-1"
