@@ -136,10 +136,13 @@ def begin_stage(
     ``None`` if the job is gone or finished, or the stage row is already done. Two
     ``UPDATE … RETURNING`` statements (``dalston.db.stage_statements``): the job's, which
     also takes its row lock (the job first, then its stage rows: see :func:`lock_job`), and
-    the stage row's.
+    the stage row's; on PostgreSQL its commit does not wait for the disk
+    (``NO_WAIT_FOR_DISK``: why that is safe for a begin, and only for a begin).
     """
     params = _params(job_id, stage, part, task_id=task_id, worker=worker)
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(statements.NO_WAIT_FOR_DISK)
     job = connection.execute(statements.START_JOB, params).first()
     if job is None:
         return None

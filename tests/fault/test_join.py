@@ -7,6 +7,8 @@ import threading
 import time
 import uuid
 
+import sqlalchemy as sa
+
 from dalston.db import queries
 from dalston.db.models import Job, StageRun
 from dalston.db.session import session_scope
@@ -130,6 +132,12 @@ def test_begin_starts_a_pending_job_once_and_reads_what_the_stage_needs(postgres
     )
     with session_scope(postgres_url) as session:
         begun = queries.begin_stage(session, job_id, "prepare", 0, task_id="t", worker="w")
+        # A begin's commit does not wait for the disk (``NO_WAIT_FOR_DISK``) …
+        assert session.scalar(sa.text("SHOW synchronous_commit")) == "off"
+    with session_scope(postgres_url) as session:
+        # … a finish's does.
+        assert queries.lock_job(session, job_id) == "running"
+        assert session.scalar(sa.text("SHOW synchronous_commit")) == "on"
     assert (begun.options, begun.source_url, begun.audio_duration) == (
         {"model": "tiny.en"},
         "s3://bucket/in.wav",
