@@ -17,8 +17,11 @@ registry (the request's choice, else the worker's default), once per process.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+import os
 import random
+import threading
 import time
 import uuid
 from types import ModuleType
@@ -68,6 +71,24 @@ RETRY_LONGEST = 30.0
 Reads = Callable[[JobOptions, int], "tuple[str, int | None] | None"]
 #: The task that writes a failure the stage could not (``dalston.tasks.record_failure``).
 RECORD_FAILURE = "dalston.record_failure"
+
+
+#: Threads of a process that read a stage's input while its task begins (``read_early``);
+#: made on first use, and again in a forked child (a parent's threads are not its own).
+_early_pool: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+_early_lock = threading.Lock()
+EARLY_READERS = 4
+
+
+def _early_reads() -> concurrent.futures.ThreadPoolExecutor:
+    global _early_pool
+    with _early_lock:
+        if _early_pool is None or _early_pool[0] != os.getpid():
+            pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=EARLY_READERS, thread_name_prefix="dalston-early-read"
+            )
+            _early_pool = (os.getpid(), pool)
+        return _early_pool[1]
 
 
 def retry_delay(retries: int) -> float:
@@ -265,14 +286,19 @@ class StageTask(Task):
         ``then(job, summary)``: called instead of finishing, to mark the stage done itself
         after it has sent what comes next (prepare); its answer is the task's. ``hooks``:
         callbacks the stage module's ``run`` takes beside ``report`` (prepare's
-        ``on_first_chunk``), each called with the job first.
+        ``on_first_chunk``), each called with the job first. A stage module's ``early``
+        (what it reads whatever the begin finds: transcribe's chunk audio) is read beside
+        the begin (:meth:`read_early`) and handed to its ``run`` as ``read``.
         """
         ids = {"job_id": job_id, "part": part} if self.spec.per_chunk else {"job_id": job_id}
+        read = self.read_early(getattr(stage, "early", None), job_id, part)
         job = self.begin(job_id, part, getattr(stage, "reads", None))
         if job is None:
-            return {**ids, "skipped": True}
+            return {**ids, "skipped": True}  # and what was read early is dropped
         try:
             bound = {name: functools.partial(hook, job) for name, hook in hooks.items()}
+            if read is not None:
+                bound["read"] = read
             report = self.reporter(job_id, part)
             summary = stage.run(job, self.store, self.engine_for(job), report, **bound)
         except JobCancelled:
@@ -287,6 +313,26 @@ class StageTask(Task):
         if not self.finish(job_id, part, job, output):
             return {**ids, "deleted": True}
         return {**ids, **summary}
+
+    def read_early(self, early: Callable | None, job_id: str, part: int) -> Callable | None:
+        """Start the stage's ``early`` read (``early(job_id, part, store)``: what it reads
+        from storage whatever its begin finds) beside the begin's transaction, so the two
+        waits overlap; a callable that returns it (None: the stage has none).
+
+        A read the pool has not started by then is taken back and done by the caller: an
+        early read never makes a stage later than reading it in turn would. Its errors
+        come from the callable, inside the stage, as they would from the stage's own read.
+        """
+        if early is None:
+            return None
+        future = _early_reads().submit(early, job_id, part, self.store)
+
+        def result():
+            if future.cancel():  # not started (every reader busy): read it here
+                return early(job_id, part, self.store)
+            return future.result()
+
+        return result
 
     def reporter(self, job_id: str, part: int = 0):
         """A callback that stores progress; it raises JobCancelled once the job is not active."""

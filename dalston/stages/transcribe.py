@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable
+from typing import Callable, NamedTuple
+
+import numpy as np
 
 from dalston import audio
 from dalston.config import Settings
@@ -51,8 +53,35 @@ def engine_options(options: JobOptions, settings: Settings) -> TranscribeOptions
     )
 
 
-def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report) -> StageResult:
-    """Transcribe chunk ``job.part`` (the task's entry point)."""
+class ChunkAudio(NamedTuple):
+    """A chunk's plan and its samples."""
+
+    chunk: dict
+    samples: np.ndarray
+
+
+def read_chunk(job_id: str, index: int, store: ArtifactStore) -> ChunkAudio:
+    """Chunk ``index`` of the job's plan, and its audio from storage."""
+    chunk = load_chunk(job_id, index, store)
+    return ChunkAudio(chunk, audio.read_wav_bytes(store.get_bytes(chunk["key"])))
+
+
+#: What the stage reads that does not depend on its begin: its chunk's plan and audio.
+#: ``StageTask.run_stage`` reads it while it marks the stage begun, and hands it to
+#: :func:`run` as ``read``.
+early = read_chunk
+
+
+def run(
+    job: StageJob,
+    store: ArtifactStore,
+    engine: Transcriber,
+    report: Report,
+    *,
+    read: Callable[[], ChunkAudio] | None = None,
+) -> StageResult:
+    """Transcribe chunk ``job.part`` (the task's entry point); ``read``: the result of
+    :func:`early`, read while the stage began (else it is read now)."""
     result = transcribe_chunk(
         job.id,
         job.part,
@@ -60,6 +89,7 @@ def run(job: StageJob, store: ArtifactStore, engine: Transcriber, report: Report
         engine,
         engine_options(job.options, job.settings),
         on_progress=report,
+        chunk_audio=read() if read is not None else None,
     )
     summary = {"segments": len(result["segments"]), "language": result["language"]}
     return StageResult(summary, result)
@@ -84,15 +114,16 @@ def transcribe_chunk(
     transcriber: Transcriber,
     options: TranscribeOptions,
     on_progress: Callable[[float], None] | None = None,
+    chunk_audio: ChunkAudio | None = None,
 ) -> ChunkTranscript:
     """Transcribe chunk ``index`` of the job; its transcript (the caller stores it).
 
-    The chunk transcript records its ``task``: the align stage must know that a translated
-    chunk's English words were not spoken in its audio.
+    ``chunk_audio``: the chunk, when the caller has read it (:func:`read_chunk`). The chunk
+    transcript records its ``task``: the align stage must know that a translated chunk's
+    English words were not spoken in its audio.
     """
     started = time.perf_counter()
-    chunk = load_chunk(job_id, index, store)
-    samples = audio.read_wav_bytes(store.get_bytes(chunk["key"]))
+    chunk, samples = chunk_audio or read_chunk(job_id, index, store)
     if "speech" in chunk:  # one VAD pass: prepare's regions, on the chunk's own clock
         options = dataclasses.replace(options, speech=chunk_speech(chunk, len(samples)))
     loaded = time.perf_counter()
