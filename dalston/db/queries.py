@@ -206,8 +206,8 @@ def lock_job(session: Session, job_id: str) -> str | None:
     update of the job), so they see each other's rows in one order and never deadlock on
     them.
     """
-    dialect = session.bind.dialect.name
-    lock = statements.LOCK_JOB.get(dialect, statements.LOCK_JOB["default"])
+    sqlite = session.bind.dialect.name == "sqlite"
+    lock = statements.LOCK_JOB_SQLITE if sqlite else statements.LOCK_JOB
     return session.connection().execute(lock, {"b_job": job_id}).scalar()
 
 

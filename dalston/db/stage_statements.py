@@ -124,9 +124,11 @@ CLAIM_MERGE = (
 )
 
 _status = sa.select(Job.status).where(Job.id == JOB)
-#: The job's status, its row locked (``FOR UPDATE``; SQLite locks the whole database on
-#: the first write instead, and has no such clause).
-LOCK_JOB = {"sqlite": _status, "default": _status.with_for_update()}
+#: The job's status, its row locked until the transaction ends (``FOR UPDATE``).
+LOCK_JOB = _status.with_for_update()
+#: The same on SQLite, which has no such clause: it locks the whole database on a
+#: transaction's first write instead.
+LOCK_JOB_SQLITE = _status
 
 
 @functools.cache

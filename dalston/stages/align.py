@@ -13,12 +13,11 @@ on the chunk's align row, where merge reads it.
 
 from __future__ import annotations
 
-from dalston import audio
 from dalston.characters import with_characters
 from dalston.contracts import ChunkTranscript
 from dalston.engines.base import Aligner
 from dalston.stages.context import Report, StageJob, StageResult, stage_input
-from dalston.stages.prepare import load_chunk
+from dalston.stages.prepare import read_chunk
 from dalston.storage import keys
 from dalston.storage.base import ArtifactStore
 
@@ -98,8 +97,7 @@ def align_chunk(
     ``characters``: the request asked for character times (the aligner's phone pass).
     """
     if _aligns(aligner, chunk):
-        plan = load_chunk(job_id, index, store)
-        samples = audio.read_wav_bytes(store.get_bytes(plan["key"]))
+        plan, samples = read_chunk(job_id, index, store)
         # Each segment is aligned in its own language, or keeps Whisper's times if the
         # aligner does not cover it.
         segments = [

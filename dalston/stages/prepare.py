@@ -15,7 +15,9 @@ import logging
 import tempfile
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
+
+import numpy as np
 
 from dalston import audio, fetch
 from dalston.config import Settings
@@ -399,6 +401,19 @@ def load_chunk(job_id: str, index: int, store: ArtifactStore) -> Chunk:
         except FileNotFoundError:
             pass
     raise StageError("internal_error", f"chunk {index} is not in the job's chunk plan")
+
+
+class ChunkAudio(NamedTuple):
+    """A chunk's plan and its samples."""
+
+    chunk: Chunk
+    samples: np.ndarray
+
+
+def read_chunk(job_id: str, index: int, store: ArtifactStore) -> ChunkAudio:
+    """Chunk ``index`` of the job's plan (:func:`load_chunk`), and its audio from storage."""
+    chunk = load_chunk(job_id, index, store)
+    return ChunkAudio(chunk, audio.read_wav_bytes(store.get_bytes(chunk["key"])))
 
 
 #: Manifests kept per process for the per-chunk stages (a few jobs' worth: chunks of one

@@ -9,9 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Callable, NamedTuple
-
-import numpy as np
+from typing import Callable
 
 from dalston import audio
 from dalston.config import Settings
@@ -19,7 +17,7 @@ from dalston.contracts import ChunkTranscript, check_segments
 from dalston.engines.base import ModelSpec, TranscribeOptions, Transcriber
 from dalston.options import JobOptions
 from dalston.stages.context import Report, StageJob, StageResult
-from dalston.stages.prepare import load_chunk
+from dalston.stages.prepare import ChunkAudio, read_chunk
 from dalston.storage.base import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -51,19 +49,6 @@ def engine_options(options: JobOptions, settings: Settings) -> TranscribeOptions
         seed=options.seed,
         tag_audio_events=options.tag_audio_events,
     )
-
-
-class ChunkAudio(NamedTuple):
-    """A chunk's plan and its samples."""
-
-    chunk: dict
-    samples: np.ndarray
-
-
-def read_chunk(job_id: str, index: int, store: ArtifactStore) -> ChunkAudio:
-    """Chunk ``index`` of the job's plan, and its audio from storage."""
-    chunk = load_chunk(job_id, index, store)
-    return ChunkAudio(chunk, audio.read_wav_bytes(store.get_bytes(chunk["key"])))
 
 
 #: What the stage reads that does not depend on its begin: its chunk's plan and audio.
