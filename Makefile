@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 JS_SDK  = tests/compat/js/node_modules/.installed
 
-.PHONY: install run test test-unit test-integration bench bench-realtime eval eval-diarization migrate api worker-% flower deploy compose-up lint clean system-deps
+.PHONY: install run test test-unit test-integration bench bench-realtime bench-streaming-wer eval eval-diarization migrate api worker-% flower deploy compose-up lint clean system-deps
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-realtime: $(STAMP)  ## realtime: latency, partials, CPU, concurrent sessio
 	$(PY) -m pip install --quiet -e ".[realtime-peer]"
 	$(PY) -m pip install --quiet --no-deps whisper-live==0.10.0
 	$(PY) -m tests.bench.realtime
+
+bench-streaming-wer: $(STAMP) system-deps  ## the streaming engine's committed-text WER against batch, fed without a clock (bench-results/streaming_wer.json)
+	$(PY) -m tests.bench.streaming_wer
 
 migrate: $(STAMP)  ## create or upgrade the schema in DALSTON_DATABASE_URL
 	$(VENV)/bin/alembic -c dalston/db/alembic.ini upgrade head
