@@ -100,6 +100,14 @@ def _chunk(job: dict, part: int) -> dict | None:
     )
 
 
+#: The short job is submitted at most this long after the long job's current chunk started
+#: (of the fake's 4 s): its own prepare takes tens of milliseconds, and a job submitted
+#: in the last of them before a chunk ends cannot be queued before the next one starts
+#: (a fresh clone's run once submitted it 6 ms before chunk 0 ended). It then waits one
+#: more chunk, which the policy allows (added wait ≤ one chunk) but this order does not show.
+FRESH_CHUNK_SECONDS = 1.5
+
+
 def _running(job: dict) -> int | None:
     """The part of the long job's chunk being transcribed, once every chunk is queued."""
     if not any(s["stage"] == "prepare" and s["status"] == "completed" for s in job["stages"]):
@@ -109,9 +117,18 @@ def _running(job: dict) -> int | None:
     return min(running) if running and max(parts) > min(running) + 1 else None
 
 
+def _fresh(job: dict) -> bool:
+    """Whether ``_running`` has a chunk that started under ``FRESH_CHUNK_SECONDS`` ago."""
+    part = _running(job)
+    if part is None:
+        return False
+    started = _at(_chunk(job, part)["started_at"])
+    return dt.datetime.now(dt.timezone.utc) - started < dt.timedelta(seconds=FRESH_CHUNK_SECONDS)
+
+
 def check_short_job_goes_first(api: Api, long: Path, short: Path) -> None:
     long_id = api.submit(long)
-    job = api.wait_for(long_id, lambda j: _running(j) is not None)
+    job = api.wait_for(long_id, _fresh)
     current = _running(job)
     chunks = [s for s in job["stages"] if s["stage"] == "transcribe"]
     assert len(chunks) >= 10, "the long job has its chunks queued"
